@@ -1,0 +1,3 @@
+# Guest payloads (freestanding): see tests/guest/payload/README.md.
+payloads:
+.PHONY: payloads

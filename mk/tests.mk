@@ -1,0 +1,27 @@
+# Unit tests (cmocka, TAP through prove), golden img tests and guest payload tests.
+TEST_LIB_SRCS := $(sort $(wildcard tests/lib/*.c))
+TEST_LIB_OBJS := $(TEST_LIB_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%)
+
+$(BUILD)/tests/%.o: CPPFLAGS += -Itests
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(TEST_LIB_OBJS) $(LIB)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(TEST_LIB_OBJS) $(LIB) $(LDLIBS) -lcmocka
+
+unit: $(UNIT_BINS)
+
+# cmocka prints TAP when CMOCKA_MESSAGE_OUTPUT=TAP; prove collects it.
+check-unit: $(UNIT_BINS)
+	CMOCKA_MESSAGE_OUTPUT=TAP prove -f $(UNIT_BINS)
+
+check-img: $(KVMM)
+	KVMM=$(abspath $(KVMM)) tests/img/run.sh
+
+check-guest: $(KVMM) payloads
+	KVMM=$(abspath $(KVMM)) PAYLOAD_DIR=$(abspath $(BUILD)/payload) tests/guest/run.sh
+
+check: check-unit check-fuzz check-img check-guest
+
+.PHONY: unit check check-unit check-img check-guest
+.SECONDARY:
