@@ -29,9 +29,16 @@ $(LIB): $(LIB_OBJS)
 	$(if $(Q),@echo "  AR      $@")
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
-$(KVMM): $(BUILD)/src/main.o $(LIB)
+# The built-in demo guest (a payload from tests/guest/payload) is embedded into the binary.
+DEMO_GUEST := $(BUILD)/payload/demo.elf
+$(BUILD)/src/cmd/demo_guest_blob.o: src/cmd/demo_guest_blob.S $(DEMO_GUEST)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  AS      $<")
+	$(Q)$(CC) -c -DDEMO_GUEST_PATH='"$(abspath $(DEMO_GUEST))"' -o $@ $<
+
+$(KVMM): $(BUILD)/src/main.o $(BUILD)/src/cmd/demo_guest_blob.o $(LIB)
 	$(if $(Q),@echo "  LD      $@")
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIB) $(LDLIBS)
 
 all: $(KVMM)
 
@@ -39,6 +46,7 @@ include mk/tests.mk
 include mk/payload.mk
 include mk/fuzz.mk
 include mk/lint.mk
+-include mk/tools.mk
 
 clean:
 	rm -rf $(BUILD)

@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it: install dependencies, build with -Werror, run
+# `make check` (unit, fuzz-corpus replay, image tool, guest payloads under kvmm — skipped where
+# /dev/kvm is absent — and the same payloads under QEMU), then the unit tests and corpus replay
+# again under ASan/UBSan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+make -j"$(nproc)" WERROR=1
+make WERROR=1 check
+make -j"$(nproc)" WERROR=1 SAN=address,undefined check-unit check-fuzz
+echo "test: all suites passed"

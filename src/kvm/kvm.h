@@ -1,0 +1,76 @@
+/* kvm/kvm.h — the only code that calls ioctl() on /dev/kvm, VM and vCPU fds (the hypervisor seam).
+ *
+ * struct kvm is created on the main thread. VM-wide calls (memory slots, irq lines, irqfd) are
+ * safe from any thread once created (KVM serialises them). A struct kvm_vcpu belongs to the
+ * thread that runs it; only kvm_vcpu_kick_prepare() may be called from another thread.
+ * Every function returns 0 or -errno. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <linux/kvm.h>
+
+#include "base/compiler.h"
+
+struct kvm {
+	int sys_fd;
+	int vm_fd;
+	int run_size;       /* KVM_GET_VCPU_MMAP_SIZE */
+	int max_vcpus;      /* KVM_CAP_MAX_VCPUS (or NR_VCPUS) */
+	int max_vcpu_id;    /* KVM_CAP_MAX_VCPU_ID */
+	int api_version;
+};
+
+struct kvm_vcpu {
+	int fd;
+	unsigned id;        /* KVM vcpu id == initial APIC ID */
+	struct kvm_run *run;
+	size_t run_size;
+};
+
+/* Open `path` (normally "/dev/kvm") and create a VM. On failure `err` names the problem
+ * (missing device, permission, API version). */
+int kvm_open(struct kvm **out, const char *path, char *err, size_t errlen) KVMM_MUST_CHECK;
+void kvm_close(struct kvm *k);
+
+/* KVM_CHECK_EXTENSION on the VM fd (falls back to /dev/kvm); returns the value (>= 0). */
+int kvm_check_extension(const struct kvm *k, long cap);
+
+/* x86 platform set-up, in this order, before any vCPU exists. */
+int kvm_set_tss_addr(struct kvm *k, uint64_t gpa) KVMM_MUST_CHECK;
+int kvm_set_identity_map_addr(struct kvm *k, uint64_t gpa) KVMM_MUST_CHECK;
+int kvm_create_irqchip(struct kvm *k) KVMM_MUST_CHECK;
+int kvm_create_pit2(struct kvm *k) KVMM_MUST_CHECK;
+
+int kvm_set_user_memory(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *hva,
+			uint32_t flags) KVMM_MUST_CHECK;
+
+/* Drive a GSI of the in-kernel irqchip. Any thread. */
+int kvm_irq_line(struct kvm *k, uint32_t gsi, bool level) KVMM_MUST_CHECK;
+
+/* KVM_GET_SUPPORTED_CPUID into a malloc'ed array (caller frees *out). */
+int kvm_get_supported_cpuid(struct kvm *k, struct kvm_cpuid_entry2 **out, unsigned *n) KVMM_MUST_CHECK;
+
+int kvm_vcpu_create(struct kvm *k, unsigned id, struct kvm_vcpu *out) KVMM_MUST_CHECK;
+void kvm_vcpu_destroy(struct kvm_vcpu *v);
+
+int kvm_vcpu_set_cpuid(struct kvm_vcpu *v, const struct kvm_cpuid_entry2 *e, unsigned n) KVMM_MUST_CHECK;
+int kvm_vcpu_get_regs(struct kvm_vcpu *v, struct kvm_regs *r) KVMM_MUST_CHECK;
+int kvm_vcpu_set_regs(struct kvm_vcpu *v, const struct kvm_regs *r) KVMM_MUST_CHECK;
+int kvm_vcpu_get_sregs(struct kvm_vcpu *v, struct kvm_sregs *s) KVMM_MUST_CHECK;
+int kvm_vcpu_set_sregs(struct kvm_vcpu *v, const struct kvm_sregs *s) KVMM_MUST_CHECK;
+int kvm_vcpu_set_fpu(struct kvm_vcpu *v, const struct kvm_fpu *f) KVMM_MUST_CHECK;
+/* Set n MSRs; -EIO if KVM accepted fewer than n. */
+int kvm_vcpu_set_msrs(struct kvm_vcpu *v, const struct kvm_msr_entry *e, unsigned n) KVMM_MUST_CHECK;
+int kvm_vcpu_get_lapic(struct kvm_vcpu *v, struct kvm_lapic_state *s) KVMM_MUST_CHECK;
+int kvm_vcpu_set_lapic(struct kvm_vcpu *v, const struct kvm_lapic_state *s) KVMM_MUST_CHECK;
+/* Guest-virtual to guest-physical through the vCPU's current page tables. */
+int kvm_vcpu_translate(struct kvm_vcpu *v, uint64_t gva, uint64_t *gpa) KVMM_MUST_CHECK;
+
+/* KVM_RUN. 0 when an exit is in run->exit_reason; -EINTR when kicked; other -errno fatal. */
+int kvm_vcpu_run(struct kvm_vcpu *v) KVMM_MUST_CHECK;
+
+/* Name of a KVM_EXIT_* reason for diagnostics. */
+const char *kvm_exit_reason_name(uint32_t reason);

@@ -1,0 +1,336 @@
+/* vmm/config.c — see config.h. */
+#include "vmm/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <jansson.h>
+
+int vm_config_init(struct vm_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->mem_bytes = 256ull << 20;
+	c->serial = SERIAL_STDIO;
+	c->on_reboot = ON_REBOOT_EXIT;
+	c->cpus = strdup("1");
+	c->cpu_model = strdup("host");
+	c->kvm_path = strdup("/dev/kvm");
+	if (!c->cpus || !c->cpu_model || !c->kvm_path) {
+		vm_config_fini(c);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void vm_config_fini(struct vm_config *c)
+{
+	free(c->name);
+	free(c->kernel);
+	free(c->initrd);
+	free(c->cmdline);
+	free(c->cpus);
+	free(c->cpu_model);
+	free(c->affinity);
+	free(c->serial_path);
+	free(c->kvm_path);
+	memset(c, 0, sizeof(*c));
+}
+
+int parse_size(const char *s, bool default_mib, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift;
+
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -ERANGE;
+	switch (toupper((unsigned char)*end)) {
+	case '\0':
+		shift = default_mib ? 20 : 0;
+		break;
+	case 'B':
+		shift = 0;
+		break;
+	case 'K':
+		shift = 10;
+		break;
+	case 'M':
+		shift = 20;
+		break;
+	case 'G':
+		shift = 30;
+		break;
+	case 'T':
+		shift = 40;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (*end && end[1] && (shift == 0 || (strcasecmp(end + 1, "B") && strcasecmp(end + 1, "iB"))))
+		return -EINVAL;
+	if (shift && v > (UINT64_MAX >> shift))
+		return -ERANGE;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+int parse_cpu_list(const char *s, cpu_set_t *set)
+{
+	const char *p = s;
+
+	CPU_ZERO(set);
+	if (!*p)
+		return -EINVAL;
+	while (*p) {
+		char *end;
+		unsigned long a, b;
+
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		a = strtoul(p, &end, 10);
+		b = a;
+		if (*end == '-') {
+			if (!isdigit((unsigned char)end[1]))
+				return -EINVAL;
+			b = strtoul(end + 1, &end, 10);
+		}
+		if (b < a || b >= CPU_SETSIZE)
+			return -EINVAL;
+		for (unsigned long i = a; i <= b; i++)
+			CPU_SET(i, set);
+		if (*end == ',' && end[1])
+			end++;
+		else if (*end)
+			return -EINVAL;
+		p = end;
+	}
+	return 0;
+}
+
+/* "VCPU=HOSTCPUS[:VCPU=HOSTCPUS...]"; entries separated by ':' or ';' since host lists use ','.
+ * Also accepts QEMU-style "0=0,1=1" where each entry is a single host CPU. */
+static int parse_affinity(struct vm_config *c, const char *v, char *err, size_t errlen)
+{
+	char *dup = strdup(v), *save = NULL, *tok;
+	int r = 0;
+
+	if (!dup)
+		return -ENOMEM;
+	free(c->affinity);
+	c->affinity = NULL;
+	c->naffinity = 0;
+	/* Split on '=' boundaries: an entry is "N=LIST" where LIST runs until the next ",N=" */
+	for (tok = strtok_r(dup, ":;", &save); tok && !r; tok = strtok_r(NULL, ":;", &save)) {
+		char *p = tok;
+
+		while (*p && !r) {
+			char *eq = strchr(p, '='), *next, *end;
+			unsigned long vcpu;
+			struct vcpu_affinity *na;
+
+			if (!eq || eq == p) {
+				r = -EINVAL;
+				break;
+			}
+			vcpu = strtoul(p, &end, 10);
+			if (end != eq || vcpu >= VM_MAX_VCPUS) {
+				r = -EINVAL;
+				break;
+			}
+			/* the list ends at the ',' that precedes the next "N=" */
+			next = eq + 1;
+			for (char *q = eq + 1; *q; q++) {
+				if (*q == ',') {
+					char *d = q + 1;
+
+					while (isdigit((unsigned char)*d))
+						d++;
+					if (*d == '=' && d > q + 1) {
+						*q = '\0';
+						next = q + 1;
+						goto have_list;
+					}
+				}
+			}
+			next = eq + 1 + strlen(eq + 1);
+have_list:
+			na = realloc(c->affinity, (c->naffinity + 1) * sizeof(*na));
+			if (!na) {
+				r = -ENOMEM;
+				break;
+			}
+			c->affinity = na;
+			na[c->naffinity].vcpu = (unsigned)vcpu;
+			r = parse_cpu_list(eq + 1, &na[c->naffinity].cpus);
+			if (!r)
+				c->naffinity++;
+			p = next;
+		}
+	}
+	free(dup);
+	if (r == -EINVAL)
+		snprintf(err, errlen, "--cpu-affinity: '%s' is not VCPU=HOSTCPUS[,VCPU=HOSTCPUS...] "
+			 "(e.g. 0=2,1=3 or 0=0-3:1=4-7)", v);
+	return r;
+}
+
+static int set_string(char **dst, const char *v)
+{
+	char *d = strdup(v);
+
+	if (!d)
+		return -ENOMEM;
+	free(*dst);
+	*dst = d;
+	return 0;
+}
+
+static int parse_bool(const char *v, bool *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes") || !strcmp(v, "1"))
+		*out = true;
+	else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no") || !strcmp(v, "0"))
+		*out = false;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int set_serial(struct vm_config *c, const char *v, char *err, size_t errlen)
+{
+	if (!strcmp(v, "stdio"))
+		c->serial = SERIAL_STDIO;
+	else if (!strcmp(v, "pty"))
+		c->serial = SERIAL_PTY;
+	else if (!strcmp(v, "none"))
+		c->serial = SERIAL_NONE;
+	else if (!strncmp(v, "file:", 5) && v[5]) {
+		c->serial = SERIAL_FILE;
+		return set_string(&c->serial_path, v + 5);
+	} else {
+		snprintf(err, errlen, "--serial: '%s' is not stdio, file:PATH, pty or none", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_memory(struct vm_config *c, const char *v, char *err, size_t errlen)
+{
+	uint64_t sz;
+	int r = parse_size(v, true, &sz);
+
+	if (r) {
+		snprintf(err, errlen, "--memory: '%s' is not a size (use e.g. 512M, 2G)", v);
+		return r;
+	}
+	if (sz < (2ull << 20) || sz > (1ull << 40) || (sz & 0xfff)) {
+		snprintf(err, errlen, "--memory: %s is out of range (2 MiB to 1 TiB, page-aligned)", v);
+		return -EINVAL;
+	}
+	c->mem_bytes = sz;
+	return 0;
+}
+
+int vm_config_set(struct vm_config *c, const char *key, const char *v, char *err, size_t errlen)
+{
+	int r = 0;
+
+	if (!strcmp(key, "kernel"))
+		r = set_string(&c->kernel, v);
+	else if (!strcmp(key, "initrd"))
+		r = set_string(&c->initrd, v);
+	else if (!strcmp(key, "cmdline"))
+		r = set_string(&c->cmdline, v);
+	else if (!strcmp(key, "name"))
+		r = set_string(&c->name, v);
+	else if (!strcmp(key, "memory"))
+		r = set_memory(c, v, err, errlen);
+	else if (!strcmp(key, "cpus"))
+		r = set_string(&c->cpus, v);
+	else if (!strcmp(key, "cpu"))
+		r = set_string(&c->cpu_model, v);
+	else if (!strcmp(key, "cpu-affinity") || !strcmp(key, "cpu_affinity"))
+		r = parse_affinity(c, v, err, errlen);
+	else if (!strcmp(key, "serial"))
+		r = set_serial(c, v, err, errlen);
+	else if (!strcmp(key, "debug-exit") || !strcmp(key, "debug_exit")) {
+		r = parse_bool(v, &c->debug_exit);
+		if (r)
+			snprintf(err, errlen, "--debug-exit: '%s' is not on or off", v);
+	} else if (!strcmp(key, "on-reboot") || !strcmp(key, "on_reboot")) {
+		if (!strcmp(v, "exit"))
+			c->on_reboot = ON_REBOOT_EXIT;
+		else if (!strcmp(v, "restart"))
+			c->on_reboot = ON_REBOOT_RESTART;
+		else {
+			snprintf(err, errlen, "--on-reboot: '%s' is not exit or restart", v);
+			r = -EINVAL;
+		}
+	} else if (!strcmp(key, "kvm-device") || !strcmp(key, "kvm_device"))
+		r = set_string(&c->kvm_path, v);
+	else {
+		snprintf(err, errlen, "unknown option '%s'", key);
+		return -ENOENT;
+	}
+	if (r == -ENOMEM)
+		snprintf(err, errlen, "out of memory");
+	return r;
+}
+
+int vm_config_load_json(struct vm_config *c, const char *path, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+	const char *key;
+	json_t *val;
+	char buf[64], sub[VM_CONFIG_ERRLEN];
+	int r = 0;
+
+	if (!root) {
+		snprintf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+		return -EINVAL;
+	}
+	if (!json_is_object(root)) {
+		snprintf(err, errlen, "%s: the configuration must be a JSON object", path);
+		json_decref(root);
+		return -EINVAL;
+	}
+	json_object_foreach(root, key, val) {
+		const char *s = buf;
+
+		if (json_is_string(val))
+			s = json_string_value(val);
+		else if (json_is_integer(val) && json_integer_value(val) >= 0)
+			snprintf(buf, sizeof(buf), "%" PRId64, (int64_t)json_integer_value(val));
+		else if (json_is_boolean(val))
+			snprintf(buf, sizeof(buf), "%s", json_is_true(val) ? "on" : "off");
+		else {
+			snprintf(err, errlen, "%s: \"%s\" must be a string, a non-negative integer "
+				 "or a boolean", path, key);
+			r = -EINVAL;
+			break;
+		}
+		if (!strcmp(key, "config")) {
+			snprintf(err, errlen, "%s: \"config\" cannot be nested", path);
+			r = -EINVAL;
+			break;
+		}
+		sub[0] = '\0';
+		r = vm_config_set(c, key, s, sub, sizeof(sub));
+		if (r) {
+			snprintf(err, errlen, "%s: %s", path, sub);
+			break;
+		}
+	}
+	json_decref(root);
+	return r;
+}

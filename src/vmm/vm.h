@@ -1,0 +1,51 @@
+/* vmm/vm.h — the composition root: builds one virtual machine from a vm_config, runs it, and
+ * tears it down. vm_create() wires everything in order and unwinds on failure.
+ *
+ * Threads: vm_create/vm_run/vm_destroy on the main thread, which runs the event loop inside
+ * vm_run(). vm_request_stop(), vm_pause(), vm_resume() and the device event sink are safe from
+ * any thread (vCPU threads, the event loop, later the control socket). Lock order: vm->lock,
+ * then vcpu->lock, then bus device locks. */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/compiler.h"
+#include "vmm/config.h"
+#include "vmm/exit.h"
+
+struct vm;
+struct vcpu;
+
+/* Why vm_run() returned. */
+enum vm_exit_kind {
+	VM_EXIT_POWEROFF,   /* ACPI S5, or KVM SYSTEM_EVENT shutdown: status 0 */
+	VM_EXIT_RESET,      /* reset with --on-reboot exit: status 0; restart: caller re-creates */
+	VM_EXIT_DEBUG_EXIT, /* isa-debug-exit write: status (v << 1) | 1 */
+	VM_EXIT_SIGNAL,     /* SIGTERM/SIGINT/SIGHUP or the console escape: status 0 */
+	VM_EXIT_FATAL,      /* a vCPU hit an unrecoverable exit: diagnostic printed */
+};
+
+struct vm_result {
+	enum vm_exit_kind kind;
+	int code;           /* for VM_EXIT_DEBUG_EXIT */
+};
+
+/* Build the VM. On failure *out is untouched and err holds one line for the user. */
+int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t errlen) KVMM_MUST_CHECK;
+void vm_destroy(struct vm *vm);
+
+/* Start every vCPU and run the event loop until the VM stops. */
+int vm_run(struct vm *vm, struct vm_result *res) KVMM_MUST_CHECK;
+
+/* Stop the VM with this result (first caller wins). Any thread. */
+void vm_request_stop(struct vm *vm, enum vm_exit_kind kind, int code);
+
+/* Pause/resume every vCPU; vm_pause returns once all are out of KVM_RUN. Not from a vCPU
+ * thread. */
+void vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
+
+/* Called by a vCPU thread whose exit handler returned a non-continue action. */
+void vm_vcpu_stopped(struct vm *vm, struct vcpu *v, enum vcpu_action act);

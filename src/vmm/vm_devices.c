@@ -1,0 +1,231 @@
+/* vmm/vm_devices.c — the platform devices, their bus ranges and interrupt lines, and the
+ * firmware-visible tables (ACPI, MP table, fw_cfg, CMOS memory size). Ports and GSIs come
+ * from arch/x86/layout.h. */
+#include "vmm/vm_priv.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "arch/x86/acpi.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/mptable.h"
+#include "base/evloop.h"
+#include "base/log.h"
+#include "devices/legacy/acpi_pm.h"
+#include "devices/legacy/debug_exit.h"
+#include "devices/legacy/fw_cfg.h"
+#include "devices/legacy/i8042.h"
+#include "devices/legacy/reset.h"
+#include "devices/legacy/rtc.h"
+#include "devices/legacy/uart16550.h"
+#include "kvm/kvm.h"
+
+static int vm_irq_set(void *ctx, bool level)
+{
+	struct vm_irq *irq = ctx;
+
+	return kvm_irq_line(irq->vm->kvm, irq->gsi, level);
+}
+
+static struct irq_line vm_irq_line(struct vm *vm, struct vm_irq *irq, uint32_t gsi)
+{
+	irq->vm = vm;
+	irq->gsi = gsi;
+	return (struct irq_line){ vm_irq_set, irq };
+}
+
+/* Device requests (reset, power-off, debug-exit) arrive here on the vCPU thread that made the
+ * access; they stop the VM. */
+static void vm_dev_event(void *ctx, enum dev_event_kind kind, int code)
+{
+	struct vm *vm = ctx;
+
+	switch (kind) {
+	case DEV_EVENT_RESET:
+		vm_request_stop(vm, VM_EXIT_RESET, 0);
+		return;
+	case DEV_EVENT_POWEROFF:
+		vm_request_stop(vm, VM_EXIT_POWEROFF, 0);
+		return;
+	case DEV_EVENT_EXIT_CODE:
+		vm_request_stop(vm, VM_EXIT_DEBUG_EXIT, code);
+		return;
+	}
+}
+
+static void vm_uart_rx_ready(void *ctx)
+{
+	struct vm *vm = ctx;
+
+	evloop_wake(vm->el);
+}
+
+static int vm_serial_open(struct vm *vm, char *err, size_t errlen)
+{
+	const struct vm_config *c = vm->cfg;
+	int fd, e;
+
+	switch (c->serial) {
+	case SERIAL_STDIO:
+		vm->serial_out_fd = STDOUT_FILENO;
+		vm->serial_in_fd = STDIN_FILENO;
+		return 0;
+	case SERIAL_NONE:
+		return 0;
+	case SERIAL_FILE:
+		fd = open(c->serial_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			e = -errno;
+			snprintf(err, errlen, "--serial file:%s: %s", c->serial_path, strerror(-e));
+			return e;
+		}
+		vm->serial_out_fd = fd;
+		vm->serial_out_owned = true;
+		return 0;
+	case SERIAL_PTY:
+		fd = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+		if (fd < 0 || grantpt(fd) || unlockpt(fd) ||
+		    ptsname_r(fd, vm->pty_path, sizeof(vm->pty_path))) {
+			e = -errno;
+			if (fd >= 0)
+				close(fd);
+			snprintf(err, errlen, "--serial pty: cannot allocate a pty: %s", strerror(-e));
+			return e;
+		}
+		vm->serial_out_fd = vm->serial_in_fd = fd;
+		vm->serial_out_owned = true;
+		fprintf(stderr, "kvmm: serial console on %s\n", vm->pty_path);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int vm_legacy_create(struct vm *vm)
+{
+	struct uart16550_config uc = {
+		.out_fd = vm->serial_out_fd,
+		.irq = vm_irq_line(vm, &vm->irq_com1, LAYOUT_IRQ_COM1),
+		.rx_ready = vm_uart_rx_ready,
+		.rx_ready_ctx = vm,
+	};
+	struct rtc_config rc = { .irq = vm_irq_line(vm, &vm->irq_rtc, LAYOUT_IRQ_RTC) };
+	struct irq_line sci = vm_irq_line(vm, &vm->irq_sci, LAYOUT_IRQ_ACPI_SCI);
+	int e;
+
+	vm->events = (struct dev_event_sink){ vm_dev_event, vm };
+	e = uart16550_create(&vm->uart, &uc);
+	if (!e)
+		e = bus_add(&vm->pio, LAYOUT_PORT_COM1, 8, &uart16550_io_ops, vm->uart, "com1");
+	if (!e)
+		e = rtc_create(&vm->rtc, &rc);
+	if (!e)
+		e = bus_add(&vm->pio, LAYOUT_PORT_RTC, 2, &rtc_io_ops, vm->rtc, "rtc");
+	if (!e)
+		e = i8042_create(&vm->i8042, &vm->events);
+	if (!e)
+		e = bus_add(&vm->pio, LAYOUT_PORT_I8042, 1, &i8042_io_ops, vm->i8042, "i8042-data");
+	if (!e)
+		e = bus_add(&vm->pio, LAYOUT_PORT_I8042 + 4, 1, &i8042_cmd_io_ops, vm->i8042,
+			    "i8042-cmd");
+	if (!e)
+		e = reset_create(&vm->reset, &vm->events);
+	if (!e)
+		e = bus_add(&vm->pio, LAYOUT_PORT_RESET, 1, &reset_io_ops, vm->reset, "reset");
+	if (!e)
+		e = acpi_pm_create(&vm->acpi_pm, &sci, &vm->events);
+	if (!e)
+		e = bus_add(&vm->pio, LAYOUT_PORT_ACPI_PM, ACPI_PM_IO_LEN, &acpi_pm_io_ops,
+			    vm->acpi_pm, "acpi-pm");
+	if (!e && vm->cfg->debug_exit) {
+		e = debug_exit_create(&vm->debug_exit, &vm->events);
+		if (!e)
+			e = bus_add(&vm->pio, LAYOUT_PORT_DEBUG_EXIT, 4, &debug_exit_io_ops,
+				    vm->debug_exit, "debug-exit");
+	}
+	return e;
+}
+
+/* What firmware and test guests read: fw_cfg items, CMOS memory size, ACPI and MP tables. */
+static int vm_tables_create(struct vm *vm, char *err, size_t errlen)
+{
+	struct acpi_config ac = {
+		.ncpus = vm->ncpus,
+		.apic_ids = vm->apic_ids,
+		.slp_typ_s5 = ACPI_PM_SLP_TYP_S5,
+		.has_i8042 = true,
+	};
+	uint64_t ram = vm->ram_len;
+	uint16_t ncpus = (uint16_t)vm->ncpus;
+	uint8_t e820[E820_MAX_ENTRIES * 20];
+	gpa_t mp;
+	int e;
+
+	for (unsigned i = 0; i < vm->e820.n; i++) {
+		memcpy(&e820[i * 20], &vm->e820.e[i].addr, 8);
+		memcpy(&e820[i * 20 + 8], &vm->e820.e[i].size, 8);
+		memcpy(&e820[i * 20 + 16], &vm->e820.e[i].type, 4);
+	}
+	e = fw_cfg_create(&vm->fw_cfg, vm->mem);
+	if (!e)
+		e = bus_add(&vm->pio, LAYOUT_PORT_FW_CFG, FW_CFG_IO_LEN, &fw_cfg_io_ops, vm->fw_cfg,
+			    "fw_cfg");
+	if (!e)
+		e = fw_cfg_add_item(vm->fw_cfg, FW_CFG_RAM_SIZE, &ram, sizeof(ram));
+	if (!e)
+		e = fw_cfg_add_item(vm->fw_cfg, FW_CFG_NB_CPUS, &ncpus, sizeof(ncpus));
+	if (!e)
+		e = fw_cfg_add_item(vm->fw_cfg, FW_CFG_MAX_CPUS, &ncpus, sizeof(ncpus));
+	if (!e)
+		e = fw_cfg_add_file(vm->fw_cfg, "etc/e820", e820, vm->e820.n * 20);
+	if (!e)
+		e = rtc_set_mem_info(vm->rtc, vm->lo_len, vm->hi_len, vm->ncpus);
+	if (e) {
+		snprintf(err, errlen, "cannot set up fw_cfg/CMOS: %s", strerror(-e));
+		return e;
+	}
+	e = acpi_build(vm->mem, &ac, &vm->rsdp);
+	if (e) {
+		snprintf(err, errlen, "cannot build the ACPI tables: %s", strerror(-e));
+		return e;
+	}
+	/* MP tables carry 8-bit APIC IDs: without them the guest still has ACPI. */
+	e = mptable_build(vm->mem, vm->ncpus, vm->apic_ids, &mp);
+	if (e == -E2BIG) {
+		log_info("APIC IDs above 254: no MP table, ACPI only");
+		e = 0;
+	}
+	if (e)
+		snprintf(err, errlen, "cannot build the MP table: %s", strerror(-e));
+	return e;
+}
+
+int vm_devices_create(struct vm *vm, char *err, size_t errlen)
+{
+	int e = vm_serial_open(vm, err, errlen);
+
+	if (e)
+		return e;
+	e = vm_legacy_create(vm);
+	if (e) {
+		snprintf(err, errlen, "cannot create the platform devices: %s", strerror(-e));
+		return e;
+	}
+	return vm_tables_create(vm, err, errlen);
+}
+
+void vm_devices_destroy(struct vm *vm)
+{
+	debug_exit_destroy(vm->debug_exit);
+	acpi_pm_destroy(vm->acpi_pm);
+	reset_destroy(vm->reset);
+	i8042_destroy(vm->i8042);
+	rtc_destroy(vm->rtc);
+	uart16550_destroy(vm->uart);
+	fw_cfg_destroy(vm->fw_cfg);
+	if (vm->serial_out_owned)
+		close(vm->serial_out_fd);
+}

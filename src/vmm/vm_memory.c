@@ -1,0 +1,61 @@
+/* vmm/vm_memory.c — guest RAM: one anonymous mapping split around the 32-bit MMIO hole and
+ * registered as KVM memory slots; the gmem view of it. */
+#include "vmm/vm_priv.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "arch/x86/layout.h"
+#include "kvm/kvm.h"
+#include "mem/gmem.h"
+
+int vm_memory_create(struct vm *vm, char *err, size_t errlen)
+{
+	struct gmem_region r[2];
+	unsigned n = 0;
+	int e;
+
+	vm->ram_len = vm->cfg->mem_bytes;
+	vm->lo_len = KVMM_MIN(vm->ram_len, LAYOUT_MMIO_HOLE);
+	vm->hi_len = vm->ram_len - vm->lo_len;
+	vm->ram = mmap(NULL, vm->ram_len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (vm->ram == MAP_FAILED) {
+		e = -errno;
+		vm->ram = NULL;
+		snprintf(err, errlen, "cannot allocate %llu MiB of guest memory: %s",
+			 (unsigned long long)(vm->ram_len >> 20), strerror(-e));
+		return e;
+	}
+	madvise(vm->ram, vm->ram_len, MADV_DONTDUMP);
+	r[n++] = (struct gmem_region){ 0, vm->lo_len, vm->ram, 0 };
+	if (vm->hi_len)
+		r[n++] = (struct gmem_region){ LAYOUT_HIGHMEM, vm->hi_len, vm->ram + vm->lo_len, 0 };
+	for (unsigned i = 0; i < n; i++) {
+		e = kvm_set_user_memory(vm->kvm, i, r[i].gpa, r[i].len, r[i].hva, 0);
+		if (e) {
+			snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION failed: %s", strerror(-e));
+			return e;
+		}
+	}
+	e = gmem_create(&vm->mem, r, n);
+	if (e) {
+		snprintf(err, errlen, "guest memory layout rejected");
+		return e;
+	}
+	e = e820_build(&vm->e820, vm->mem);
+	if (e)
+		snprintf(err, errlen, "cannot build the e820 memory map");
+	return e;
+}
+
+void vm_memory_destroy(struct vm *vm)
+{
+	gmem_destroy(vm->mem);
+	vm->mem = NULL;
+	if (vm->ram)
+		munmap(vm->ram, vm->ram_len);
+	vm->ram = NULL;
+}

@@ -1,0 +1,98 @@
+/* vmm/vm_priv.h — struct vm, private to src/vmm/vm*.c. */
+#pragma once
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <linux/kvm.h>
+
+#include "arch/x86/cpuid.h"
+#include "arch/x86/e820.h"
+#include "arch/x86/boot.h"
+#include "devices/dev.h"
+#include "vmm/bus.h"
+#include "vmm/config.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+
+struct evloop;
+struct gmem;
+struct kvm;
+struct uart16550;
+struct rtc;
+struct i8042;
+struct reset;
+struct debug_exit;
+struct fw_cfg;
+struct acpi_pm;
+struct console;
+
+/* An ISA interrupt line of the in-kernel irqchip (KVM_IRQ_LINE). */
+struct vm_irq {
+	struct vm *vm;
+	uint32_t gsi;
+};
+
+struct vm {
+	const struct vm_config *cfg;
+	struct kvm *kvm;
+
+	/* Guest RAM: [0, lo_len) and, above the MMIO hole, [4 GiB, 4 GiB + hi_len). */
+	uint8_t *ram;
+	uint64_t ram_len, lo_len, hi_len;
+	struct gmem *mem;
+	struct e820_map e820;
+
+	struct bus pio, mmio;
+	struct dev_event_sink events;
+	struct vm_irq irq_com1, irq_rtc, irq_sci;
+	struct uart16550 *uart;
+	struct rtc *rtc;
+	struct i8042 *i8042;
+	struct reset *reset;
+	struct debug_exit *debug_exit;
+	struct fw_cfg *fw_cfg;
+	struct acpi_pm *acpi_pm;
+	int serial_out_fd;      /* where the UART writes; owned if serial_out_owned */
+	bool serial_out_owned;
+	int serial_in_fd;       /* -1: no input */
+	char pty_path[64];
+
+	/* CPUs */
+	unsigned ncpus;
+	struct cpu_topology topo;
+	struct cpu_model model;
+	uint32_t apic_ids[VM_MAX_VCPUS];
+	struct vcpu *vcpus;
+	unsigned nvcpus_init;   /* vcpus[0..nvcpus_init) went through vcpu_init */
+	struct kvm_cpuid_entry2 *supported_cpuid;
+	unsigned nsupported_cpuid;
+
+	/* Boot */
+	uint8_t *kernel_buf, *initrd_buf;
+	size_t kernel_len, initrd_len;
+	bool kernel_mapped, initrd_mapped;
+	struct boot_entry boot;
+	uint64_t rsdp;
+
+	/* Run state */
+	struct evloop *el;
+	struct console *console;
+	pthread_mutex_t lock;
+	bool stopping;
+	struct vm_result result;
+	struct vcpu *fatal_vcpu;
+};
+
+/* vm_devices.c */
+int vm_devices_create(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
+void vm_devices_destroy(struct vm *vm);
+/* vm_memory.c */
+int vm_memory_create(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
+void vm_memory_destroy(struct vm *vm);
+/* vm_cpus.c */
+int vm_cpus_create(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
+void vm_cpus_destroy(struct vm *vm);
+/* vm_diag.c: one-screen diagnostic for a fatal exit. */
+void vm_diag_fatal(struct vm *vm, struct vcpu *v);

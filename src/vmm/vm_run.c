@@ -1,0 +1,104 @@
+/* vmm/vm_run.c — run a created VM: serial console on the event loop, termination signals
+ * through a signalfd, vCPU threads started and joined. */
+#include "vmm/vm_priv.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "base/evloop.h"
+#include "base/log.h"
+#include "vmm/console.h"
+
+static void vm_console_quit(void *ctx)
+{
+	vm_request_stop(ctx, VM_EXIT_SIGNAL, 0);
+}
+
+static void vm_on_signal(void *ctx, int fd, uint32_t events)
+{
+	struct signalfd_siginfo si;
+
+	if (read(fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	log_info("received signal %u, stopping the VM", si.ssi_signo);
+	vm_request_stop(ctx, VM_EXIT_SIGNAL, 0);
+}
+
+static void vm_tick(void *ctx)
+{
+	struct vm *vm = ctx;
+
+	console_poll(vm->console);
+}
+
+static int vm_console_start(struct vm *vm)
+{
+	struct console_config cc = {
+		.in_fd = vm->serial_in_fd,
+		.out_fd = vm->serial_out_fd >= 0 ? vm->serial_out_fd : STDERR_FILENO,
+		.raw_tty = vm->cfg->serial == SERIAL_STDIO,
+		.escapes = vm->cfg->serial == SERIAL_STDIO,
+		.uart = vm->uart,
+		.el = vm->el,
+		.quit = vm_console_quit,
+		.quit_ctx = vm,
+	};
+
+	if (vm->serial_in_fd < 0)
+		return 0;
+	return console_create(&vm->console, &cc);
+}
+
+int vm_run(struct vm *vm, struct vm_result *res)
+{
+	sigset_t term, old;
+	int sfd, e;
+	unsigned started = 0;
+
+	sigemptyset(&term);
+	sigaddset(&term, SIGINT);
+	sigaddset(&term, SIGTERM);
+	sigaddset(&term, SIGHUP);
+	/* Block before starting vCPU threads so they inherit the mask. */
+	pthread_sigmask(SIG_BLOCK, &term, &old);
+	sfd = signalfd(-1, &term, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0) {
+		e = -errno;
+		goto out_mask;
+	}
+	e = evloop_add(vm->el, sfd, EPOLLIN, vm_on_signal, vm);
+	if (e)
+		goto out_close;
+	e = vm_console_start(vm);
+	if (e)
+		goto out_del;
+	for (; started < vm->ncpus; started++) {
+		e = vcpu_start(&vm->vcpus[started]);
+		if (e) {
+			log_err("cannot start vcpu%u: %s", started, strerror(-e));
+			vm_request_stop(vm, VM_EXIT_FATAL, 0);
+			break;
+		}
+	}
+	if (!e)
+		e = evloop_run(vm->el, 50, vm_tick, vm);
+	if (e)
+		vm_request_stop(vm, VM_EXIT_FATAL, 0);
+	for (unsigned i = 0; i < started; i++)
+		vcpu_join(&vm->vcpus[i]);
+	*res = vm->result;
+	console_destroy(vm->console);
+	vm->console = NULL;
+out_del:
+	evloop_del(vm->el, sfd);
+out_close:
+	close(sfd);
+out_mask:
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return e;
+}
