@@ -1,5 +1,4 @@
 /* vmm/vcpu.c — see vcpu.h. */
-#define _GNU_SOURCE
 #include "vmm/vcpu.h"
 
 #include <errno.h>

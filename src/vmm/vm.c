@@ -1,5 +1,6 @@
-/* vmm/vm.c — see vm.h. Build order: config checks, kernel/initrd files, KVM, memory, irqchip,
- * devices and tables, kernel load, vCPUs. vm_destroy() undoes whatever was built. */
+/* vmm/vm.c — see vm.h. Build order: config checks, kernel/initrd files, guest memory, devices
+ * and tables, kernel load — all before /dev/kvm is opened, so user errors never depend on KVM —
+ * then KVM: memory slots, irqchip and PIT, vCPUs. vm_destroy() undoes whatever was built. */
 #include "vmm/vm.h"
 
 #include <errno.h>
@@ -55,17 +56,23 @@ static int vm_parse_cpus(struct vm *vm, char *err, size_t errlen)
 	cpu_set_t host;
 	int e;
 
-	e = cpu_topology_parse(c->cpus, &vm->ncpus, &vm->topo, err, errlen);
-	if (e)
+	char msg[VM_CONFIG_ERRLEN] = "";
+
+	e = cpu_topology_parse(c->cpus, &vm->ncpus, &vm->topo, msg, sizeof(msg));
+	if (e) {
+		snprintf(err, errlen, "--cpus %s: %s", c->cpus, msg);
 		return e;
+	}
 	if (vm->ncpus > VM_MAX_VCPUS) {
 		snprintf(err, errlen, "--cpus %u: kvmm supports at most %d vCPUs", vm->ncpus,
 			 VM_MAX_VCPUS);
 		return -EINVAL;
 	}
-	e = cpu_model_parse(c->cpu_model, &vm->model, err, errlen);
-	if (e)
+	e = cpu_model_parse(c->cpu_model, &vm->model, msg, sizeof(msg));
+	if (e) {
+		snprintf(err, errlen, "--cpu %s: %s", c->cpu_model, msg);
 		return e;
+	}
 	for (unsigned i = 0; i < vm->ncpus; i++)
 		vm->apic_ids[i] = cpu_topology_apic_id(&vm->topo, i);
 	if (sched_getaffinity(0, sizeof(host), &host) < 0)
@@ -175,19 +182,22 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
 	if (!e)
 		e = vm_load_files(vm, err, errlen);
 	if (!e)
-		e = vcpu_signals_init();
-	if (!e)
-		e = kvm_open(&vm->kvm, cfg->kvm_path, err, errlen);
-	if (!e)
 		e = vm_memory_create(vm, err, errlen);
-	if (!e)
-		e = vm_platform_create(vm, err, errlen);
 	if (!e)
 		e = evloop_create(&vm->el);
 	if (!e)
 		e = vm_devices_create(vm, err, errlen);
 	if (!e)
 		e = vm_load_kernel(vm, err, errlen);
+	/* Everything a user can get wrong is checked above, before /dev/kvm is opened. */
+	if (!e)
+		e = vcpu_signals_init();
+	if (!e)
+		e = kvm_open(&vm->kvm, cfg->kvm_path, err, errlen);
+	if (!e)
+		e = vm_memory_register(vm, err, errlen);
+	if (!e)
+		e = vm_platform_create(vm, err, errlen);
 	if (!e)
 		e = vm_cpus_create(vm, err, errlen);
 	if (e) {

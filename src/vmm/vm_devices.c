@@ -113,10 +113,13 @@ static int vm_legacy_create(struct vm *vm)
 		.rx_ready_ctx = vm,
 	};
 	struct rtc_config rc = { .irq = vm_irq_line(vm, &vm->irq_rtc, LAYOUT_IRQ_RTC) };
-	struct irq_line sci = vm_irq_line(vm, &vm->irq_sci, LAYOUT_IRQ_ACPI_SCI);
+	struct acpi_pm_config pc = { .sci = vm_irq_line(vm, &vm->irq_sci, LAYOUT_IRQ_ACPI_SCI) };
+	struct i8042_config kc;
 	int e;
 
 	vm->events = (struct dev_event_sink){ vm_dev_event, vm };
+	pc.events = vm->events;
+	kc = (struct i8042_config){ .events = vm->events };
 	e = uart16550_create(&vm->uart, &uc);
 	if (!e)
 		e = bus_add(&vm->pio, LAYOUT_PORT_COM1, 8, &uart16550_io_ops, vm->uart, "com1");
@@ -125,20 +128,18 @@ static int vm_legacy_create(struct vm *vm)
 	if (!e)
 		e = bus_add(&vm->pio, LAYOUT_PORT_RTC, 2, &rtc_io_ops, vm->rtc, "rtc");
 	if (!e)
-		e = i8042_create(&vm->i8042, &vm->events);
+		e = i8042_create(&vm->i8042, &kc);
+	/* 0x60 data and 0x64 command/status; 0x61 (PIT/speaker) is handled inside KVM. */
 	if (!e)
-		e = bus_add(&vm->pio, LAYOUT_PORT_I8042, 1, &i8042_io_ops, vm->i8042, "i8042-data");
-	if (!e)
-		e = bus_add(&vm->pio, LAYOUT_PORT_I8042 + 4, 1, &i8042_cmd_io_ops, vm->i8042,
-			    "i8042-cmd");
+		e = bus_add(&vm->pio, LAYOUT_PORT_I8042, 5, &i8042_io_ops, vm->i8042, "i8042");
 	if (!e)
 		e = reset_create(&vm->reset, &vm->events);
 	if (!e)
 		e = bus_add(&vm->pio, LAYOUT_PORT_RESET, 1, &reset_io_ops, vm->reset, "reset");
 	if (!e)
-		e = acpi_pm_create(&vm->acpi_pm, &sci, &vm->events);
+		e = acpi_pm_create(&vm->acpi_pm, &pc);
 	if (!e)
-		e = bus_add(&vm->pio, LAYOUT_PORT_ACPI_PM, ACPI_PM_IO_LEN, &acpi_pm_io_ops,
+		e = bus_add(&vm->pio, LAYOUT_PORT_ACPI_PM, ACPI_PM_SIZE, &acpi_pm_io_ops,
 			    vm->acpi_pm, "acpi-pm");
 	if (!e && vm->cfg->debug_exit) {
 		e = debug_exit_create(&vm->debug_exit, &vm->events);
@@ -171,7 +172,7 @@ static int vm_tables_create(struct vm *vm, char *err, size_t errlen)
 	}
 	e = fw_cfg_create(&vm->fw_cfg, vm->mem);
 	if (!e)
-		e = bus_add(&vm->pio, LAYOUT_PORT_FW_CFG, FW_CFG_IO_LEN, &fw_cfg_io_ops, vm->fw_cfg,
+		e = bus_add(&vm->pio, LAYOUT_PORT_FW_CFG, FW_CFG_IO_SIZE, &fw_cfg_io_ops, vm->fw_cfg,
 			    "fw_cfg");
 	if (!e)
 		e = fw_cfg_add_item(vm->fw_cfg, FW_CFG_RAM_SIZE, &ram, sizeof(ram));

@@ -1,5 +1,5 @@
-/* vmm/vm_memory.c — guest RAM: one anonymous mapping split around the 32-bit MMIO hole and
- * registered as KVM memory slots; the gmem view of it. */
+/* vmm/vm_memory.c — guest RAM: one anonymous mapping split around the 32-bit MMIO hole, the
+ * gmem view of it and the e820 map (before KVM is opened), then its KVM memory slots. */
 #include "vmm/vm_priv.h"
 
 #include <errno.h>
@@ -33,13 +33,6 @@ int vm_memory_create(struct vm *vm, char *err, size_t errlen)
 	r[n++] = (struct gmem_region){ 0, vm->lo_len, vm->ram, 0 };
 	if (vm->hi_len)
 		r[n++] = (struct gmem_region){ LAYOUT_HIGHMEM, vm->hi_len, vm->ram + vm->lo_len, 0 };
-	for (unsigned i = 0; i < n; i++) {
-		e = kvm_set_user_memory(vm->kvm, i, r[i].gpa, r[i].len, r[i].hva, 0);
-		if (e) {
-			snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION failed: %s", strerror(-e));
-			return e;
-		}
-	}
 	e = gmem_create(&vm->mem, r, n);
 	if (e) {
 		snprintf(err, errlen, "guest memory layout rejected");
@@ -49,6 +42,20 @@ int vm_memory_create(struct vm *vm, char *err, size_t errlen)
 	if (e)
 		snprintf(err, errlen, "cannot build the e820 memory map");
 	return e;
+}
+
+int vm_memory_register(struct vm *vm, char *err, size_t errlen)
+{
+	for (unsigned i = 0; i < gmem_region_count(vm->mem); i++) {
+		const struct gmem_region *r = gmem_region_at(vm->mem, i);
+		int e = kvm_set_user_memory(vm->kvm, i, r->gpa, r->len, r->hva, 0);
+
+		if (e) {
+			snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION failed: %s", strerror(-e));
+			return e;
+		}
+	}
+	return 0;
 }
 
 void vm_memory_destroy(struct vm *vm)

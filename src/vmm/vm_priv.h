@@ -90,6 +90,7 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
 void vm_devices_destroy(struct vm *vm);
 /* vm_memory.c */
 int vm_memory_create(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
+int vm_memory_register(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
 void vm_memory_destroy(struct vm *vm);
 /* vm_cpus.c */
 int vm_cpus_create(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
