@@ -62,8 +62,10 @@ static int img_qcow2_opt(const char *key, const char *v, struct qcow2_create_opt
 		else
 			goto bad;
 	} else if (!strcmp(key, "cluster_size")) {
-		if (img_parse_size(v, &n) || n > UINT32_MAX)
-			goto bad;
+		if (img_parse_size(v, &n) || n < 512 || n > (2u << 20) || !IS_POW2(n)) {
+			img_err("Cluster size must be a power of two between 512 and 2048k");
+			return -EINVAL;
+		}
 		q->cluster_size = (uint32_t)n;
 	} else if (!strcmp(key, "refcount_bits")) {
 		if (img_parse_size(v, &n) || n > 64)
@@ -200,8 +202,8 @@ static int img_create_backing(const char *path, struct qcow2_create_opts *q, boo
 	}
 	err = disk_open(full ? full : q->backing_file, &bo, &b);
 	if (err) {
-		img_err("%s: Could not open '%s': %s", path, q->backing_file, strerror(-err));
-		img_err("Could not open backing image.");
+		img_err("%s: Could not open backing image '%s': %s", path, q->backing_file,
+			strerror(-err));
 	} else if (!have_size) {
 		q->size = disk_size(b);
 	}
@@ -268,7 +270,7 @@ int img_cmd_create(int argc, char **argv)
 	bool help = false;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+hf:b:F:o:uq", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hf:b:F:o:uq", lo, NULL)) != -1) {
 		switch (c) {
 		case 'f': a.fmt = optarg; break;
 		case 'b': b = optarg; break;

@@ -54,8 +54,9 @@ void img_snapshot_dump(const struct qcow2_snapshot_info *s)
 		 (unsigned)(secs / 60 % 60), (unsigned)(secs % 60),
 		 (unsigned)(s->vm_clock_nsec / 1000000 % 1000));
 	img_human_size(s->vm_state_size, size, sizeof(size));
-	if (s->icount != UINT64_MAX)
-		snprintf(icount, sizeof(icount), "%llu", (unsigned long long)s->icount);
+	/* qemu-img shows 0 for snapshots without a recorded instruction count. */
+	snprintf(icount, sizeof(icount), "%llu",
+		 (unsigned long long)(s->icount_valid ? s->icount : 0));
 	printf("%-9s %-16s %8s%20s%13s%11s\n", s->id, s->name, size, date, clk, icount);
 }
 
@@ -76,14 +77,19 @@ static json_t *img_info_snapshots_json(const struct img_info *in)
 	for (unsigned i = 0; a && i < in->nsnaps; i++) {
 		const struct qcow2_snapshot_info *s = &in->snaps[i];
 
-		json_array_append_new(
-			a, json_pack("{s:I, s:I, s:s, s:I, s:I, s:I, s:s, s:I}", "icount",
-				     (json_int_t)(s->icount_valid ? s->icount : 0), "vm-clock-nsec",
+		json_t *o = json_object(), *rest;
+
+		if (s->icount_valid)
+			json_object_set_new(o, "icount", json_integer((json_int_t)s->icount));
+		rest = json_pack("{s:I, s:s, s:I, s:I, s:I, s:s, s:I}", "vm-clock-nsec",
 				     (json_int_t)(s->vm_clock_nsec % 1000000000ull), "name", s->name,
 				     "date-sec", (json_int_t)s->date_sec, "date-nsec",
 				     (json_int_t)s->date_nsec, "vm-clock-sec",
 				     (json_int_t)(s->vm_clock_nsec / 1000000000ull), "id", s->id,
-				     "vm-state-size", (json_int_t)s->vm_state_size));
+				     "vm-state-size", (json_int_t)s->vm_state_size);
+		json_object_update(o, rest);
+		json_decref(rest);
+		json_array_append_new(a, o);
 	}
 	return a;
 }
@@ -224,7 +230,7 @@ int img_cmd_info(int argc, char **argv)
 	json_t *arr = NULL;
 
 	optind = 0;
-	while ((c = getopt_long(argc, argv, "+hf:U", lo, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "hf:U", lo, NULL)) != -1) {
 		switch (c) {
 		case 'f': fmt = optarg; break;
 		case 'O':

@@ -1,0 +1,61 @@
+# shellcheck shell=bash
+# tests/guest/cases.sh — the guest test case table, sourced by run.sh (kvmm) and run-qemu.sh
+# (QEMU microvm/pc). One case per line, fields separated by '|', blanks around fields ignored:
+#
+#   name | payload | kvmm args | status | regexes | stdin | qemu | kvmm
+#
+#   name     unique case name (run.sh/run-qemu.sh take a name regex to run a subset)
+#   payload  file in $PAYLOAD_DIR; '-' runs kvmm with no --kernel (the built-in demo guest)
+#   args     extra `kvmm run` arguments, shell words (quote with "..."); placeholders:
+#            @INITRD@ @INITRD_SIZE@ @INITRD_SUM@ (a random initrd made per run, with its size
+#            and `cksum` CRC), @EPOCH@ (host UTC seconds just before the VMM starts) and
+#            @EPOCH_WRONG@ (the same minus one hour, for the negative case).
+#            The runners always add --serial stdio --debug-exit (QEMU: -serial stdio and
+#            isa-debug-exit on 0xf4); run-qemu.sh appends "qemu=1" to the guest command line.
+#   status   expected exit status: 1 = payload passed (debug-exit code 0), 0 = powered off or
+#            reset with --on-reboot exit; 3/5/7 are payload failures (see payload.h)
+#   regexes  extended regexes separated by ';;'; each must match a line of the serial output
+#   stdin    bytes for the VMM's stdin (printf %b escapes), '-' for none (/dev/null)
+#   qemu     microvm | pc | skip: machine for run-qemu.sh (skip: kvmm-only case)
+#   kvmm     yes | skip (skip: QEMU-only variant, e.g. the PM1a power-off path of -M pc)
+
+# Exit status of kvmm after a guest reset with --on-reboot exit. The lead documents the final
+# value; 0 for now (QEMU -no-reboot also exits 0).
+RESET_STATUS=${RESET_STATUS:-0}
+
+# shellcheck disable=SC2016,SC2034 # $RESET_STATUS is expanded per case; used by lib.sh
+GUEST_CASES='
+boot-pvh       | boot.elf           | --memory 128M --initrd @INITRD@ --cmdline "hello=world mem=128 initrd_size=@INITRD_SIZE@ initrd_sum=@INITRD_SUM@" | 1 | ^PASS boot;;^ok - initrd cksum;;^ok - ACPI RSDP found | - | microvm | yes
+boot-multiboot | boot.mb.elf        | --memory 128M --initrd @INITRD@ --cmdline "hello=world mem=128 initrd_size=@INITRD_SIZE@ initrd_sum=@INITRD_SUM@" | 1 | ^PASS boot;;booted via multiboot;;^ok - initrd cksum | - | microvm | yes
+boot-1g        | boot.elf           | --memory 1G --cmdline "hello=world mem=1024" | 1 | ^PASS boot;;matches --memory 1024 MiB | - | microvm | yes
+boot-4g        | boot.elf           | --memory 4G --cmdline "hello=world mem=4096" | 1 | ^PASS boot;;matches --memory 4096 MiB;;^ok - no RAM over the APIC pages | - | microvm | yes
+longmode_ring3 | longmode_ring3.elf | --memory 128M --cmdline "iters=100000000" | 1 | ^PASS longmode_ring3;;^ring3: hello from CPL3 after 100000000 | - | microvm | yes
+smp-1          | smp.elf            | --cpus 1 --cmdline "cpus=1" | 1 | ^PASS smp | - | microvm | yes
+smp-2          | smp.elf            | --cpus 2 --cmdline "cpus=2" | 1 | ^PASS smp;;^ok - 1 of 1 APs checked in | - | microvm | yes
+smp-4-smt      | smp.elf            | --cpus 4,sockets=1,cores=2,threads=2 --cmdline "cpus=4 sockets=1 cores=2 threads=2" | 1 | ^PASS smp;;^ok - 3 of 3 APs;;^ok - topology matches | - | microvm | yes
+smp-4-sockets  | smp.elf            | --cpus 4,sockets=2,cores=2,threads=1 --cmdline "cpus=4 sockets=2 cores=2 threads=1" | 1 | ^PASS smp;;^smp: 2 packages seen | - | microvm | yes
+smp-multiboot  | smp.mb.elf         | --cpus 2 --cmdline "cpus=2" | 1 | ^PASS smp;;booted via multiboot | - | microvm | yes
+timer_irq      | timer_irq.elf      | --cmdline "ticks=20 thre=8" | 1 | ^PASS timer_irq;;^ok - 20 LAPIC timer ticks;;^ok - 8/8 THRE | - | microvm | yes
+timer_irq-rx   | timer_irq.elf      | --cmdline "rx=ping42" | 1 | ^PASS timer_irq;;^ok - received "ping42" | ping42\n | microvm | yes
+rtc            | rtc.elf            | --cmdline "epoch=@EPOCH@" | 1 | ^PASS rtc | - | microvm | yes
+poweroff       | poweroff.elf       | --memory 128M | 0 | ^poweroff: powering off | - | microvm | yes
+poweroff-pm1   | poweroff.elf       | --memory 128M | 0 | ^acpi: PM1a_CNT port | - | pc | skip
+reset-triple   | reset.elf          | --on-reboot exit --cmdline "reset=triple" | $RESET_STATUS | ^reset: resetting via triple | - | microvm | yes
+reset-kbd      | reset.elf          | --on-reboot exit --cmdline "reset=kbd" | $RESET_STATUS | ^reset: resetting via kbd | - | pc | yes
+reset-cf9      | reset.elf          | --on-reboot exit --cmdline "reset=cf9" | $RESET_STATUS | ^reset: resetting via cf9 | - | pc | yes
+hostile        | hostile.elf        | --memory 128M | 1 | ^PASS hostile;;^hostile: survived | - | microvm | yes
+fwcfg          | fwcfg.elf          | --cpus 2 --memory 256M --cmdline "cpus=2 mem=256" | 1 | ^PASS fwcfg;;^ok - DMA and data-port reads agree | - | microvm | yes
+demo           | demo.elf           | --cpus 2 --memory 128M | 0 | Hello from the kvmm demo guest;;^  Ring 3: ;;^All done | - | microvm | yes
+demo-builtin   | -                  | | 0 | Hello from the kvmm demo guest;;^All done | - | skip | yes
+# Negative cases: the payloads must notice wrong values and broken code (status 3 = a check
+# failed, 5 = an unexpected exception was reported).
+neg-boot-cmdline  | boot.elf           | --cmdline "hello=word" | 3 | ^not ok - cmdline hello=world | - | microvm | yes
+neg-boot-initrd   | boot.elf           | --initrd @INITRD@ --cmdline "hello=world initrd_size=@INITRD_SIZE@ initrd_sum=12345" | 3 | ^not ok - initrd cksum | - | microvm | yes
+neg-boot-mem      | boot.elf           | --memory 128M --cmdline "hello=world mem=256" | 3 | ^not ok - RAM total | - | microvm | yes
+neg-smp-topology  | smp.elf            | --cpus 2 --cmdline "cpus=2 sockets=1 cores=1 threads=2" | 3 | ^not ok - topology matches | - | microvm | yes
+neg-rtc-epoch     | rtc.elf            | --cmdline "epoch=@EPOCH_WRONG@" | 3 | ^not ok - default: RTC within 5 s | - | microvm | yes
+neg-fwcfg-cpus    | fwcfg.elf          | --cpus 1 --cmdline "cpus=2" | 3 | ^not ok - FW_CFG_NB_CPUS 1 | - | microvm | yes
+neg-exc-ud        | longmode_ring3.elf | --cmdline "fault=ud" | 5 | exception vector 6 \(#UD\) at rip | - | microvm | yes
+neg-exc-pf        | longmode_ring3.elf | --cmdline "fault=pf" | 5 | exception vector 14 \(#PF\).*cr2 7f0000000000 | - | microvm | yes
+neg-exc-user-pf   | longmode_ring3.elf | --cmdline "fault=user" | 5 | user exception vector 14 \(#PF\) at rip [0-9a-f]+ cs 33 | - | microvm | yes
+'

@@ -1,0 +1,141 @@
+# shellcheck shell=bash
+# tests/guest/lib.sh — helpers shared by run.sh and run-qemu.sh: case-table parsing,
+# placeholder expansion, output checks and TAP reporting. Sourced, not executed.
+
+GUEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=cases.sh
+. "$GUEST_DIR/cases.sh"
+
+# Set by the runners just before starting the VMM (nanoseconds), for guest_ms.
+GUEST_T0=
+guest_passed=0
+guest_failed=0
+guest_skipped=0
+guest_n=0
+
+guest_trim() {
+	local s=$1
+	s=${s#"${s%%[![:space:]]*}"}
+	s=${s%"${s##*[![:space:]]}"}
+	printf '%s' "$s"
+}
+
+# guest_setup: make the work directory and the random initrd (8 KiB) with its checksum.
+guest_setup() {
+	GUEST_WORK=$(mktemp -d "${TMPDIR:-/tmp}/kvmm-guest.XXXXXX")
+	trap 'rm -rf "$GUEST_WORK"' EXIT
+	GUEST_INITRD=$GUEST_WORK/initrd.bin
+	head -c 8192 /dev/urandom >"$GUEST_INITRD"
+	GUEST_INITRD_SIZE=$(wc -c <"$GUEST_INITRD")
+	GUEST_INITRD_SUM=$(cksum <"$GUEST_INITRD" | cut -d' ' -f1)
+}
+
+# guest_expand STRING: substitute the @...@ placeholders.
+guest_expand() {
+	local s=$1
+	s=${s//@INITRD@/$GUEST_INITRD}
+	s=${s//@INITRD_SIZE@/$GUEST_INITRD_SIZE}
+	s=${s//@INITRD_SUM@/$GUEST_INITRD_SUM}
+	s=${s//@EPOCH_WRONG@/$(($(date +%s) - 3600))}
+	s=${s//@EPOCH@/$(date +%s)}
+	printf '%s' "$s"
+}
+
+# guest_each_case FUNC [NAME-REGEX]: call FUNC for every case (fields in C_* variables).
+guest_each_case() {
+	local fn=$1 filter=${2:-} line f
+	local -a fields
+	while IFS= read -r line; do
+		line=$(guest_trim "$line")
+		[ -z "$line" ] && continue
+		case $line in \#*) continue ;; esac
+		IFS='|' read -r -a fields <<<"$line"
+		for f in 0 1 2 3 4 5 6 7; do
+			fields[f]=$(guest_trim "${fields[f]:-}")
+		done
+		C_NAME=${fields[0]}
+		# shellcheck disable=SC2034 # used by the runners
+		C_PAYLOAD=${fields[1]}
+		C_ARGS=${fields[2]}
+		eval "C_STATUS=${fields[3]}"
+		C_REGEX=${fields[4]}
+		C_STDIN=${fields[5]}
+		# shellcheck disable=SC2034 # used by the runners
+		C_QEMU=${fields[6]}
+		# shellcheck disable=SC2034
+		C_KVMM=${fields[7]}
+		if [ -n "$filter" ] && ! [[ $C_NAME =~ $filter ]]; then
+			continue
+		fi
+		"$fn"
+	done <<<"$GUEST_CASES"
+}
+
+# guest_args_to_array: eval the expanded C_ARGS into the array C_ARGV.
+# shellcheck disable=SC2034 # used by the runners
+C_ARGV=()
+guest_args_to_array() {
+	eval "C_ARGV=($(guest_expand "$C_ARGS"))"
+}
+
+# guest_check_output FILE: every ;;-separated regex in C_REGEX must match a line of FILE.
+# Prints the first missing regex.
+guest_check_output() {
+	local file=$1 rest=$C_REGEX re
+	while [ -n "$rest" ]; do
+		re=${rest%%;;*}
+		if [ "$re" = "$rest" ]; then rest=; else rest=${rest#*;;}; fi
+		[ -z "$re" ] && continue
+		if ! tr -d '\r' <"$file" | grep -Eq -- "$re"; then
+			printf '%s' "$re"
+			return 1
+		fi
+	done
+	return 0
+}
+
+guest_feed_stdin() {
+	if [ "$C_STDIN" = "-" ] || [ -z "$C_STDIN" ]; then
+		cat /dev/null
+	else
+		printf '%b' "$C_STDIN"
+		# GUEST_STDIN_HOLD=SECONDS keeps stdin open after the bytes (for a VMM that stops
+		# reading at EOF); by default stdin closes right after them.
+		sleep "${GUEST_STDIN_HOLD:-0}"
+	fi
+}
+
+# Milliseconds since GUEST_T0 (set by the runner just before starting the VMM).
+guest_ms() {
+	local now
+	now=$(date +%s%N)
+	echo $(((now - ${GUEST_T0:-$now}) / 1000000))
+}
+
+guest_ok() {
+	guest_n=$((guest_n + 1))
+	guest_passed=$((guest_passed + 1))
+	echo "ok $guest_n - $1 # $(guest_ms) ms${2:+, $2}"
+}
+
+guest_not_ok() {
+	guest_n=$((guest_n + 1))
+	guest_failed=$((guest_failed + 1))
+	echo "not ok $guest_n - $1 # $2 ($(guest_ms) ms)"
+	if [ -n "${3:-}" ] && [ -f "$3" ]; then
+		tr -d '\r' <"$3" | tail -n "${GUEST_LOG_LINES:-25}" | sed 's/^/#   /'
+	fi
+}
+
+guest_skip() {
+	guest_n=$((guest_n + 1))
+	guest_skipped=$((guest_skipped + 1))
+	echo "ok $guest_n - $1 # SKIP $2"
+}
+
+# guest_finish: the summary line and exit status (0 all passed, 1 any failure).
+guest_finish() {
+	echo "1..$guest_n"
+	echo "$guest_passed passed, $guest_failed failed, $guest_skipped skipped"
+	[ "$guest_failed" -eq 0 ]
+}

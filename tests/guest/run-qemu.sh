@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# tests/guest/run-qemu.sh — run the guest case table (cases.sh) under QEMU, to check the
+# payloads themselves and to compare with kvmm.
+#
+#   PAYLOAD_DIR=/abs/build/payload [ACCEL=kvm|tcg] [QEMU=qemu-system-x86_64] \
+#       tests/guest/run-qemu.sh [NAME-REGEX]
+#
+# kvmm arguments are mapped: --memory -> -m, --cpus N[,sockets=..] -> -smp, --cmdline ->
+# -append (plus " qemu=1"), --initrd -> -initrd, --on-reboot exit -> -no-reboot. The machine is
+# -M microvm unless the case's qemu column says pc. Prints TAP and a final line
+# "N passed, N failed, N skipped"; exits 0, 1 (failures) or 77 (QEMU or KVM unavailable).
+set -u
+
+GUEST_DIR=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$GUEST_DIR/lib.sh"
+
+QEMU=${QEMU:-qemu-system-x86_64}
+ACCEL=${ACCEL:-kvm}
+TIMEOUT=${GUEST_TIMEOUT:-30}
+: "${PAYLOAD_DIR:?PAYLOAD_DIR must point at the built payloads}"
+
+if ! command -v "$QEMU" >/dev/null 2>&1; then
+	echo "# $QEMU not found"
+	echo "0 passed, 0 failed, 0 skipped"
+	exit 77
+fi
+# -c first: a bare `<>` redirection would create /dev/kvm as a regular file.
+if [ "$ACCEL" = kvm ] && { ! [ -c /dev/kvm ] || ! { : <>/dev/kvm; } 2>/dev/null; }; then
+	echo "# /dev/kvm is not usable; try ACCEL=tcg"
+	echo "0 passed, 0 failed, 0 skipped"
+	exit 77
+fi
+
+# qemu_argv: translate C_ARGV (kvmm arguments) into Q_ARGV.
+qemu_argv() {
+	local i=0 n=${#C_ARGV[@]} a append=""
+	Q_ARGV=()
+	while [ "$i" -lt "$n" ]; do
+		a=${C_ARGV[i]}
+		case $a in
+		--memory) Q_ARGV+=(-m "${C_ARGV[i + 1]}"); i=$((i + 1)) ;;
+		--cpus) Q_ARGV+=(-smp "${C_ARGV[i + 1]}"); i=$((i + 1)) ;;
+		--cmdline) append=${C_ARGV[i + 1]}; i=$((i + 1)) ;;
+		--initrd) Q_ARGV+=(-initrd "${C_ARGV[i + 1]}"); i=$((i + 1)) ;;
+		--on-reboot)
+			[ "${C_ARGV[i + 1]}" = exit ] && Q_ARGV+=(-no-reboot)
+			i=$((i + 1))
+			;;
+		--serial | --debug-exit) ;;
+		*)
+			echo "# run-qemu.sh: cannot map kvmm argument '$a'" >&2
+			return 1
+			;;
+		esac
+		i=$((i + 1))
+	done
+	Q_ARGV+=(-append "${append:+$append }qemu=1")
+}
+
+run_case() {
+	local out=$GUEST_WORK/$C_NAME.out err=$GUEST_WORK/$C_NAME.err status missing machine
+	GUEST_T0=
+	if [ "$C_QEMU" = skip ] || [ "$C_PAYLOAD" = - ]; then
+		guest_skip "$C_NAME" "kvmm-only case"
+		return
+	fi
+	case $C_QEMU in
+	microvm) machine=microvm ;;
+	pc) machine=pc ;;
+	*)
+		guest_not_ok "$C_NAME" "bad qemu column '$C_QEMU'"
+		return
+		;;
+	esac
+	if [ "$C_PAYLOAD" != - ] && [ ! -f "$PAYLOAD_DIR/$C_PAYLOAD" ]; then
+		guest_not_ok "$C_NAME" "payload $PAYLOAD_DIR/$C_PAYLOAD is missing"
+		return
+	fi
+	guest_args_to_array
+	if ! qemu_argv; then
+		guest_not_ok "$C_NAME" "unmappable arguments"
+		return
+	fi
+	GUEST_T0=$(date +%s%N)
+	guest_feed_stdin | timeout -k 5 "$TIMEOUT" "$QEMU" -M "$machine" -accel "$ACCEL" \
+		-nodefaults -no-user-config -display none -serial stdio \
+		-device isa-debug-exit,iobase=0xf4,iosize=4 \
+		-kernel "$PAYLOAD_DIR/$C_PAYLOAD" "${Q_ARGV[@]}" >"$out" 2>"$err"
+	status=${PIPESTATUS[1]}
+	if [ "$status" -ne "$C_STATUS" ]; then
+		guest_not_ok "$C_NAME" "exit status $status, expected $C_STATUS" "$out"
+		sed 's/^/#   stderr: /' "$err" | tail -n 5
+		return
+	fi
+	if ! missing=$(guest_check_output "$out"); then
+		guest_not_ok "$C_NAME" "serial output lacks /$missing/" "$out"
+		return
+	fi
+	guest_ok "$C_NAME" "$machine"
+}
+
+guest_setup
+guest_each_case run_case "${1:-}"
+guest_finish

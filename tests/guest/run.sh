@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# tests/guest/run.sh — run the guest case table (cases.sh) under kvmm; `make check-guest`.
+#
+#   KVMM=/abs/build/kvmm PAYLOAD_DIR=/abs/build/payload tests/guest/run.sh [NAME-REGEX]
+#
+# Every case runs as `kvmm run --kernel PAYLOAD ARGS --serial stdio --debug-exit` under a
+# timeout; its exit status and serial output are checked. One extra case, cpu-affinity, checks
+# that --cpu-affinity 0=0,1=1 pins the threads named vcpu0/vcpu1 (needs 2 host CPUs).
+# Prints TAP and a final line "N passed, N failed, N skipped"; exits 0, 1 (failures) or
+# 77 (skip: /dev/kvm missing or not openable read-write).
+set -u
+
+GUEST_DIR=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$GUEST_DIR/lib.sh"
+
+TIMEOUT=${GUEST_TIMEOUT:-60}
+: "${KVMM:?KVMM must point at the kvmm binary}"
+: "${PAYLOAD_DIR:?PAYLOAD_DIR must point at the built payloads}"
+
+# -c first: a bare `<>` redirection would create /dev/kvm as a regular file.
+if ! [ -c /dev/kvm ] || ! { : <>/dev/kvm; } 2>/dev/null; then
+	echo "# /dev/kvm is missing or not openable read-write: skipping the guest tests"
+	echo "0 passed, 0 failed, 0 skipped"
+	exit 77
+fi
+
+run_case() {
+	local out=$GUEST_WORK/$C_NAME.out err=$GUEST_WORK/$C_NAME.err status missing
+	local -a kernel=()
+	GUEST_T0=
+	if [ "$C_KVMM" = skip ]; then
+		guest_skip "$C_NAME" "QEMU-only case"
+		return
+	fi
+	[ "$C_PAYLOAD" != - ] && kernel=(--kernel "$PAYLOAD_DIR/$C_PAYLOAD")
+	if [ "$C_PAYLOAD" != - ] && [ ! -f "$PAYLOAD_DIR/$C_PAYLOAD" ]; then
+		guest_not_ok "$C_NAME" "payload $PAYLOAD_DIR/$C_PAYLOAD is missing"
+		return
+	fi
+	guest_args_to_array
+	GUEST_T0=$(date +%s%N)
+	guest_feed_stdin | timeout -k 5 "$TIMEOUT" "$KVMM" run "${kernel[@]}" "${C_ARGV[@]}" \
+		--serial stdio --debug-exit >"$out" 2>"$err"
+	status=${PIPESTATUS[1]}
+	if [ "$status" -ne "$C_STATUS" ]; then
+		guest_not_ok "$C_NAME" "exit status $status, expected $C_STATUS" "$out"
+		sed 's/^/#   stderr: /' "$err" | tail -n 10
+		return
+	fi
+	if ! missing=$(guest_check_output "$out"); then
+		guest_not_ok "$C_NAME" "serial output lacks /$missing/" "$out"
+		return
+	fi
+	guest_ok "$C_NAME"
+}
+
+# Cpus_allowed_list of the thread of process $1 named $2, or nothing.
+thread_cpus() {
+	local t
+	for t in /proc/"$1"/task/*; do
+		if [ "$(cat "$t/comm" 2>/dev/null)" = "$2" ]; then
+			sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "$t/status"
+			return
+		fi
+	done
+}
+
+case_affinity() {
+	local name=cpu-affinity out=$GUEST_WORK/affinity.out err=$GUEST_WORK/affinity.err
+	local pid c0="" c1="" status
+	if [ -n "${1:-}" ] && ! [[ $name =~ $1 ]]; then
+		return
+	fi
+	if [ "$(nproc --all)" -lt 2 ]; then
+		guest_skip "$name" "needs 2 host CPUs"
+		return
+	fi
+	GUEST_T0=$(date +%s%N)
+	timeout -k 5 "$TIMEOUT" "$KVMM" run --kernel "$PAYLOAD_DIR/smp.elf" --cpus 2 \
+		--cpu-affinity 0=0,1=1 --cmdline "cpus=2 spin=5" --serial stdio --debug-exit \
+		</dev/null >"$out" 2>"$err" &
+	pid=$!
+	# The timeout process execs nothing: find kvmm as its child.
+	for _ in $(seq 100); do
+		local kpid
+		kpid=$(pgrep -P "$pid" 2>/dev/null | head -n 1)
+		if [ -n "$kpid" ]; then
+			c0=$(thread_cpus "$kpid" vcpu0)
+			c1=$(thread_cpus "$kpid" vcpu1)
+			[ -n "$c0" ] && [ -n "$c1" ] && grep -q "spinning" "$out" && break
+		fi
+		sleep 0.1
+	done
+	wait "$pid"
+	status=$?
+	if [ "$c0" != 0 ] || [ "$c1" != 1 ]; then
+		guest_not_ok "$name" "vcpu0 allowed on '$c0' (want 0), vcpu1 on '$c1' (want 1)" "$out"
+	elif [ "$status" -ne 1 ]; then
+		guest_not_ok "$name" "exit status $status, expected 1" "$out"
+	else
+		guest_ok "$name" "vcpu0 on CPU $c0, vcpu1 on CPU $c1"
+	fi
+}
+
+guest_setup
+guest_each_case run_case "${1:-}"
+case_affinity "${1:-}"
+guest_finish

@@ -1,0 +1,16 @@
+# Error cases: one "kvmm img:" line naming the file and the problem, and a non-zero exit.
+. "$SRC_DIR/common.sh"
+_img info missing.qcow2
+_img info --output=yaml missing.qcow2
+_img create -f raw bad.raw 12Q
+_img create -f raw bad.raw -- -5M
+_img create -f raw bad.raw
+_img create -f raw -o nosuch=1 bad.raw 1M
+_img create -f nosuchfmt bad.img 1M
+_img create -f raw ok.raw 1M
+_img info -f nosuchfmt ok.raw
+_img check -f raw ok.raw
+_img resize ok.raw 512k
+_img convert -O raw missing.raw out.raw
+_img compare ok.raw missing.raw
+_img nosuchcommand

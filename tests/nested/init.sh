@@ -1,0 +1,92 @@
+#!/bin/sh
+# tests/nested/init.sh — PID 1 of the nested-KVM test guest (busybox sh). Built into the
+# initramfs by mkinitramfs.sh and booted under QEMU TCG by run.sh.
+#
+# Mounts the pseudo file systems, loads kvm and kvm-amd (listed in /lib/modules/KVER/load-order),
+# checks /dev/kvm, then runs the guest case table through the unmodified tests/guest/run.sh
+# against /kvmm/kvmm and powers off. Everything goes to the serial console; the host script
+# reads these marker lines:
+#   NESTED-INFO: ...          facts (kernel, CPU, timings)
+#   NESTED-DMESG: ...         kernel messages about kvm/svm
+#   NESTED-SKIP: REASON       the environment cannot run KVM (host run.sh exits 77)
+#   NESTED-EXIT: STATUS       exit status of tests/guest/run.sh (0 pass, 1 fail, 77 skip)
+#   NESTED-DONE               the last line before power-off
+# Kernel command-line options (set by run.sh):
+#   kvmm.filter=REGEX   run only the cases whose name matches (passed to run.sh)
+#   kvmm.timeout=SECS   per-case timeout (GUEST_TIMEOUT), default 120
+#   kvmm.shell=1        start an interactive shell instead of the tests (debugging)
+
+export PATH=/usr/bin:/bin
+export HOME=/ TMPDIR=/tmp LC_ALL=C
+
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+exec </dev/console >/dev/console 2>&1
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t tmpfs tmpfs /tmp
+
+finish() {
+	echo "NESTED-INFO: uptime at end $(cut -d' ' -f1 /proc/uptime) s"
+	echo "NESTED-DONE"
+	sync
+	poweroff -f
+	# Not reached unless power-off failed; PID 1 exiting panics, and panic=-1 reboots, which
+	# QEMU -no-reboot turns into an exit.
+	exit 1
+}
+
+filter=
+timeout=120
+shell=0
+for arg in $(cat /proc/cmdline); do
+	case $arg in
+	kvmm.filter=*) filter=${arg#kvmm.filter=} ;;
+	kvmm.timeout=*) timeout=${arg#kvmm.timeout=} ;;
+	kvmm.shell=1) shell=1 ;;
+	esac
+done
+
+kver=$(uname -r)
+echo "NESTED-INFO: kernel $kver, $(grep -c ^processor /proc/cpuinfo) CPUs," \
+	"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)," \
+	"boot to init $(cut -d' ' -f1 /proc/uptime) s"
+if ! grep -qw svm /proc/cpuinfo; then
+	echo "NESTED-SKIP: the CPU has no svm flag (QEMU -cpu needs +svm)"
+	finish
+fi
+echo "NESTED-INFO: svm features: $(sed -n 's/^flags[[:space:]]*: //p' /proc/cpuinfo | head -n 1 |
+	tr ' ' '\n' | grep -xE 'svm|npt|nrip_save|lbrv|svm_lock|vmcb_clean|flushbyasid|decodeassists|pause_filter|pfthreshold|vgif|v_vmsave_vmload|avic|x2apic|tsc_deadline_timer' |
+	tr '\n' ' ')"
+
+moddir=/lib/modules/$kver
+if [ ! -f "$moddir/load-order" ]; then
+	echo "NESTED-SKIP: no modules for kernel $kver in the initramfs (KVER mismatch)"
+	finish
+fi
+for m in $(cat "$moddir/load-order"); do
+	if ! out=$(insmod "$moddir/$m.ko" 2>&1); then
+		echo "NESTED-INFO: insmod $m failed: $out"
+	fi
+done
+dmesg | grep -iE 'kvm|svm|ccp' | sed 's/^/NESTED-DMESG: /'
+if [ ! -c /dev/kvm ]; then
+	echo "NESTED-SKIP: /dev/kvm did not appear after loading $(tr '\n' ' ' <"$moddir/load-order")"
+	finish
+fi
+echo "NESTED-INFO: /dev/kvm ready at $(cut -d' ' -f1 /proc/uptime) s"
+
+if [ "$shell" = 1 ]; then
+	echo "NESTED-INFO: kvmm.shell=1: starting a shell; 'exit' powers off"
+	setsid cttyhack sh
+	finish
+fi
+
+cd /kvmm || finish
+t0=$(cut -d' ' -f1 /proc/uptime)
+KVMM=/kvmm/kvmm PAYLOAD_DIR=/kvmm/payload GUEST_TIMEOUT=$timeout GUEST_LOG_LINES=40 \
+	bash /kvmm/tests/guest/run.sh $filter </dev/null
+st=$?
+echo "NESTED-INFO: test run took $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" \
+	'BEGIN { printf "%.1f", b - a }') s"
+echo "NESTED-EXIT: $st"
+finish
