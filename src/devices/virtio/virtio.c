@@ -1,0 +1,130 @@
+/* devices/virtio/virtio.c — see virtio.h. */
+#include "devices/virtio/virtio.h"
+
+#include <errno.h>
+#include <string.h>
+
+int virtio_dev_init(struct virtio_dev *vd, const struct virtio_dev_ops *ops, const struct gmem *mem)
+{
+	if (!ops || ops->num_queues == 0 || ops->num_queues > VIRTIO_MAX_QUEUES ||
+	    !IS_POW2(ops->max_queue_size) || ops->max_queue_size > VIRTQ_MAX_SIZE)
+		return -EINVAL;
+	memset(vd, 0, sizeof(*vd));
+	vd->ops = ops;
+	vd->mem = mem;
+	vd->num_queues = ops->num_queues;
+	for (unsigned i = 0; i < vd->num_queues; i++) {
+		vd->vq[i].max_size = ops->max_queue_size;
+		virtq_reset(&vd->vq[i]);
+	}
+	return 0;
+}
+
+uint64_t virtio_offered_features(const struct virtio_dev *vd)
+{
+	return vd->ops->features | (1ull << VIRTIO_F_VERSION_1);
+}
+
+void virtio_set_driver_features(struct virtio_dev *vd, unsigned sel, uint32_t val)
+{
+	uint64_t mask, v;
+
+	if (sel > 1 || (vd->status & VIRTIO_STATUS_FEATURES_OK))
+		return;
+	mask = 0xffffffffull << (32 * sel);
+	v = ((uint64_t)val << (32 * sel)) & virtio_offered_features(vd);
+	vd->acked_features = (vd->acked_features & ~mask) | v;
+}
+
+static void virtio_reset(struct virtio_dev *vd)
+{
+	if (vd->ops->reset && (vd->status & VIRTIO_STATUS_DRIVER_OK))
+		vd->ops->reset(vd);
+	vd->status = 0;
+	vd->acked_features = 0;
+	for (unsigned i = 0; i < vd->num_queues; i++)
+		virtq_reset(&vd->vq[i]);
+}
+
+static bool has_feature(const struct virtio_dev *vd, unsigned bit)
+{
+	return vd->acked_features & (1ull << bit);
+}
+
+static int virtio_activate(struct virtio_dev *vd)
+{
+	bool ev = has_feature(vd, VIRTIO_F_EVENT_IDX);
+	bool ind = has_feature(vd, VIRTIO_F_INDIRECT_DESC);
+
+	for (unsigned i = 0; i < vd->num_queues; i++) {
+		if (!vd->vq[i].ready)
+			continue;
+		if (virtq_activate(&vd->vq[i], vd->mem, ev, ind))
+			return -EINVAL;
+	}
+	return vd->ops->activate ? vd->ops->activate(vd) : 0;
+}
+
+void virtio_set_status(struct virtio_dev *vd, uint8_t st)
+{
+	uint8_t old = vd->status, added = st & ~old;
+
+	if (st == 0) {
+		virtio_reset(vd);
+		return;
+	}
+	if (st & VIRTIO_STATUS_FAILED) {
+		vd->status |= VIRTIO_STATUS_FAILED;
+		return;
+	}
+	/* Bits may only be added, in order (§3.1.1); NEEDS_RESET is the device's to set. */
+	if ((old & ~st & ~VIRTIO_STATUS_NEEDS_RESET) || (added & VIRTIO_STATUS_NEEDS_RESET))
+		goto bad;
+	if ((added & VIRTIO_STATUS_DRIVER) && !(st & VIRTIO_STATUS_ACKNOWLEDGE))
+		goto bad;
+	if (added & VIRTIO_STATUS_FEATURES_OK) {
+		if (!(st & VIRTIO_STATUS_DRIVER) || !has_feature(vd, VIRTIO_F_VERSION_1)) {
+			if (added & VIRTIO_STATUS_DRIVER_OK)
+				goto bad;
+			/* Leave FEATURES_OK clear: the driver reads it back and gives up (§2.2). */
+			vd->status = st & ~VIRTIO_STATUS_FEATURES_OK;
+			return;
+		}
+	}
+	if (added & VIRTIO_STATUS_DRIVER_OK) {
+		if (!(st & VIRTIO_STATUS_FEATURES_OK))
+			goto bad;
+		vd->status = st;
+		if (virtio_activate(vd))
+			virtio_needs_reset(vd);
+		return;
+	}
+	vd->status = st;
+	return;
+bad:
+	log_ratelimited(&vd->rl, LOG_WARN, "virtio-%s: illegal status transition 0x%x -> 0x%x",
+			vd->ops->name, old, st);
+	vd->status |= VIRTIO_STATUS_FAILED;
+}
+
+void virtio_needs_reset(struct virtio_dev *vd)
+{
+	if (vd->status & VIRTIO_STATUS_NEEDS_RESET)
+		return;
+	vd->status |= VIRTIO_STATUS_NEEDS_RESET;
+	if ((vd->status & VIRTIO_STATUS_DRIVER_OK) && vd->tr_ops && vd->tr_ops->notify_config)
+		vd->tr_ops->notify_config(vd->tr);
+}
+
+void virtio_queue_done(struct virtio_dev *vd, uint16_t q)
+{
+	if (q >= vd->num_queues || !vd->tr_ops || !vd->tr_ops->notify_queue)
+		return;
+	if (virtq_should_notify(&vd->vq[q]))
+		vd->tr_ops->notify_queue(vd->tr, q);
+}
+
+bool virtio_queue_writable(const struct virtio_dev *vd, uint16_t q)
+{
+	return q < vd->num_queues && !(vd->status & VIRTIO_STATUS_DRIVER_OK);
+}

@@ -1,0 +1,78 @@
+/* devices/virtio/virtio.h — the transport-independent virtio device: the status and feature
+ * state machine (virtio 1.2 §2.1–2.2, §3.1), queue activation at DRIVER_OK, reset, and the
+ * completion path with interrupt suppression. Transports (mmio.c, pci.c) only decode registers
+ * and call into this; device models (blk, rng, ...) implement struct virtio_dev_ops and never
+ * see a register offset.
+ *
+ * Threads: the virtio_* register-side functions run on a vCPU thread under the transport's
+ * device lock; queue_notify and virtio_queue_done run on the device's queue thread / event
+ * loop. A device's own state must be protected by the device. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/compiler.h"
+#include "base/log.h"
+#include "devices/virtio/spec.h"
+#include "devices/virtio/virtq.h"
+
+#define VIRTIO_MAX_QUEUES 16
+
+struct virtio_dev;
+
+/* What a transport provides to the core: raising the guest interrupt. */
+struct virtio_transport_ops {
+	void (*notify_queue)(void *tr, uint16_t q); /* used-buffer notification */
+	void (*notify_config)(void *tr);            /* configuration change */
+};
+
+struct virtio_dev_ops {
+	const char *name;
+	uint32_t device_id;     /* VIRTIO_ID_* */
+	uint16_t num_queues, max_queue_size;
+	uint64_t features;      /* offered; VERSION_1 is added by the core */
+	uint32_t config_len;
+	void (*config_read)(struct virtio_dev *vd, uint32_t off, void *buf, uint32_t len);
+	int (*config_write)(struct virtio_dev *vd, uint32_t off, const void *buf, uint32_t len);
+	int (*activate)(struct virtio_dev *vd);            /* queues already validated */
+	void (*queue_notify)(struct virtio_dev *vd, uint16_t q);
+	void (*reset)(struct virtio_dev *vd);
+	void (*destroy)(struct virtio_dev *vd);
+};
+
+struct virtio_dev {
+	const struct virtio_dev_ops *ops;
+	const struct gmem *mem;
+	const struct virtio_transport_ops *tr_ops;
+	void *tr;
+	uint64_t acked_features;
+	uint8_t status;
+	uint16_t num_queues;    /* host copy: the guest cannot change it */
+	struct virtq vq[VIRTIO_MAX_QUEUES];
+	struct log_ratelimit rl;
+};
+
+/* Initialise the embedded core for a device model. -EINVAL if ops are inconsistent. */
+int virtio_dev_init(struct virtio_dev *vd, const struct virtio_dev_ops *ops,
+		    const struct gmem *mem) KVMM_MUST_CHECK;
+
+/* Feature bits offered to the driver (device features | VERSION_1). */
+uint64_t virtio_offered_features(const struct virtio_dev *vd);
+
+/* Driver writes one 32-bit word of its features (sel 0 or 1). Ignored after FEATURES_OK;
+ * bits not offered are dropped. */
+void virtio_set_driver_features(struct virtio_dev *vd, unsigned sel, uint32_t val);
+
+/* Driver writes the status register. Enforces the §3.1 order; 0 resets the device; FAILED
+ * or an illegal transition is recorded, never fatal to the host. */
+void virtio_set_status(struct virtio_dev *vd, uint8_t status);
+
+/* The device found a guest error on a live queue: set NEEDS_RESET and tell the driver. */
+void virtio_needs_reset(struct virtio_dev *vd);
+
+/* A request on queue q finished (after virtq_push): raise the interrupt unless suppressed. */
+void virtio_queue_done(struct virtio_dev *vd, uint16_t q);
+
+/* Queue registers may be written only before DRIVER_OK. */
+bool virtio_queue_writable(const struct virtio_dev *vd, uint16_t q);
