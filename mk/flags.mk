@@ -13,5 +13,5 @@ HARDEN_CFLAGS := -D_FORTIFY_SOURCE=3 -fstack-protector-strong -fPIE
 HARDEN_LDFLAGS := -pie -Wl,-z,relro,-z,now
 
 CPPFLAGS += -Isrc -D_GNU_SOURCE
-CFLAGS += -std=gnu11 $(OPT) $(WARNINGS) $(HARDEN_CFLAGS)
+CFLAGS += -std=gnu11 $(OPT) $(WARNINGS) $(HARDEN_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS += $(HARDEN_LDFLAGS)

@@ -18,7 +18,7 @@ check-fuzz: $(FUZZ_REPLAY)
 FUZZ_TIME ?= 30
 fuzz:
 	$(MAKE) BUILD=build-fuzz CC=clang OPT="-O1 -g" \
-		CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" LDFLAGS="" fuzz-bins
+		EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" fuzz-bins
 	@for n in $(FUZZ_NAMES); do \
 		mkdir -p build-fuzz/corpus/$$n; \
 		build-fuzz/fuzz_$$n -max_total_time=$(FUZZ_TIME) build-fuzz/corpus/$$n tests/fuzz/corpus/$$n || exit 1; \
@@ -26,6 +26,6 @@ fuzz:
 
 fuzz-bins: $(FUZZ_NAMES:%=$(BUILD)/fuzz_%)
 $(BUILD)/fuzz_%: $(BUILD)/tests/fuzz/fuzz_%.o $(LIB)
-	$(CC) $(CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $^ $(LDLIBS)
 
 .PHONY: check-fuzz fuzz fuzz-bins

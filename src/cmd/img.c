@@ -73,7 +73,7 @@ int img_parse_image_size(const char *s, uint64_t *out)
 
 void img_human_size(uint64_t val, char *buf, size_t len)
 {
-	static const char *const sfx[] = { "", "K", "M", "G", "T", "P", "E" };
+	static const char *const sfx[] = {"", "K", "M", "G", "T", "P", "E"};
 	int e;
 	unsigned i;
 
@@ -183,12 +183,12 @@ int img_parse_bool(const char *s, bool *out)
 
 int img_open(const char *path, const char *fmt, unsigned flags, struct disk **out)
 {
-	struct disk_open_opts o = { .format = fmt, .flags = flags };
+	struct disk_open_opts o = {.format = fmt, .flags = flags};
 	int err = disk_open(path, &o, out);
 
 	if (err == -EINVAL && fmt && strcmp(fmt, "raw") && strcmp(fmt, "qcow2") &&
-	    strcmp(fmt, "vmdk") && strcmp(fmt, "vdi") && strcmp(fmt, "vpc") && strcmp(fmt, "vhdx") &&
-	    strcmp(fmt, "auto"))
+	    strcmp(fmt, "vmdk") && strcmp(fmt, "vdi") && strcmp(fmt, "vpc") &&
+	    strcmp(fmt, "vhdx") && strcmp(fmt, "auto"))
 		img_err("Could not open '%s': Unknown driver '%s'", path, fmt);
 	else if (err)
 		img_err("Could not open '%s': %s", path, strerror(-err));
@@ -218,28 +218,31 @@ struct img_subcmd {
 };
 
 static const struct img_subcmd img_subcmds[] = {
-	{ "amend", img_cmd_amend, "amend [-f fmt] -o options filename" },
-	{ "bench", img_cmd_bench,
-	  "bench [-c count] [-d depth] [-f fmt] [-n] [-o offset] [-s buffer_size] [-S step_size] "
-	  "[-t cache] [-w] [--pattern=pattern] filename" },
-	{ "check", img_cmd_check, "check [--output=ofmt] [-r [leaks | all]] [-f fmt] filename" },
-	{ "commit", img_cmd_commit, "commit [-f fmt] [-d] [-b base] [-p] filename" },
-	{ "compare", img_cmd_compare, "compare [-f fmt] [-F fmt] [-p] [-s] filename1 filename2" },
-	{ "convert", img_cmd_convert,
-	  "convert [-c] [-p] [-n] [-f fmt] [-O output_fmt] [-B backing_file] [-o options] "
-	  "[-S sparse_size] filename output_filename" },
-	{ "create", img_cmd_create,
-	  "create [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]" },
-	{ "info", img_cmd_info, "info [-f fmt] [--output=ofmt] [--backing-chain] filename" },
-	{ "map", img_cmd_map, "map [-f fmt] [--output=ofmt] [--start-offset=OFFSET] "
-			      "[--max-length=LEN] filename" },
-	{ "measure", img_cmd_measure, "measure [--output=ofmt] [-O output_fmt] [-o options] "
-				      "[--size N | [-f fmt] filename]" },
-	{ "rebase", img_cmd_rebase, "rebase [-f fmt] [-p] [-u] -b backing_file [-F backing_fmt] "
-				    "filename" },
-	{ "resize", img_cmd_resize, "resize [-f fmt] [--shrink] filename [+ | -]size" },
-	{ "snapshot", img_cmd_snapshot,
-	  "snapshot [-l | -a snapshot | -c snapshot | -d snapshot] filename" },
+    {"amend", img_cmd_amend, "amend [-f fmt] -o options filename"},
+    {"bench", img_cmd_bench,
+     "bench [-c count] [-d depth] [-f fmt] [-n] [-o offset] [-s buffer_size] [-S step_size] "
+     "[-t cache] [-w] [--pattern=pattern] filename"},
+    {"check", img_cmd_check, "check [--output=ofmt] [-r [leaks | all]] [-f fmt] filename"},
+    {"commit", img_cmd_commit, "commit [-f fmt] [-d] [-b base] [-p] filename"},
+    {"compare", img_cmd_compare, "compare [-f fmt] [-F fmt] [-p] [-s] filename1 filename2"},
+    {"convert", img_cmd_convert,
+     "convert [-c] [-p] [-n] [-f fmt] [-O output_fmt] [-B backing_file] [-o options] "
+     "[-S sparse_size] filename output_filename"},
+    {"create", img_cmd_create,
+     "create [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]"},
+    {"info", img_cmd_info, "info [-f fmt] [--output=ofmt] [--backing-chain] filename"},
+    {"map", img_cmd_map,
+     "map [-f fmt] [--output=ofmt] [--start-offset=OFFSET] "
+     "[--max-length=LEN] filename"},
+    {"measure", img_cmd_measure,
+     "measure [--output=ofmt] [-O output_fmt] [-o options] "
+     "[--size N | [-f fmt] filename]"},
+    {"rebase", img_cmd_rebase,
+     "rebase [-f fmt] [-p] [-u] -b backing_file [-F backing_fmt] "
+     "filename"},
+    {"resize", img_cmd_resize, "resize [-f fmt] [--shrink] filename [+ | -]size"},
+    {"snapshot", img_cmd_snapshot,
+     "snapshot [-l | -a snapshot | -c snapshot | -d snapshot] filename"},
 };
 
 static int img_help(void)

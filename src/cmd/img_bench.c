@@ -63,11 +63,12 @@ static int img_bench_run(struct img_bench *b, unsigned depth, bool quiet)
 	int err;
 
 	if (!quiet)
-		printf("Sending %llu %s requests, %llu bytes each, %u in parallel (starting at offset "
-		       "%llu, step size %llu)\n",
-		       (unsigned long long)b->count, b->write ? "write" : "read",
-		       (unsigned long long)b->bufsize, depth, (unsigned long long)b->offset,
-		       (unsigned long long)b->step);
+		printf(
+		    "Sending %llu %s requests, %llu bytes each, %u in parallel (starting at offset "
+		    "%llu, step size %llu)\n",
+		    (unsigned long long)b->count, b->write ? "write" : "read",
+		    (unsigned long long)b->bufsize, depth, (unsigned long long)b->offset,
+		    (unsigned long long)b->step);
 	fflush(stdout);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (; started < KVMM_MIN(depth, IMG_BENCH_MAX_THREADS); started++)
@@ -93,13 +94,13 @@ static int img_bench_run(struct img_bench *b, unsigned depth, bool quiet)
 
 int img_cmd_bench(int argc, char **argv)
 {
-	static const struct option lo[] = { { "pattern", required_argument, NULL, 'P' },
-					    { "flush-interval", required_argument, NULL, 'I' },
-					    { "no-drain", no_argument, NULL, 'D' },
-					    { "force-share", no_argument, NULL, 'U' },
-					    { "help", no_argument, NULL, 'h' },
-					    { 0 } };
-	struct img_bench b = { .count = 75000, .bufsize = 4096 };
+	static const struct option lo[] = {{"pattern", required_argument, NULL, 'P'},
+					   {"flush-interval", required_argument, NULL, 'I'},
+					   {"no-drain", no_argument, NULL, 'D'},
+					   {"force-share", no_argument, NULL, 'U'},
+					   {"help", no_argument, NULL, 'h'},
+					   {0}};
+	struct img_bench b = {.count = 75000, .bufsize = 4096};
 	const char *fmt = NULL;
 	unsigned depth = 64, flags = DISK_O_RDONLY;
 	bool quiet = false, have_step = false;
@@ -109,24 +110,32 @@ int img_cmd_bench(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hc:d:f:no:qs:S:t:wi:U", lo, NULL)) != -1) {
 		switch (c) {
-		case 'f': fmt = optarg; break;
-		case 'n': flags |= DISK_O_DIRECT; break;
-		case 'q': quiet = true; break;
-		case 'w': b.write = true; break;
+		case 'f':
+			fmt = optarg;
+			break;
+		case 'n':
+			flags |= DISK_O_DIRECT;
+			break;
+		case 'q':
+			quiet = true;
+			break;
+		case 'w':
+			b.write = true;
+			break;
 		case 'c':
 		case 'd':
 		case 'o':
 		case 's':
 		case 'S':
 		case 'P':
-			if ((c == 'c' || c == 'd' || c == 'P') ? img_parse_size(optarg, &v) ||
-									 strpbrk(optarg, "kKmMgGtTpPeE.")
-							       : img_parse_size(optarg, &v)) {
+			if ((c == 'c' || c == 'd' || c == 'P')
+				? img_parse_size(optarg, &v) || strpbrk(optarg, "kKmMgGtTpPeE.")
+				: img_parse_size(optarg, &v)) {
 				img_err("Invalid value '%s' for -%c", optarg, c);
 				return 1;
 			}
-			if ((c == 'd' && (v == 0 || v > 65536)) || (c == 's' && (v == 0 || v > (1u << 30))) ||
-			    (c == 'P' && v > 255)) {
+			if ((c == 'd' && (v == 0 || v > 65536)) ||
+			    (c == 's' && (v == 0 || v > (1u << 30))) || (c == 'P' && v > 255)) {
 				img_err("Invalid value '%s' for -%c", optarg, c);
 				return 1;
 			}
@@ -150,12 +159,15 @@ int img_cmd_bench(int argc, char **argv)
 		case 'i':
 		case 'I':
 		case 'D':
-		case 'U': break;
-		case 'h': printf("usage: kvmm img bench [-c count] [-d depth] [-f fmt] [-n] "
-				 "[-o offset] [-s buffer_size] [-S step_size] [-t cache] [-w] "
-				 "[--pattern=pattern] filename\n");
+		case 'U':
+			break;
+		case 'h':
+			printf("usage: kvmm img bench [-c count] [-d depth] [-f fmt] [-n] "
+			       "[-o offset] [-s buffer_size] [-S step_size] [-t cache] [-w] "
+			       "[--pattern=pattern] filename\n");
 			return 0;
-		default: return 1;
+		default:
+			return 1;
 		}
 	}
 	if (optind != argc - 1) {

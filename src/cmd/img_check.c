@@ -85,7 +85,8 @@ static int img_check_run(struct disk *d, unsigned fix, int json, struct qcow2_ch
 		printf("The following inconsistencies were found and repaired:\n\n"
 		       "    %llu leaked clusters\n    %llu corruptions\n\n"
 		       "Double checking the fixed image now...\n",
-		       (unsigned long long)r->leaks_fixed, (unsigned long long)r->corruptions_fixed);
+		       (unsigned long long)r->leaks_fixed,
+		       (unsigned long long)r->corruptions_fixed);
 	struct qcow2_check_result again;
 	err = qcow2_check(d, 0, &again);
 	if (!err) {
@@ -98,12 +99,12 @@ static int img_check_run(struct disk *d, unsigned fix, int json, struct qcow2_ch
 
 int img_cmd_check(int argc, char **argv)
 {
-	static const struct option lo[] = { { "output", required_argument, NULL, 'O' },
-					    { "repair", required_argument, NULL, 'r' },
-					    { "force-share", no_argument, NULL, 'U' },
-					    { "help", no_argument, NULL, 'h' },
-					    { 0 } };
-	struct qcow2_check_result r = { 0 };
+	static const struct option lo[] = {{"output", required_argument, NULL, 'O'},
+					   {"repair", required_argument, NULL, 'r'},
+					   {"force-share", no_argument, NULL, 'U'},
+					   {"help", no_argument, NULL, 'h'},
+					   {0}};
+	struct qcow2_check_result r = {0};
 	const char *fmt = NULL;
 	struct disk *d = NULL;
 	unsigned fix = 0;
@@ -112,7 +113,9 @@ int img_cmd_check(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hf:r:T:qU", lo, NULL)) != -1) {
 		switch (c) {
-		case 'f': fmt = optarg; break;
+		case 'f':
+			fmt = optarg;
+			break;
 		case 'O':
 			json = img_parse_output(optarg);
 			if (json < 0)
@@ -124,18 +127,24 @@ int img_cmd_check(int argc, char **argv)
 			} else if (!strcmp(optarg, "all")) {
 				fix = QCOW2_CHECK_FIX_LEAKS | QCOW2_CHECK_FIX_ERRORS;
 			} else {
-				img_err("Unknown option value for -r (expecting 'leaks' or 'all'): %s",
-					optarg);
+				img_err(
+				    "Unknown option value for -r (expecting 'leaks' or 'all'): %s",
+				    optarg);
 				return 1;
 			}
 			break;
-		case 'q': quiet = 1; break;
+		case 'q':
+			quiet = 1;
+			break;
 		case 'T':
-		case 'U': break;
-		case 'h': printf("usage: kvmm img check [--output=ofmt] [-r [leaks | all]] [-f fmt] "
-				 "filename\n");
+		case 'U':
+			break;
+		case 'h':
+			printf("usage: kvmm img check [--output=ofmt] [-r [leaks | all]] [-f fmt] "
+			       "filename\n");
 			return 0;
-		default: return 1;
+		default:
+			return 1;
 		}
 	}
 	if (optind != argc - 1) {
@@ -238,9 +247,9 @@ static int img_map_print(const struct img_map_entry *e, int json, bool first)
 	if (json) {
 		printf("%s{ \"start\": %llu, \"length\": %llu, \"depth\": %u, \"present\": %s, "
 		       "\"zero\": %s, \"data\": %s",
-		       first ? "[" : ",\n", (unsigned long long)e->start, (unsigned long long)e->len,
-		       e->depth, e->present ? "true" : "false", e->zero ? "true" : "false",
-		       e->data ? "true" : "false");
+		       first ? "[" : ",\n", (unsigned long long)e->start,
+		       (unsigned long long)e->len, e->depth, e->present ? "true" : "false",
+		       e->zero ? "true" : "false", e->data ? "true" : "false");
 		if (e->has_offset)
 			printf(", \"offset\": %llu", (unsigned long long)e->offset);
 		printf("}");
@@ -258,7 +267,7 @@ static int img_map_print(const struct img_map_entry *e, int json, bool first)
 
 static int img_map_run(struct disk *d, uint64_t start, uint64_t len, int json)
 {
-	struct img_map_entry cur = { 0 }, next;
+	struct img_map_entry cur = {0}, next;
 	uint64_t end = len > disk_size(d) - start ? disk_size(d) : start + len;
 	bool have = false, first = true;
 	int err;
@@ -290,12 +299,12 @@ static int img_map_run(struct disk *d, uint64_t start, uint64_t len, int json)
 
 int img_cmd_map(int argc, char **argv)
 {
-	static const struct option lo[] = { { "output", required_argument, NULL, 'O' },
-					    { "start-offset", required_argument, NULL, 's' },
-					    { "max-length", required_argument, NULL, 'l' },
-					    { "force-share", no_argument, NULL, 'U' },
-					    { "help", no_argument, NULL, 'h' },
-					    { 0 } };
+	static const struct option lo[] = {{"output", required_argument, NULL, 'O'},
+					   {"start-offset", required_argument, NULL, 's'},
+					   {"max-length", required_argument, NULL, 'l'},
+					   {"force-share", no_argument, NULL, 'U'},
+					   {"help", no_argument, NULL, 'h'},
+					   {0}};
 	const char *fmt = NULL;
 	uint64_t start = 0, len = UINT64_MAX;
 	struct disk *d = NULL;
@@ -304,7 +313,9 @@ int img_cmd_map(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hf:U", lo, NULL)) != -1) {
 		switch (c) {
-		case 'f': fmt = optarg; break;
+		case 'f':
+			fmt = optarg;
+			break;
 		case 'O':
 			json = img_parse_output(optarg);
 			if (json < 0)
@@ -313,13 +324,18 @@ int img_cmd_map(int argc, char **argv)
 		case 's':
 		case 'l':
 			if (img_parse_size(optarg, c == 's' ? &start : &len)) {
-				img_err("Invalid %s specified", c == 's' ? "start offset" : "length");
+				img_err("Invalid %s specified",
+					c == 's' ? "start offset" : "length");
 				return 1;
 			}
 			break;
-		case 'U': break;
-		case 'h': printf("usage: kvmm img map [-f fmt] [--output=ofmt] filename\n"); return 0;
-		default: return 1;
+		case 'U':
+			break;
+		case 'h':
+			printf("usage: kvmm img map [-f fmt] [--output=ofmt] filename\n");
+			return 0;
+		default:
+			return 1;
 		}
 	}
 	if (optind != argc - 1) {
@@ -330,7 +346,8 @@ int img_cmd_map(int argc, char **argv)
 		return 1;
 	err = start < disk_size(d) ? img_map_run(d, start, len, json) : 0;
 	if (start >= disk_size(d))
-		printf(json ? "[]\n" : "%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
+		printf(json ? "[]\n" : "%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to",
+		       "File");
 	disk_close(d);
 	return err ? 1 : 0;
 }
@@ -351,8 +368,8 @@ static size_t img_first_diff(const uint8_t *a, const uint8_t *b, size_t len)
 	return len;
 }
 
-static int img_compare_run(struct disk *a, struct disk *b, bool strict, bool progress,
-			   uint8_t *ba, uint8_t *bb)
+static int img_compare_run(struct disk *a, struct disk *b, bool strict, bool progress, uint8_t *ba,
+			   uint8_t *bb)
 {
 	uint64_t sa = disk_size(a), sb = disk_size(b), common = KVMM_MIN(sa, sb);
 	uint64_t total = KVMM_MAX(sa, sb);
@@ -397,9 +414,8 @@ err_read:
 
 int img_cmd_compare(int argc, char **argv)
 {
-	static const struct option lo[] = { { "help", no_argument, NULL, 'h' },
-					    { "force-share", no_argument, NULL, 'U' },
-					    { 0 } };
+	static const struct option lo[] = {
+	    {"help", no_argument, NULL, 'h'}, {"force-share", no_argument, NULL, 'U'}, {0}};
 	const char *f1 = NULL, *f2 = NULL;
 	bool strict = false, progress = false, quiet = false;
 	struct disk *a = NULL, *b = NULL;
@@ -409,17 +425,30 @@ int img_cmd_compare(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hf:F:spqT:U", lo, NULL)) != -1) {
 		switch (c) {
-		case 'f': f1 = optarg; break;
-		case 'F': f2 = optarg; break;
-		case 's': strict = true; break;
-		case 'p': progress = true; break;
-		case 'q': quiet = true; break;
+		case 'f':
+			f1 = optarg;
+			break;
+		case 'F':
+			f2 = optarg;
+			break;
+		case 's':
+			strict = true;
+			break;
+		case 'p':
+			progress = true;
+			break;
+		case 'q':
+			quiet = true;
+			break;
 		case 'T':
-		case 'U': break;
-		case 'h': printf("usage: kvmm img compare [-f fmt] [-F fmt] [-p] [-s] filename1 "
-				 "filename2\n");
+		case 'U':
+			break;
+		case 'h':
+			printf("usage: kvmm img compare [-f fmt] [-F fmt] [-p] [-s] filename1 "
+			       "filename2\n");
 			return 0;
-		default: return 2;
+		default:
+			return 2;
 		}
 	}
 	if (argc - optind != 2) {

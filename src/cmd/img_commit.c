@@ -26,7 +26,8 @@ static int img_copy_own(struct disk *from, struct disk *to, uint8_t *buf)
 
 	for (uint64_t off = 0; off < size;) {
 		struct disk_extent e;
-		int err = disk_extent(from, off, KVMM_MIN((uint64_t)IMG_COPY_CHUNK, size - off), &e);
+		int err =
+		    disk_extent(from, off, KVMM_MIN((uint64_t)IMG_COPY_CHUNK, size - off), &e);
 
 		if (err)
 			return err;
@@ -64,13 +65,13 @@ static int img_qcow2_like(struct disk *d, struct qcow2_create_opts *q)
 		return -ENOTSUP;
 	}
 	*q = (struct qcow2_create_opts){
-		.size = disk_size(d),
-		.version = in.version,
-		.cluster_size = in.cluster_size,
-		.refcount_bits = in.refcount_bits,
-		.extended_l2 = in.extended_l2,
-		.lazy_refcounts = in.lazy_refcounts,
-		.compression_type = in.compression_type,
+	    .size = disk_size(d),
+	    .version = in.version,
+	    .cluster_size = in.cluster_size,
+	    .refcount_bits = in.refcount_bits,
+	    .extended_l2 = in.extended_l2,
+	    .lazy_refcounts = in.lazy_refcounts,
+	    .compression_type = in.compression_type,
 	};
 	return 0;
 }
@@ -86,7 +87,7 @@ static int img_replace(const char *path, const struct qcow2_create_opts *q, unsi
 		return -ENOMEM;
 	err = qcow2_create(tmp, q);
 	if (!err) {
-		struct disk_open_opts o = { .format = "qcow2", .flags = flags };
+		struct disk_open_opts o = {.format = "qcow2", .flags = flags};
 
 		err = disk_open(tmp, &o, out);
 	}
@@ -135,9 +136,9 @@ static int img_rebase_safe(struct img_rebase *r)
 			return err;
 		memset(r->b, 0, n);
 		if (r->nb && off < disk_size(r->nb)) {
-			err = disk_pread(r->nb, r->b, (size_t)KVMM_MIN((uint64_t)n,
-								       disk_size(r->nb) - off),
-					 off);
+			err =
+			    disk_pread(r->nb, r->b,
+				       (size_t)KVMM_MIN((uint64_t)n, disk_size(r->nb) - off), off);
 			if (err)
 				return err;
 		}
@@ -206,28 +207,40 @@ static int img_rebase_run(struct img_rebase *r)
 
 int img_cmd_rebase(int argc, char **argv)
 {
-	static const struct option lo[] = { { "help", no_argument, NULL, 'h' },
-					    { "force-share", no_argument, NULL, 'U' },
-					    { 0 } };
-	struct img_rebase r = { 0 };
+	static const struct option lo[] = {
+	    {"help", no_argument, NULL, 'h'}, {"force-share", no_argument, NULL, 'U'}, {0}};
+	struct img_rebase r = {0};
 	int c, err;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hf:F:b:upqt:T:U", lo, NULL)) != -1) {
 		switch (c) {
-		case 'f': r.fmt = optarg; break;
-		case 'F': r.backing_fmt = optarg; break;
-		case 'b': r.backing = optarg; break;
-		case 'u': r.unsafe = true; break;
-		case 'p': r.progress = true; break;
+		case 'f':
+			r.fmt = optarg;
+			break;
+		case 'F':
+			r.backing_fmt = optarg;
+			break;
+		case 'b':
+			r.backing = optarg;
+			break;
+		case 'u':
+			r.unsafe = true;
+			break;
+		case 'p':
+			r.progress = true;
+			break;
 		case 'q':
 		case 't':
 		case 'T':
-		case 'U': break;
-		case 'h': printf("usage: kvmm img rebase [-f fmt] [-p] [-u] -b backing_file "
-				 "[-F backing_fmt] filename\n");
+		case 'U':
+			break;
+		case 'h':
+			printf("usage: kvmm img rebase [-f fmt] [-p] [-u] -b backing_file "
+			       "[-F backing_fmt] filename\n");
 			return 0;
-		default: return 1;
+		default:
+			return 1;
 		}
 	}
 	if (optind != argc - 1 || !r.backing) {
@@ -272,8 +285,7 @@ static int img_commit_run(const char *path, const char *fmt, bool keep, uint8_t 
 	err = bpath ? img_open(bpath, top->backing_fmt, 0, &base) : -ENOMEM;
 	if (err)
 		goto out;
-	if (disk_size(base) < disk_size(top) &&
-	    (err = disk_resize(base, disk_size(top), false))) {
+	if (disk_size(base) < disk_size(top) && (err = disk_resize(base, disk_size(top), false))) {
 		img_err("Could not resize the backing file: %s", strerror(-err));
 		goto out;
 	}
@@ -299,7 +311,7 @@ out:
 
 int img_cmd_commit(int argc, char **argv)
 {
-	static const struct option lo[] = { { "help", no_argument, NULL, 'h' }, { 0 } };
+	static const struct option lo[] = {{"help", no_argument, NULL, 'h'}, {0}};
 	const char *fmt = NULL;
 	bool keep = false, quiet = false;
 	uint8_t *buf;
@@ -308,17 +320,28 @@ int img_cmd_commit(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hf:dpqt:b:r:", lo, NULL)) != -1) {
 		switch (c) {
-		case 'f': fmt = optarg; break;
-		case 'd': keep = true; break;
-		case 'q': quiet = true; break;
+		case 'f':
+			fmt = optarg;
+			break;
+		case 'd':
+			keep = true;
+			break;
+		case 'q':
+			quiet = true;
+			break;
 		case 'b':
-			img_err("-b is not supported: kvmm commits into the direct backing file only");
+			img_err(
+			    "-b is not supported: kvmm commits into the direct backing file only");
 			return 1;
 		case 'p':
 		case 't':
-		case 'r': break;
-		case 'h': printf("usage: kvmm img commit [-f fmt] [-d] [-p] filename\n"); return 0;
-		default: return 1;
+		case 'r':
+			break;
+		case 'h':
+			printf("usage: kvmm img commit [-f fmt] [-d] [-p] filename\n");
+			return 0;
+		default:
+			return 1;
 		}
 	}
 	if (optind != argc - 1) {

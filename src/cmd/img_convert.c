@@ -5,6 +5,8 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,7 +14,8 @@
 #include "block/disk.h"
 #include "block/qcow2.h"
 
-#define IMG_CONVERT_CHUNK (2u << 20)
+#define IMG_CONVERT_CHUNK	     (2u << 20)
+#define IMG_CONVERT_COMPRESS_THREADS 4
 
 struct img_convert {
 	const char *src_fmt, *out_fmt, *src_path, *out_path, *backing, *backing_fmt;
@@ -122,6 +125,68 @@ static int img_convert_chunk(struct img_convert *c, uint64_t off, uint32_t len)
 	return img_convert_write(c, off, len);
 }
 
+/* Compressed output: clusters are independent, so worker threads read, deflate and write them
+ * in parallel (qcow2_write_compressed and disk_pread are thread-safe). */
+struct img_convert_worker {
+	struct img_convert *c;
+	atomic_uint_least64_t *next; /* next cluster index to take */
+	atomic_int *err;
+	uint8_t *buf;
+};
+
+static void *img_convert_compress_worker(void *arg)
+{
+	struct img_convert_worker *w = arg;
+	struct img_convert *c = w->c;
+	uint64_t size = disk_size(c->src);
+
+	while (!atomic_load(w->err)) {
+		uint64_t off = atomic_fetch_add(w->next, 1) * c->chunk;
+		uint32_t len;
+		bool zero;
+		int err;
+
+		if (off >= size)
+			break;
+		len = (uint32_t)KVMM_MIN((uint64_t)c->chunk, size - off);
+		err = img_range_is_unallocated_zero(c->src, off, len, &zero);
+		if (!err && !zero)
+			err = disk_pread(c->src, w->buf, len, off);
+		if (!err && !zero && !img_is_zero(w->buf, len))
+			err = qcow2_write_compressed(c->dst, off, w->buf, len);
+		if (err) {
+			atomic_store(w->err, err);
+			img_err("error while compressing at offset %llu: %s",
+				(unsigned long long)off, strerror(-err));
+		}
+	}
+	return NULL;
+}
+
+static int img_convert_compressed(struct img_convert *c)
+{
+	struct img_convert_worker w[IMG_CONVERT_COMPRESS_THREADS];
+	pthread_t th[IMG_CONVERT_COMPRESS_THREADS];
+	atomic_uint_least64_t next = 0;
+	atomic_int err = 0;
+	unsigned n = 0;
+
+	for (; n < IMG_CONVERT_COMPRESS_THREADS; n++) {
+		w[n] = (struct img_convert_worker){c, &next, &err, malloc(c->chunk)};
+		if (!w[n].buf || pthread_create(&th[n], NULL, img_convert_compress_worker, &w[n])) {
+			free(w[n].buf);
+			break;
+		}
+	}
+	if (!n)
+		return -ENOMEM;
+	for (unsigned i = 0; i < n; i++) {
+		pthread_join(th[i], NULL);
+		free(w[i].buf);
+	}
+	return atomic_load(&err);
+}
+
 static int img_convert_copy(struct img_convert *c)
 {
 	uint64_t size = disk_size(c->src);
@@ -133,6 +198,15 @@ static int img_convert_copy(struct img_convert *c)
 			img_err("Compression not supported for this file format");
 			return -ENOTSUP;
 		}
+	}
+	/* Without a backing file or a pre-existing target, compression runs in parallel. */
+	if (c->compress && c->zero_init && !c->backing) {
+		err = img_convert_compressed(c);
+		if (!err)
+			err = disk_flush(c->dst);
+		if (c->progress)
+			printf("    (100.00/100%%)\n");
+		return err;
 	}
 	c->buf = malloc(c->chunk);
 	c->cmp = malloc(c->chunk);
@@ -164,7 +238,7 @@ static int img_convert_copy(struct img_convert *c)
 
 static int img_convert_create(struct img_convert *c)
 {
-	struct qcow2_create_opts q = { .size = disk_size(c->src) };
+	struct qcow2_create_opts q = {.size = disk_size(c->src)};
 	const char *bad, *raw_pre = NULL;
 
 	if (!strcmp(c->out_fmt, "qcow2")) {
@@ -218,28 +292,44 @@ static int img_convert_run(struct img_convert *c)
 
 int img_cmd_convert(int argc, char **argv)
 {
-	static const struct option lo[] = { { "help", no_argument, NULL, 'h' },
-					    { "force-share", no_argument, NULL, 'U' },
-					    { 0 } };
-	struct img_convert c = { .out_fmt = "raw", .sparse = 4096, .chunk = IMG_CONVERT_CHUNK };
+	static const struct option lo[] = {
+	    {"help", no_argument, NULL, 'h'}, {"force-share", no_argument, NULL, 'U'}, {0}};
+	struct img_convert c = {.out_fmt = "raw", .sparse = 4096, .chunk = IMG_CONVERT_CHUNK};
 	int opt, ret = 1;
 
 	optind = 0;
 	while ((opt = getopt_long(argc, argv, "hf:O:B:F:o:S:cpnqt:T:WUm:", lo, NULL)) != -1) {
 		switch (opt) {
-		case 'f': c.src_fmt = optarg; break;
-		case 'O': c.out_fmt = optarg; break;
-		case 'B': c.backing = optarg; break;
-		case 'F': c.backing_fmt = optarg; break;
-		case 'c': c.compress = true; break;
-		case 'p': c.progress = true; break;
-		case 'n': c.no_create = true; break;
-		case 'q': c.quiet = true; break;
+		case 'f':
+			c.src_fmt = optarg;
+			break;
+		case 'O':
+			c.out_fmt = optarg;
+			break;
+		case 'B':
+			c.backing = optarg;
+			break;
+		case 'F':
+			c.backing_fmt = optarg;
+			break;
+		case 'c':
+			c.compress = true;
+			break;
+		case 'p':
+			c.progress = true;
+			break;
+		case 'n':
+			c.no_create = true;
+			break;
+		case 'q':
+			c.quiet = true;
+			break;
 		case 't':
 		case 'T':
 		case 'W':
 		case 'U':
-		case 'm': break; /* cache modes, parallelism: accepted, not needed */
+		case 'm':
+			break; /* cache modes, parallelism: accepted, not needed */
 		case 'o':
 			if (img_opts_add(&c.o, optarg))
 				goto out;
@@ -247,9 +337,10 @@ int img_cmd_convert(int argc, char **argv)
 		case 'S':
 			if (img_parse_size(optarg, &c.sparse) || c.sparse % 512 ||
 			    c.sparse > IMG_CONVERT_CHUNK) {
-				img_err("Invalid buffer size for sparse output specified. Valid sizes "
-					"are multiples of 512 up to %u.",
-					IMG_CONVERT_CHUNK);
+				img_err(
+				    "Invalid buffer size for sparse output specified. Valid sizes "
+				    "are multiples of 512 up to %u.",
+				    IMG_CONVERT_CHUNK);
 				goto out;
 			}
 			break;
@@ -259,7 +350,8 @@ int img_cmd_convert(int argc, char **argv)
 			       "filename output_filename\n");
 			ret = 0;
 			goto out;
-		default: goto out;
+		default:
+			goto out;
 		}
 	}
 	if (c.quiet)

@@ -15,30 +15,32 @@
 static void img_create_help(const char *fmt)
 {
 	if (!strcmp(fmt, "qcow2")) {
-		printf("Supported qcow2 options:\n"
-		       "  backing_file=<str>     - File name of a base image\n"
-		       "  backing_fmt=<str>      - Image format of the base image\n"
-		       "  cluster_size=<size>    - qcow2 cluster size\n"
-		       "  compat=<str>           - Compatibility level (v2 [0.10] or v3 [1.1])\n"
-		       "  compression_type=<str> - Compression method used for image cluster "
-		       "compression\n"
-		       "  extended_l2=<bool (on/off)> - Extended L2 tables\n"
-		       "  lazy_refcounts=<bool (on/off)> - Postpone refcount updates\n"
-		       "  preallocation=<str>    - Preallocation mode (allowed values: off, metadata, "
-		       "falloc, full)\n"
-		       "  refcount_bits=<num>    - Width of a reference count entry in bits\n"
-		       "  size=<size>            - Virtual disk size\n");
+		printf(
+		    "Supported qcow2 options:\n"
+		    "  backing_file=<str>     - File name of a base image\n"
+		    "  backing_fmt=<str>      - Image format of the base image\n"
+		    "  cluster_size=<size>    - qcow2 cluster size\n"
+		    "  compat=<str>           - Compatibility level (v2 [0.10] or v3 [1.1])\n"
+		    "  compression_type=<str> - Compression method used for image cluster "
+		    "compression\n"
+		    "  extended_l2=<bool (on/off)> - Extended L2 tables\n"
+		    "  lazy_refcounts=<bool (on/off)> - Postpone refcount updates\n"
+		    "  preallocation=<str>    - Preallocation mode (allowed values: off, metadata, "
+		    "falloc, full)\n"
+		    "  refcount_bits=<num>    - Width of a reference count entry in bits\n"
+		    "  size=<size>            - Virtual disk size\n");
 	} else {
-		printf("Supported raw options:\n"
-		       "  preallocation=<str>    - Preallocation mode (allowed values: off, falloc, "
-		       "full)\n"
-		       "  size=<size>            - Virtual disk size\n");
+		printf(
+		    "Supported raw options:\n"
+		    "  preallocation=<str>    - Preallocation mode (allowed values: off, falloc, "
+		    "full)\n"
+		    "  size=<size>            - Virtual disk size\n");
 	}
 }
 
 static int img_qcow2_prealloc(const char *v, enum qcow2_prealloc *p)
 {
-	static const char *const names[] = { "off", "metadata", "falloc", "full" };
+	static const char *const names[] = {"off", "metadata", "falloc", "full"};
 
 	for (unsigned i = 0; i < ARRAY_SIZE(names); i++)
 		if (!strcmp(v, names[i])) {
@@ -98,9 +100,9 @@ bad:
 
 int img_qcow2_opts(struct img_opts *o, struct qcow2_create_opts *q)
 {
-	static const char *const keys[] = { "compat",	     "cluster_size",  "refcount_bits",
-					    "extended_l2",   "lazy_refcounts", "compression_type",
-					    "preallocation", "backing_file",  "backing_fmt" };
+	static const char *const keys[] = {"compat",	    "cluster_size",   "refcount_bits",
+					   "extended_l2",   "lazy_refcounts", "compression_type",
+					   "preallocation", "backing_file",   "backing_fmt"};
 
 	for (size_t i = 0; i < ARRAY_SIZE(keys); i++) {
 		const char *v = img_opts_get(o, keys[i]);
@@ -137,7 +139,7 @@ static int img_create_raw(const char *path, uint64_t size, const char *prealloc)
 static void img_print_formatting(const char *path, const char *fmt,
 				 const struct qcow2_create_opts *q, const char *raw_prealloc)
 {
-	static const char *const pre[] = { "off", "metadata", "falloc", "full" };
+	static const char *const pre[] = {"off", "metadata", "falloc", "full"};
 
 	if (strcmp(fmt, "qcow2")) {
 		printf("Formatting '%s', fmt=raw size=%llu", path, (unsigned long long)q->size);
@@ -184,7 +186,7 @@ int img_create_image(const char *path, const char *fmt, struct qcow2_create_opts
 static int img_create_backing(const char *path, struct qcow2_create_opts *q, bool have_size,
 			      bool unsafe)
 {
-	struct disk_open_opts bo = { .format = q->backing_fmt, .flags = DISK_O_RDONLY };
+	struct disk_open_opts bo = {.format = q->backing_fmt, .flags = DISK_O_RDONLY};
 	struct disk *b = NULL;
 	char *full = NULL;
 	const char *slash = strrchr(path, '/');
@@ -220,7 +222,7 @@ struct img_create_args {
 
 static int img_create_run(struct img_create_args *a)
 {
-	struct qcow2_create_opts q = { 0 };
+	struct qcow2_create_opts q = {0};
 	const char *s, *raw_pre = NULL, *bad;
 	bool have_size = false;
 
@@ -263,8 +265,8 @@ static int img_create_run(struct img_create_args *a)
 
 int img_cmd_create(int argc, char **argv)
 {
-	static const struct option lo[] = { { "help", no_argument, NULL, 'h' }, { 0 } };
-	struct img_create_args a = { .fmt = "raw" };
+	static const struct option lo[] = {{"help", no_argument, NULL, 'h'}, {0}};
+	struct img_create_args a = {.fmt = "raw"};
 	const char *b = NULL, *bf = NULL;
 	int c, ret = 1;
 	bool help = false;
@@ -272,11 +274,21 @@ int img_cmd_create(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hf:b:F:o:uq", lo, NULL)) != -1) {
 		switch (c) {
-		case 'f': a.fmt = optarg; break;
-		case 'b': b = optarg; break;
-		case 'F': bf = optarg; break;
-		case 'u': a.unsafe = true; break;
-		case 'q': a.quiet = true; break;
+		case 'f':
+			a.fmt = optarg;
+			break;
+		case 'b':
+			b = optarg;
+			break;
+		case 'F':
+			bf = optarg;
+			break;
+		case 'u':
+			a.unsafe = true;
+			break;
+		case 'q':
+			a.quiet = true;
+			break;
 		case 'o':
 			if (!strcmp(optarg, "help") || !strcmp(optarg, "?"))
 				help = true;
@@ -284,11 +296,13 @@ int img_cmd_create(int argc, char **argv)
 				goto out;
 			break;
 		case 'h':
-			printf("usage: kvmm img create [-f fmt] [-b backing_file [-F backing_fmt]] [-u] "
+			printf("usage: kvmm img create [-f fmt] [-b backing_file [-F backing_fmt]] "
+			       "[-u] "
 			       "[-o options] filename [size]\n");
 			ret = 0;
 			goto out;
-		default: goto out;
+		default:
+			goto out;
 		}
 	}
 	if (help) {
@@ -303,7 +317,8 @@ int img_cmd_create(int argc, char **argv)
 	a.path = argv[optind];
 	a.size = optind + 1 < argc ? argv[optind + 1] : NULL;
 	/* -b/-F are shorthands for -o backing_file=,backing_fmt= */
-	if ((b && img_opts_add(&a.o, "backing_file=")) || (bf && img_opts_add(&a.o, "backing_fmt=")))
+	if ((b && img_opts_add(&a.o, "backing_file=")) ||
+	    (bf && img_opts_add(&a.o, "backing_fmt=")))
 		goto out;
 	if (b)
 		a.o.val[a.o.n - 1 - (bf != NULL)] = (char *)b;

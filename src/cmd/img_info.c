@@ -82,11 +82,11 @@ static json_t *img_info_snapshots_json(const struct img_info *in)
 		if (s->icount_valid)
 			json_object_set_new(o, "icount", json_integer((json_int_t)s->icount));
 		rest = json_pack("{s:I, s:s, s:I, s:I, s:I, s:s, s:I}", "vm-clock-nsec",
-				     (json_int_t)(s->vm_clock_nsec % 1000000000ull), "name", s->name,
-				     "date-sec", (json_int_t)s->date_sec, "date-nsec",
-				     (json_int_t)s->date_nsec, "vm-clock-sec",
-				     (json_int_t)(s->vm_clock_nsec / 1000000000ull), "id", s->id,
-				     "vm-state-size", (json_int_t)s->vm_state_size);
+				 (json_int_t)(s->vm_clock_nsec % 1000000000ull), "name", s->name,
+				 "date-sec", (json_int_t)s->date_sec, "date-nsec",
+				 (json_int_t)s->date_nsec, "vm-clock-sec",
+				 (json_int_t)(s->vm_clock_nsec / 1000000000ull), "id", s->id,
+				 "vm-state-size", (json_int_t)s->vm_state_size);
 		json_object_update(o, rest);
 		json_decref(rest);
 		json_array_append_new(a, o);
@@ -99,9 +99,9 @@ static json_t *img_info_qcow2_json(const struct qcow2_info *q)
 	json_t *data = json_object();
 
 	json_object_set_new(data, "compat", json_string(q->version == 2 ? "0.10" : "1.1"));
-	json_object_set_new(data, "compression-type",
-			    json_string(q->compression_type == QCOW2_COMPRESSION_ZSTD ? "zstd"
-										     : "zlib"));
+	json_object_set_new(
+	    data, "compression-type",
+	    json_string(q->compression_type == QCOW2_COMPRESSION_ZSTD ? "zstd" : "zlib"));
 	if (q->version >= 3)
 		json_object_set_new(data, "lazy-refcounts", json_boolean(q->lazy_refcounts));
 	json_object_set_new(data, "refcount-bits", json_integer(q->refcount_bits));
@@ -131,9 +131,9 @@ static json_t *img_info_json(const struct img_info *in)
 	if (in->is_qcow2)
 		json_object_set_new(o, "format-specific", img_info_qcow2_json(&in->q));
 	if (d->backing_name) {
-		json_object_set_new(o, "full-backing-filename",
-				    json_string(in->full_backing ? in->full_backing
-								 : d->backing_name));
+		json_object_set_new(
+		    o, "full-backing-filename",
+		    json_string(in->full_backing ? in->full_backing : d->backing_name));
 		json_object_set_new(o, "backing-filename", json_string(d->backing_name));
 	}
 	json_object_set_new(o, "dirty-flag", json_boolean(in->is_qcow2 && in->q.dirty));
@@ -218,11 +218,11 @@ static void img_info_free(struct img_info *in)
 
 int img_cmd_info(int argc, char **argv)
 {
-	static const struct option lo[] = { { "output", required_argument, NULL, 'O' },
-					    { "backing-chain", no_argument, NULL, 'B' },
-					    { "force-share", no_argument, NULL, 'U' },
-					    { "help", no_argument, NULL, 'h' },
-					    { 0 } };
+	static const struct option lo[] = {{"output", required_argument, NULL, 'O'},
+					   {"backing-chain", no_argument, NULL, 'B'},
+					   {"force-share", no_argument, NULL, 'U'},
+					   {"help", no_argument, NULL, 'h'},
+					   {0}};
 	const char *fmt = NULL;
 	char *path = NULL, *chain_fmt = NULL;
 	int c, json = 0, ret = 1;
@@ -232,18 +232,25 @@ int img_cmd_info(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hf:U", lo, NULL)) != -1) {
 		switch (c) {
-		case 'f': fmt = optarg; break;
+		case 'f':
+			fmt = optarg;
+			break;
 		case 'O':
 			json = img_parse_output(optarg);
 			if (json < 0)
 				return 1;
 			break;
-		case 'B': chain = true; break;
-		case 'U': break;
-		case 'h': printf("usage: kvmm img info [-f fmt] [--output=ofmt] [--backing-chain] "
-				 "filename\n");
+		case 'B':
+			chain = true;
+			break;
+		case 'U':
+			break;
+		case 'h':
+			printf("usage: kvmm img info [-f fmt] [--output=ofmt] [--backing-chain] "
+			       "filename\n");
 			return 0;
-		default: return 1;
+		default:
+			return 1;
 		}
 	}
 	if (optind != argc - 1) {

@@ -13,10 +13,10 @@
 
 int img_cmd_resize(int argc, char **argv)
 {
-	static const struct option lo[] = { { "shrink", no_argument, NULL, 's' },
-					    { "help", no_argument, NULL, 'h' },
-					    { "preallocation", required_argument, NULL, 'P' },
-					    { 0 } };
+	static const struct option lo[] = {{"shrink", no_argument, NULL, 's'},
+					   {"help", no_argument, NULL, 'h'},
+					   {"preallocation", required_argument, NULL, 'P'},
+					   {0}};
 	const char *fmt = NULL, *arg;
 	bool shrink = false, quiet = false;
 	struct disk *d = NULL;
@@ -32,14 +32,23 @@ int img_cmd_resize(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hf:qU", lo, NULL)) != -1) {
 		switch (c) {
-		case 'f': fmt = optarg; break;
-		case 's': shrink = true; break;
-		case 'q': quiet = true; break;
+		case 'f':
+			fmt = optarg;
+			break;
+		case 's':
+			shrink = true;
+			break;
+		case 'q':
+			quiet = true;
+			break;
 		case 'U':
-		case 'P': break;
-		case 'h': printf("usage: kvmm img resize [-f fmt] [--shrink] filename [+ | -]size\n");
+		case 'P':
+			break;
+		case 'h':
+			printf("usage: kvmm img resize [-f fmt] [--shrink] filename [+ | -]size\n");
 			return 0;
-		default: return 1;
+		default:
+			return 1;
 		}
 	}
 	if (optind != argc - 1) {
@@ -102,9 +111,8 @@ static int img_snapshot_list(struct disk *d)
 
 int img_cmd_snapshot(int argc, char **argv)
 {
-	static const struct option lo[] = { { "help", no_argument, NULL, 'h' },
-					    { "force-share", no_argument, NULL, 'U' },
-					    { 0 } };
+	static const struct option lo[] = {
+	    {"help", no_argument, NULL, 'h'}, {"force-share", no_argument, NULL, 'U'}, {0}};
 	const char *fmt = NULL, *name = NULL, *what = NULL;
 	struct disk *d = NULL;
 	int c, action = 0, err;
@@ -112,7 +120,9 @@ int img_cmd_snapshot(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hf:la:c:d:qU", lo, NULL)) != -1) {
 		switch (c) {
-		case 'f': fmt = optarg; break;
+		case 'f':
+			fmt = optarg;
+			break;
 		case 'l':
 		case 'a':
 		case 'c':
@@ -125,11 +135,14 @@ int img_cmd_snapshot(int argc, char **argv)
 			name = optarg;
 			break;
 		case 'q':
-		case 'U': break;
-		case 'h': printf("usage: kvmm img snapshot [-l | -a snapshot | -c snapshot | -d "
-				 "snapshot] filename\n");
+		case 'U':
+			break;
+		case 'h':
+			printf("usage: kvmm img snapshot [-l | -a snapshot | -c snapshot | -d "
+			       "snapshot] filename\n");
 			return 0;
-		default: return 1;
+		default:
+			return 1;
 		}
 	}
 	if (optind != argc - 1) {
@@ -147,10 +160,22 @@ int img_cmd_snapshot(int argc, char **argv)
 		return 1;
 	}
 	switch (action) {
-	case 'l': err = img_snapshot_list(d); what = "list snapshots of"; break;
-	case 'c': err = qcow2_snapshot_create(d, name); what = "create snapshot"; break;
-	case 'a': err = qcow2_snapshot_apply(d, name); what = "apply snapshot"; break;
-	default: err = qcow2_snapshot_delete(d, name); what = "delete snapshot"; break;
+	case 'l':
+		err = img_snapshot_list(d);
+		what = "list snapshots of";
+		break;
+	case 'c':
+		err = qcow2_snapshot_create(d, name);
+		what = "create snapshot";
+		break;
+	case 'a':
+		err = qcow2_snapshot_apply(d, name);
+		what = "apply snapshot";
+		break;
+	default:
+		err = qcow2_snapshot_delete(d, name);
+		what = "delete snapshot";
+		break;
 	}
 	if (!err && action != 'l')
 		err = disk_flush(d);
@@ -167,11 +192,10 @@ int img_cmd_snapshot(int argc, char **argv)
 
 int img_cmd_amend(int argc, char **argv)
 {
-	static const struct option lo[] = { { "help", no_argument, NULL, 'h' },
-					    { "force", no_argument, NULL, 'F' },
-					    { 0 } };
-	struct qcow2_amend_opts a = { .lazy_refcounts = -1 };
-	struct img_opts o = { 0 };
+	static const struct option lo[] = {
+	    {"help", no_argument, NULL, 'h'}, {"force", no_argument, NULL, 'F'}, {0}};
+	struct qcow2_amend_opts a = {.lazy_refcounts = -1};
+	struct img_opts o = {0};
 	const char *fmt = NULL, *v, *bad;
 	struct disk *d = NULL;
 	int c, err, ret = 1;
@@ -180,7 +204,9 @@ int img_cmd_amend(int argc, char **argv)
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hf:o:pqt:", lo, NULL)) != -1) {
 		switch (c) {
-		case 'f': fmt = optarg; break;
+		case 'f':
+			fmt = optarg;
+			break;
 		case 'o':
 			if (img_opts_add(&o, optarg))
 				goto out;
@@ -188,10 +214,14 @@ int img_cmd_amend(int argc, char **argv)
 		case 'p':
 		case 'q':
 		case 't':
-		case 'F': break;
-		case 'h': printf("usage: kvmm img amend [-f fmt] -o options filename\n"); ret = 0;
+		case 'F':
+			break;
+		case 'h':
+			printf("usage: kvmm img amend [-f fmt] -o options filename\n");
+			ret = 0;
 			goto out;
-		default: goto out;
+		default:
+			goto out;
 		}
 	}
 	if (optind != argc - 1 || !o.n) {
@@ -267,8 +297,8 @@ struct img_measure_args {
 
 static int img_measure_run(struct img_measure_args *m)
 {
-	struct qcow2_create_opts q = { 0 };
-	struct qcow2_measure_result r = { 0 };
+	struct qcow2_create_opts q = {0};
+	struct qcow2_measure_result r = {0};
 	struct disk *src = NULL;
 	const char *bad;
 	int err;
@@ -307,20 +337,26 @@ static int img_measure_run(struct img_measure_args *m)
 
 int img_cmd_measure(int argc, char **argv)
 {
-	static const struct option lo[] = { { "output", required_argument, NULL, 'J' },
-					    { "size", required_argument, NULL, 'S' },
-					    { "force-share", no_argument, NULL, 'U' },
-					    { "help", no_argument, NULL, 'h' },
-					    { 0 } };
-	struct img_measure_args m = { .out_fmt = "raw" };
+	static const struct option lo[] = {{"output", required_argument, NULL, 'J'},
+					   {"size", required_argument, NULL, 'S'},
+					   {"force-share", no_argument, NULL, 'U'},
+					   {"help", no_argument, NULL, 'h'},
+					   {0}};
+	struct img_measure_args m = {.out_fmt = "raw"};
 	int c, ret = 1;
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hf:O:o:l:U", lo, NULL)) != -1) {
 		switch (c) {
-		case 'f': m.fmt = optarg; break;
-		case 'O': m.out_fmt = optarg; break;
-		case 'S': m.size = optarg; break;
+		case 'f':
+			m.fmt = optarg;
+			break;
+		case 'O':
+			m.out_fmt = optarg;
+			break;
+		case 'S':
+			m.size = optarg;
+			break;
 		case 'J':
 			m.json = img_parse_output(optarg);
 			if (m.json < 0)
@@ -331,12 +367,15 @@ int img_cmd_measure(int argc, char **argv)
 				goto out;
 			break;
 		case 'l':
-		case 'U': break;
-		case 'h': printf("usage: kvmm img measure [--output=ofmt] [-O output_fmt] "
-				 "[-o options] [--size N | [-f fmt] filename]\n");
+		case 'U':
+			break;
+		case 'h':
+			printf("usage: kvmm img measure [--output=ofmt] [-O output_fmt] "
+			       "[-o options] [--size N | [-f fmt] filename]\n");
 			ret = 0;
 			goto out;
-		default: goto out;
+		default:
+			goto out;
 		}
 	}
 	if (argc - optind > 1) {

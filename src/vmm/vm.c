@@ -175,6 +175,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
 	vm->cfg = cfg;
 	vm->serial_out_fd = -1;
 	vm->serial_in_fd = -1;
+	vm->rtc_timer_fd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");

@@ -119,7 +119,11 @@ static int vm_legacy_create(struct vm *vm)
 
 	vm->events = (struct dev_event_sink){ vm_dev_event, vm };
 	pc.events = vm->events;
-	kc = (struct i8042_config){ .events = vm->events };
+	kc = (struct i8042_config){
+		.events = vm->events,
+		.kbd_irq = vm_irq_line(vm, &vm->irq_kbd, LAYOUT_IRQ_KBD),
+		.aux_irq = vm_irq_line(vm, &vm->irq_aux, LAYOUT_IRQ_AUX),
+	};
 	e = uart16550_create(&vm->uart, &uc);
 	if (!e)
 		e = bus_add(&vm->pio, LAYOUT_PORT_COM1, 8, &uart16550_io_ops, vm->uart, "com1");
@@ -159,8 +163,6 @@ static int vm_tables_create(struct vm *vm, char *err, size_t errlen)
 		.slp_typ_s5 = ACPI_PM_SLP_TYP_S5,
 		.has_i8042 = true,
 	};
-	uint64_t ram = vm->ram_len;
-	uint16_t ncpus = (uint16_t)vm->ncpus;
 	uint8_t e820[E820_MAX_ENTRIES * 20];
 	gpa_t mp;
 	int e;
@@ -175,11 +177,11 @@ static int vm_tables_create(struct vm *vm, char *err, size_t errlen)
 		e = bus_add(&vm->pio, LAYOUT_PORT_FW_CFG, FW_CFG_IO_SIZE, &fw_cfg_io_ops, vm->fw_cfg,
 			    "fw_cfg");
 	if (!e)
-		e = fw_cfg_add_item(vm->fw_cfg, FW_CFG_RAM_SIZE, &ram, sizeof(ram));
+		e = fw_cfg_add_u64(vm->fw_cfg, FW_CFG_RAM_SIZE, vm->ram_len);
 	if (!e)
-		e = fw_cfg_add_item(vm->fw_cfg, FW_CFG_NB_CPUS, &ncpus, sizeof(ncpus));
+		e = fw_cfg_add_u16(vm->fw_cfg, FW_CFG_NB_CPUS, (uint16_t)vm->ncpus);
 	if (!e)
-		e = fw_cfg_add_item(vm->fw_cfg, FW_CFG_MAX_CPUS, &ncpus, sizeof(ncpus));
+		e = fw_cfg_add_u16(vm->fw_cfg, FW_CFG_MAX_CPUS, (uint16_t)vm->ncpus);
 	if (!e)
 		e = fw_cfg_add_file(vm->fw_cfg, "etc/e820", e820, vm->e820.n * 20);
 	if (!e)

@@ -46,7 +46,8 @@ struct vm {
 
 	struct bus pio, mmio;
 	struct dev_event_sink events;
-	struct vm_irq irq_com1, irq_rtc, irq_sci;
+	struct vm_irq irq_com1, irq_rtc, irq_sci, irq_kbd, irq_aux;
+	int rtc_timer_fd;       /* -1: none */
 	struct uart16550 *uart;
 	struct rtc *rtc;
 	struct i8042 *i8042;

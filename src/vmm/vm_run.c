@@ -8,10 +8,12 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "base/evloop.h"
 #include "base/log.h"
+#include "devices/legacy/rtc.h"
 #include "vmm/console.h"
 
 static void vm_console_quit(void *ctx)
@@ -29,11 +31,39 @@ static void vm_on_signal(void *ctx, int fd, uint32_t events)
 	vm_request_stop(ctx, VM_EXIT_SIGNAL, 0);
 }
 
+/* The RTC has no thread of its own: when the guest enables its update/alarm/periodic
+ * interrupts, a timerfd on the event loop calls rtc_update() when the next one is due. The
+ * deadline is re-read on every loop tick (at least every 50 ms). */
+static void vm_rtc_timer_arm(struct vm *vm)
+{
+	struct itimerspec its = { 0 };
+	uint64_t ns = rtc_next_event_ns(vm->rtc);
+
+	if (vm->rtc_timer_fd < 0)
+		return;
+	if (ns) {
+		ns = KVMM_MAX(ns, 100000ull);
+		its.it_value.tv_sec = (time_t)(ns / 1000000000ull);
+		its.it_value.tv_nsec = (long)(ns % 1000000000ull);
+	}
+	timerfd_settime(vm->rtc_timer_fd, 0, &its, NULL);
+}
+
+static void vm_on_rtc_timer(void *ctx, int fd, uint32_t events)
+{
+	struct vm *vm = ctx;
+	uint64_t n;
+
+	if (read(fd, &n, sizeof(n)) == sizeof(n))
+		rtc_update(vm->rtc);
+}
+
 static void vm_tick(void *ctx)
 {
 	struct vm *vm = ctx;
 
 	console_poll(vm->console);
+	vm_rtc_timer_arm(vm);
 }
 
 static int vm_console_start(struct vm *vm)
@@ -74,9 +104,15 @@ int vm_run(struct vm *vm, struct vm_result *res)
 	e = evloop_add(vm->el, sfd, EPOLLIN, vm_on_signal, vm);
 	if (e)
 		goto out_close;
+	vm->rtc_timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (vm->rtc_timer_fd >= 0 &&
+	    evloop_add(vm->el, vm->rtc_timer_fd, EPOLLIN, vm_on_rtc_timer, vm)) {
+		close(vm->rtc_timer_fd);
+		vm->rtc_timer_fd = -1;
+	}
 	e = vm_console_start(vm);
 	if (e)
-		goto out_del;
+		goto out_timer;
 	for (; started < vm->ncpus; started++) {
 		e = vcpu_start(&vm->vcpus[started]);
 		if (e) {
@@ -94,7 +130,12 @@ int vm_run(struct vm *vm, struct vm_result *res)
 	*res = vm->result;
 	console_destroy(vm->console);
 	vm->console = NULL;
-out_del:
+out_timer:
+	if (vm->rtc_timer_fd >= 0) {
+		evloop_del(vm->el, vm->rtc_timer_fd);
+		close(vm->rtc_timer_fd);
+		vm->rtc_timer_fd = -1;
+	}
 	evloop_del(vm->el, sfd);
 out_close:
 	close(sfd);

@@ -59,9 +59,11 @@
 #define LAYOUT_PORT_PCI_CONFIG 0xcf8
 
 /* Interrupts: GSIs 0..15 are ISA IRQs on the IOAPIC; 16..23 for virtio/ACPI. */
+#define LAYOUT_IRQ_KBD 1
 #define LAYOUT_IRQ_COM1 4
 #define LAYOUT_IRQ_COM2 3
 #define LAYOUT_IRQ_RTC 8
 #define LAYOUT_IRQ_ACPI_SCI 9
+#define LAYOUT_IRQ_AUX 12
 #define LAYOUT_IOAPIC_PINS 24
 #define LAYOUT_GSI_DYNAMIC 16
