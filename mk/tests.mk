@@ -30,7 +30,7 @@ check-run: $(KVMM) payloads
 check-lint:
 	scripts/check-includes.sh
 
-check: check-unit check-fuzz check-lint check-run check-img check-guest
+check: check-unit check-fuzz check-lint check-run check-img check-guest check-guest-qemu
 
 .PHONY: unit check check-unit check-img check-guest check-run check-lint
 .SECONDARY:

@@ -13,7 +13,9 @@
 #            The runners always add --serial stdio --debug-exit (QEMU: -serial stdio and
 #            isa-debug-exit on 0xf4); run-qemu.sh appends "qemu=1" to the guest command line.
 #   status   expected exit status: 1 = payload passed (debug-exit code 0), 0 = powered off or
-#            reset with --on-reboot exit; 3/5/7 are payload failures (see payload.h)
+#            reset with --on-reboot exit; 3/5/7 are payload failures (see payload.h).
+#            reboots:N = the guest must boot N times (serial shows "payload NAME: booted via"
+#            N times), then the runner stops the VMM with SIGTERM (for --on-reboot restart)
 #   regexes  extended regexes separated by ';;'; each must match a line of the serial output
 #   stdin    bytes for the VMM's stdin (printf %b escapes), '-' for none (/dev/null)
 #   qemu     microvm | pc | skip: machine for run-qemu.sh (skip: kvmm-only case)
@@ -25,7 +27,7 @@ RESET_STATUS=${RESET_STATUS:-0}
 
 # shellcheck disable=SC2016,SC2034 # $RESET_STATUS is expanded per case; used by lib.sh
 GUEST_CASES='
-boot-pvh       | boot.elf           | --memory 128M --initrd @INITRD@ --cmdline "hello=world mem=128 initrd_size=@INITRD_SIZE@ initrd_sum=@INITRD_SUM@" | 1 | ^PASS boot;;^ok - initrd cksum;;^ok - ACPI RSDP found | - | microvm | yes
+boot-pvh       | boot.elf           | --memory 128M --initrd @INITRD@ --cmdline "hello=world mem=128 initrd_size=@INITRD_SIZE@ initrd_sum=@INITRD_SUM@" | 1 | ^PASS boot;;^ok - initrd cksum;;^ok - ACPI RSDP found by the legacy scan;;^ok - hvm_start_info.rsdp_paddr | - | microvm | yes
 boot-multiboot | boot.mb.elf        | --memory 128M --initrd @INITRD@ --cmdline "hello=world mem=128 initrd_size=@INITRD_SIZE@ initrd_sum=@INITRD_SUM@" | 1 | ^PASS boot;;booted via multiboot;;^ok - initrd cksum | - | microvm | yes
 boot-1g        | boot.elf           | --memory 1G --cmdline "hello=world mem=1024" | 1 | ^PASS boot;;matches --memory 1024 MiB | - | microvm | yes
 boot-4g        | boot.elf           | --memory 4G --cmdline "hello=world mem=4096" | 1 | ^PASS boot;;matches --memory 4096 MiB;;^ok - no RAM over the APIC pages | - | microvm | yes
@@ -43,6 +45,7 @@ poweroff-pm1   | poweroff.elf       | --memory 128M | 0 | ^acpi: PM1a_CNT port |
 reset-triple   | reset.elf          | --on-reboot exit --cmdline "reset=triple" | $RESET_STATUS | ^reset: resetting via triple | - | microvm | yes
 reset-kbd      | reset.elf          | --on-reboot exit --cmdline "reset=kbd" | $RESET_STATUS | ^reset: resetting via kbd | - | pc | yes
 reset-cf9      | reset.elf          | --on-reboot exit --cmdline "reset=cf9" | $RESET_STATUS | ^reset: resetting via cf9 | - | pc | yes
+reset-restart  | reset.elf          | --on-reboot restart --cmdline "reset=triple" | reboots:3 | ^reset: resetting via triple | - | microvm | yes
 hostile        | hostile.elf        | --memory 128M | 1 | ^PASS hostile;;^hostile: survived | - | microvm | yes
 fwcfg          | fwcfg.elf          | --cpus 2 --memory 256M --cmdline "cpus=2 mem=256" | 1 | ^PASS fwcfg;;^ok - DMA and data-port reads agree | - | microvm | yes
 demo           | demo.elf           | --cpus 2 --memory 128M | 0 | Hello from the kvmm demo guest;;^  Ring 3: ;;^All done | - | microvm | yes

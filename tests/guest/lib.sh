@@ -94,6 +94,25 @@ guest_check_output() {
 	return 0
 }
 
+# guest_run_reboots N OUT ERR CMD...: run the VMM in the background until its serial output
+# (OUT) shows N boots of the payload ("payload NAME: booted via"), then stop it with SIGTERM.
+# Returns 0 if the N boots were seen within the timeout, 1 otherwise.
+guest_run_reboots() {
+	local want=$1 out=$2 err=$3 pid seen=0
+	shift 3
+	"$@" </dev/null >"$out" 2>"$err" &
+	pid=$!
+	for _ in $(seq $((${GUEST_REBOOT_WAIT:-20} * 10))); do
+		seen=$(tr -d '\r' <"$out" | grep -c '^payload [a-z_0-9]*: booted via')
+		[ "$seen" -ge "$want" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	[ "$seen" -ge "$want" ]
+}
+
 guest_feed_stdin() {
 	if [ "$C_STDIN" = "-" ] || [ -z "$C_STDIN" ]; then
 		cat /dev/null

@@ -83,6 +83,21 @@ run_case() {
 		return
 	fi
 	GUEST_T0=$(date +%s%N)
+	if [[ $C_STATUS == reboots:* ]]; then
+		if guest_run_reboots "${C_STATUS#reboots:}" "$out" "$err" timeout -k 5 "$TIMEOUT" \
+			"$QEMU" -M "$machine" -accel "$ACCEL" -nodefaults -no-user-config \
+			-display none -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=4 \
+			-kernel "$PAYLOAD_DIR/$C_PAYLOAD" "${Q_ARGV[@]}"; then
+			if ! missing=$(guest_check_output "$out"); then
+				guest_not_ok "$C_NAME" "serial output lacks /$missing/" "$out"
+				return
+			fi
+			guest_ok "$C_NAME" "$machine, ${C_STATUS#reboots:} boots seen"
+		else
+			guest_not_ok "$C_NAME" "fewer than ${C_STATUS#reboots:} boots seen" "$out"
+		fi
+		return
+	fi
 	guest_feed_stdin | timeout -k 5 "$TIMEOUT" "$QEMU" -M "$machine" -accel "$ACCEL" \
 		-nodefaults -no-user-config -display none -serial stdio \
 		-device isa-debug-exit,iobase=0xf4,iosize=4 \

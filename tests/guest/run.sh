@@ -40,6 +40,20 @@ run_case() {
 	fi
 	guest_args_to_array
 	GUEST_T0=$(date +%s%N)
+	if [[ $C_STATUS == reboots:* ]]; then
+		if guest_run_reboots "${C_STATUS#reboots:}" "$out" "$err" timeout -k 5 "$TIMEOUT" \
+			"$KVMM" run "${kernel[@]}" "${C_ARGV[@]}" --serial stdio --debug-exit; then
+			if ! missing=$(guest_check_output "$out"); then
+				guest_not_ok "$C_NAME" "serial output lacks /$missing/" "$out"
+				return
+			fi
+			guest_ok "$C_NAME" "${C_STATUS#reboots:} boots seen"
+		else
+			guest_not_ok "$C_NAME" "fewer than ${C_STATUS#reboots:} boots seen" "$out"
+			sed 's/^/#   stderr: /' "$err" | tail -n 10
+		fi
+		return
+	fi
 	guest_feed_stdin | timeout -k 5 "$TIMEOUT" "$KVMM" run "${kernel[@]}" "${C_ARGV[@]}" \
 		--serial stdio --debug-exit >"$out" 2>"$err"
 	status=${PIPESTATUS[1]}

@@ -101,11 +101,10 @@ int payload_main(const struct boot_info *bi)
 			check(got == sum, "initrd cksum %u == %lu", got, sum);
 		}
 	}
-	if (bi->rsdp_paddr)
-		check(acpi_find_rsdp(bi->rsdp_paddr) == bi->rsdp_paddr,
-		      "RSDP from start_info at %lx is valid", bi->rsdp_paddr);
 	rsdp = acpi_scan_rsdp();
-	printf("  RSDP by legacy scan: %lx\n", rsdp);
-	check(rsdp || bi->rsdp_paddr, "ACPI RSDP found");
+	check(rsdp != 0, "ACPI RSDP found by the legacy scan of 0xe0000-0xfffff at %lx", rsdp);
+	if (bi->proto == BOOT_PVH)
+		check(bi->rsdp_paddr && acpi_find_rsdp(bi->rsdp_paddr) == bi->rsdp_paddr,
+		      "hvm_start_info.rsdp_paddr %lx points at a valid RSDP", bi->rsdp_paddr);
 	return 0;
 }

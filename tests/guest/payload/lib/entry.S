@@ -29,8 +29,9 @@ _start32:
 	movl $__bss_start, %edi
 	movl $__bss_end, %ecx
 	subl %edi, %ecx
+	shrl $2, %ecx /* both ends are 16-aligned (payload.ld) */
 	xorl %eax, %eax
-	rep stosb
+	rep stosl
 	movl $boot_stack_top, %esp
 	call enable_long_mode
 	ljmp $SEL_KCODE64, $start64

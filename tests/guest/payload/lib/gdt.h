@@ -1,7 +1,7 @@
 /* tests/guest/payload/lib/gdt.h — segment selectors of the runtime GDT (entry.S), shared by C
  * and assembly. The layout is Linux's (kernel CS 0x10, DS 0x18; user DS 0x2b, CS 0x33; TSS at
- * 0x40): the PVM development hosts run guest ring-3 code on the host's own user selectors, and
- * Linux guests are known to get there. Constants only; any CPU. */
+ * 0x40): upstream PVM, the hypervisor of the development hosts, runs guest user mode on the
+ * host's user selectors (these), and Linux guests reach ring 3 there. Constants only; any CPU. */
 #pragma once
 
 #define SEL_KCODE32 0x08

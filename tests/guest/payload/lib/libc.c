@@ -6,7 +6,14 @@ void *memset(void *d, int c, size_t n)
 {
 	void *p = d;
 
-	__asm__ volatile("cld; rep stosb" : "+D"(p), "+c"(n) : "a"(c) : "memory");
+	if (((uintptr_t)d | n) & 7) {
+		__asm__ volatile("cld; rep stosb" : "+D"(p), "+c"(n) : "a"(c) : "memory");
+	} else {
+		uint64_t v = 0x0101010101010101ull * (uint8_t)c;
+
+		n /= 8;
+		__asm__ volatile("cld; rep stosq" : "+D"(p), "+c"(n) : "a"(v) : "memory");
+	}
 	return d;
 }
 

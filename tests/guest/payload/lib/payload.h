@@ -175,8 +175,8 @@ static inline void irq_disable(void)
 }
 
 /* ---- ring 3 (lib/trap.c + entry.S; BSP only) ---- */
-/* Run fn(arg) at CPL3 with IOPL=3 (port I/O allowed), RFLAGS.IF=0 (the PVM hosts force IF=1
- * at CPL3, so the 8259 and LAPIC LINT0 are masked first), on the user stack
+/* Run fn(arg) at CPL3 with IOPL=3 (port I/O allowed), RFLAGS.IF=0 (upstream PVM treats IF as
+ * set at CPL3, so the 8259 and LAPIC LINT0 are masked first), on the user stack
  * [stack, stack + size). fn returns normally; its return value is the result. Returning to
  * ring 0 goes through a #GP provoked by a hlt at CPL3 (no syscall/int: broken on the host). */
 uint64_t user_run(uint64_t (*fn)(void *), void *arg, void *stack, size_t size);

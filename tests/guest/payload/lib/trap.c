@@ -117,8 +117,8 @@ void trap_dispatch(struct trap_frame *f)
 
 uint64_t user_run(uint64_t (*fn)(void *), void *arg, void *stack, size_t size)
 {
-	/* On the PVM hosts IF is always 1 at CPL3, whatever RFLAGS says: keep the 8259 (whose
-	 * vectors still alias the exceptions after reset) and LINT0 (ExtINT on the BSP) quiet. */
+	/* Upstream PVM treats IF as 1 at CPL3 whatever RFLAGS says: keep the 8259 (whose vectors
+	 * still alias the exceptions after reset) and LINT0 (ExtINT on the BSP) quiet. */
 	pic_mask_all();
 	lapic_write(0x350, 0x10000);
 	in_user = true;

@@ -1,0 +1,30 @@
+# Nested KVM tests: kvmm runs inside a Linux guest booted under QEMU TCG with an emulated AMD
+# CPU (SVM), against that guest's real kvm-amd. For hosts without /dev/kvm; docs/testing-nested.md.
+# Include after mk/payload.mk (uses PAYLOAD_ELFS and PAYLOAD_OUT).
+# Targets:
+#   nested-initramfs  $(BUILD)/nested/initramfs.cpio (kvmm, payloads, busybox, kvm modules)
+#   check-nested      build it, boot it and run the guest case table inside; CASES=REGEX picks cases.
+#                     Exit status 77 from the script (the environment cannot run it) is
+#                     reported as SKIPPED, not as a failure.
+# Options: NESTED_KVER=, NESTED_CPU=, NESTED_TIMEOUT=, NESTED_CASE_TIMEOUT= (see tests/nested/run.sh)
+NESTED_OUT := $(BUILD)/nested
+NESTED_INITRD := $(NESTED_OUT)/initramfs.cpio
+NESTED_INPUTS := tests/nested/mkinitramfs.sh tests/nested/init.sh tests/nested/lib.sh \
+	tests/guest/run.sh tests/guest/lib.sh tests/guest/cases.sh
+
+$(NESTED_INITRD): $(KVMM) $(PAYLOAD_ELFS) $(NESTED_INPUTS)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CPIO    $@")
+	$(Q)tests/nested/mkinitramfs.sh $@ $(KVMM) $(PAYLOAD_OUT) $(NESTED_KVER) >/dev/null
+
+nested-initramfs: $(NESTED_INITRD)
+
+# run.sh builds the initramfs itself (~20 s), so that a missing kernel or busybox is a skip (77)
+# rather than a failed prerequisite.
+check-nested: $(KVMM) $(PAYLOAD_ELFS)
+	@st=0; KVMM=$(abspath $(KVMM)) PAYLOAD_DIR=$(abspath $(PAYLOAD_OUT)) \
+		NESTED_OUT=$(abspath $(NESTED_OUT)) tests/nested/run.sh $(CASES) || st=$$?; \
+	if [ $$st -eq 77 ]; then echo "check-nested: SKIPPED: this host cannot run nested KVM under TCG"; \
+	elif [ $$st -ne 0 ]; then exit $$st; fi
+
+.PHONY: nested-initramfs check-nested
