@@ -36,8 +36,8 @@ static void ignore(int err)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct disk_open_opts o = { .format = "qcow2", .flags = DISK_O_NO_BACKING,
-				    .cache_bytes = 64 * 1024 };
+	struct disk_open_opts o = {
+	    .format = "qcow2", .flags = DISK_O_NO_BACKING, .cache_bytes = 64 * 1024};
 	struct qcow2_check_result r;
 	struct disk_extent e;
 	char path[64];

@@ -396,12 +396,16 @@ static void test_elf_hostile_headers(void **state)
 		assert_int_equal(load(&t, k, len, NULL, NULL, 0, &e, err), -EINVAL);
 		assert_non_null(strstr(err, "32-bit"));
 		free(k);
-		big = 2;
-		xen_note(note, 4, 0x200000);
-		memcpy(note + 4, &big, 4);
-		k = elf_build(true, 0x200000, sn, 2, &len);
-		assert_int_equal(load(&t, k, len, NULL, NULL, 0, &e, err), -EINVAL);
-		free(k);
+		memset(note, 0, sizeof(note));
+		sn[0].filesz = sn[0].memsz = 40;      /* room for a 16-byte descriptor */
+		for (big = 2; big <= 16; big += 14) { /* 2 and 16 bytes: neither 4 nor 8 */
+			xen_note(note, 4, 0x200000);
+			memcpy(note + 4, &big, 4);
+			k = elf_build(true, 0x200000, sn, 2, &len);
+			assert_int_equal(load(&t, k, len, NULL, NULL, 0, &e, err), -EINVAL);
+			assert_non_null(strstr(err, "descriptor"));
+			free(k);
+		}
 		/* note segment beyond the file */
 		sn[0].offset = 0x7fffffff;
 		k = elf_build(true, 0x200000, sn, 2, &len);

@@ -3,8 +3,8 @@
 #pragma once
 
 /* Low memory (below 1 MiB), written by the boot loaders before the first vCPU runs. */
-#define LAYOUT_BOOT_GDT 0x0500ull     /* 4 entries: null, code64, code32/data, tss */
-#define LAYOUT_BOOT_IDT 0x0520ull     /* empty IDT (limit 0) */
+#define LAYOUT_BOOT_GDT 0x0500ull     /* 5 entries (0x500-0x527): null, -, code 0x10, data 0x18, tss 0x20 */
+#define LAYOUT_BOOT_IDT 0x0540ull     /* empty IDT (limit 0) */
 #define LAYOUT_PVH_START_INFO 0x1000ull /* struct hvm_start_info */
 #define LAYOUT_PVH_MODLIST 0x1100ull  /* hvm_modlist_entry[] */
 #define LAYOUT_PVH_MEMMAP 0x1200ull   /* hvm_memmap_table_entry[] (up to 128) */
