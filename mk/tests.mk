@@ -30,7 +30,11 @@ check-run: $(KVMM) payloads
 check-lint:
 	scripts/check-includes.sh
 
-check: check-unit check-fuzz check-lint check-run check-img check-guest check-guest-qemu
+# Every ACPI table kvmm builds, disassembled and recompiled by ACPICA (iasl, acpiexec).
+check-acpi: $(BUILD)/tests/unit/test_acpi
+	tests/acpi/check-iasl.sh $(BUILD)
 
-.PHONY: unit check check-unit check-img check-guest check-run check-lint
+check: check-unit check-fuzz check-lint check-acpi check-run check-img check-guest check-guest-qemu
+
+.PHONY: unit check check-unit check-img check-guest check-run check-lint check-acpi
 .SECONDARY:

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "arch/x86/regs.h"
+#include "base/log.h"
 #include "kvm/kvm.h"
 
 #define APIC_LVT_LINT0 0x350
@@ -114,6 +115,27 @@ static const cpu_set_t *vm_affinity_for(const struct vm_config *c, unsigned idx)
 	return NULL;
 }
 
+/* As QEMU does: a model feature this host's KVM cannot provide is left off, with a warning. */
+static void vm_warn_missing_features(struct vm *vm)
+{
+	struct cpu_missing miss;
+	char list[256] = "";
+	size_t used = 0;
+
+	cpu_model_missing(&vm->model, vm->supported_cpuid, vm->nsupported_cpuid, &miss);
+	if (!miss.total)
+		return;
+	for (unsigned i = 0; i < miss.n && used < sizeof(list); i++) {
+		int w = snprintf(list + used, sizeof(list) - used, "%s%s", i ? " " : "", miss.names[i]);
+
+		if (w < 0)
+			break;
+		used += (size_t)w;
+	}
+	log_warn("--cpu %s: this host does not support %u of the model's features (%s); "
+		 "they are left off", vm->cfg->cpu_model, miss.total, list);
+}
+
 int vm_cpus_create(struct vm *vm, char *err, size_t errlen)
 {
 	int e;
@@ -133,6 +155,7 @@ int vm_cpus_create(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(-e));
 		return e;
 	}
+	vm_warn_missing_features(vm);
 	vm->vcpus = calloc(vm->ncpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return -ENOMEM;
