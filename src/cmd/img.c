@@ -190,6 +190,9 @@ int img_open(const char *path, const char *fmt, unsigned flags, struct disk **ou
 	    strcmp(fmt, "vmdk") && strcmp(fmt, "vdi") && strcmp(fmt, "vpc") &&
 	    strcmp(fmt, "vhdx") && strcmp(fmt, "auto"))
 		img_err("Could not open '%s': Unknown driver '%s'", path, fmt);
+	else if (err == -ELOOP)
+		img_err("Could not open '%s': backing chain deeper than %d or looping", path,
+			DISK_MAX_CHAIN_DEPTH);
 	else if (err)
 		img_err("Could not open '%s': %s", path, strerror(-err));
 	return err;

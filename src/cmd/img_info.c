@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "block/disk.h"
@@ -216,6 +217,22 @@ static void img_info_free(struct img_info *in)
 	disk_close(in->d);
 }
 
+/* Record the file behind fd as chain element depth; true (after an error message) if an earlier
+ * element was the same file: the chain loops. */
+static bool img_info_seen(struct stat *seen, unsigned depth, int fd, const char *path)
+{
+	if (fstat(fd, &seen[depth])) {
+		img_err("Could not stat '%s': %s", path, strerror(errno));
+		return true;
+	}
+	for (unsigned i = 0; i < depth; i++)
+		if (seen[i].st_dev == seen[depth].st_dev && seen[i].st_ino == seen[depth].st_ino) {
+			img_err("Backing file '%s' creates an infinite loop.", path);
+			return true;
+		}
+	return false;
+}
+
 int img_cmd_info(int argc, char **argv)
 {
 	static const struct option lo[] = {{"output", required_argument, NULL, 'O'},
@@ -228,6 +245,7 @@ int img_cmd_info(int argc, char **argv)
 	int c, json = 0, ret = 1;
 	bool chain = false;
 	json_t *arr = NULL;
+	struct stat seen[DISK_MAX_CHAIN_DEPTH + 1];
 
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "hf:U", lo, NULL)) != -1) {
@@ -258,13 +276,15 @@ int img_cmd_info(int argc, char **argv)
 		return 1;
 	}
 	path = strdup(argv[optind]);
+	if (!path)
+		return 1;
 	if (chain && json)
 		arr = json_array();
 	for (unsigned depth = 0; path; depth++) {
 		struct img_info in;
 		int err = img_info_load(&in, path, fmt);
 
-		if (err) {
+		if (err || img_info_seen(seen, depth, in.d->fd, path)) {
 			img_info_free(&in);
 			goto out;
 		}

@@ -39,6 +39,8 @@ static const char run_usage[] =
 	"                       pin vCPU threads, e.g. 0=2,1=3 or 0=0-3:1=4-7\n"
 	"  --serial stdio|file:PATH|pty|none\n"
 	"                       where COM1 goes (default stdio; Ctrl-A x quits, Ctrl-A h help)\n"
+	"  --rng on|off|RATE    virtio-rng (virtio-mmio) fed by getrandom, limited to RATE\n"
+	"                       bytes/s (default 1M/s when on)\n"
 	"  --debug-exit         isa-debug-exit at port 0xf4: writing v exits with (v<<1)|1\n"
 	"  --on-reboot exit|restart\n"
 	"                       what a guest reset does (default exit)\n"
@@ -51,8 +53,10 @@ static const char run_usage[] =
 	"Exit status: 0 powered off/reset/quit, (v<<1)|1 debug-exit, 2 usage or set-up error,\n"
 	"4 guest crashed (fatal vCPU exit).\n";
 
+/* In the same order as run_options[]: run_parse() maps one to the other by index. */
 enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_CPU, OPT_AFFINITY,
-       OPT_SERIAL, OPT_DEBUG_EXIT, OPT_ON_REBOOT, OPT_NAME, OPT_CONFIG, OPT_KVM_DEVICE };
+       OPT_SERIAL, OPT_DEBUG_EXIT, OPT_ON_REBOOT, OPT_NAME, OPT_CONFIG, OPT_KVM_DEVICE,
+       OPT_RNG };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
@@ -68,6 +72,7 @@ static const struct option run_options[] = {
 	{ "name", required_argument, NULL, OPT_NAME },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
+	{ "rng", required_argument, NULL, OPT_RNG },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },

@@ -240,6 +240,23 @@ static int set_memory(struct vm_config *c, const char *v, char *err, size_t errl
 	return 0;
 }
 
+/* "on" (default rate), "off", or a rate in bytes per second with K/M/G suffixes. */
+static int set_rng(struct vm_config *c, const char *v, char *err, size_t errlen)
+{
+	bool on;
+
+	if (!parse_bool(v, &on)) {
+		c->rng_rate = on ? VM_RNG_DEFAULT_RATE : 0;
+		return 0;
+	}
+	if (parse_size(v, false, &c->rng_rate) || c->rng_rate == 0) {
+		snprintf(err, errlen, "--rng: '%s' is not on, off or a rate in bytes/s (e.g. 1M)", v);
+		c->rng_rate = 0;
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int vm_config_set(struct vm_config *c, const char *key, const char *v, char *err, size_t errlen)
 {
 	int r = 0;
@@ -275,6 +292,8 @@ int vm_config_set(struct vm_config *c, const char *key, const char *v, char *err
 			snprintf(err, errlen, "--on-reboot: '%s' is not exit or restart", v);
 			r = -EINVAL;
 		}
+	} else if (!strcmp(key, "rng")) {
+		r = set_rng(c, v, err, errlen);
 	} else if (!strcmp(key, "kvm-device") || !strcmp(key, "kvm_device"))
 		r = set_string(&c->kvm_path, v);
 	else {

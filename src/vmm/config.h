@@ -11,6 +11,7 @@
 
 #define VM_MAX_VCPUS 256
 #define VM_CONFIG_ERRLEN 256
+#define VM_RNG_DEFAULT_RATE (1ull << 20) /* bytes per second */
 
 enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_PTY, SERIAL_NONE };
 enum on_reboot { ON_REBOOT_EXIT, ON_REBOOT_RESTART };
@@ -36,6 +37,7 @@ struct vm_config {
 	enum serial_mode serial;
 	char *serial_path;
 	bool debug_exit;
+	uint64_t rng_rate; /* virtio-rng bytes per second; 0: no device */
 	enum on_reboot on_reboot;
 	char *kvm_path;   /* "/dev/kvm" */
 };

@@ -22,6 +22,8 @@
 #include "devices/legacy/reset.h"
 #include "devices/legacy/rtc.h"
 #include "devices/legacy/uart16550.h"
+#include "devices/virtio/mmio.h"
+#include "devices/virtio/rng.h"
 #include "kvm/kvm.h"
 
 static int vm_irq_set(void *ctx, bool level)
@@ -154,6 +156,29 @@ static int vm_legacy_create(struct vm *vm)
 	return e;
 }
 
+/* virtio-rng on the virtio-mmio transport, first slot of the virtio-mmio window. */
+static int vm_virtio_create(struct vm *vm, struct acpi_config *ac)
+{
+	struct irq_line irq = vm_irq_line(vm, &vm->irq_rng, LAYOUT_GSI_DYNAMIC);
+	int e;
+
+	if (!vm->cfg->rng_rate)
+		return 0;
+	e = virtio_rng_create(&vm->rng, vm->mem, vm->cfg->rng_rate, NULL, NULL);
+	if (!e)
+		e = virtio_mmio_create(&vm->rng_mmio, virtio_rng_dev(vm->rng), &irq);
+	if (!e)
+		e = bus_add(&vm->mmio, LAYOUT_VIRTIO_MMIO, LAYOUT_VIRTIO_MMIO_SIZE,
+			    &virtio_mmio_io_ops, vm->rng_mmio, "virtio-rng");
+	if (e)
+		return e;
+	ac->virtio_mmio[ac->n_virtio_mmio++] = (struct acpi_virtio_mmio){
+		.base = LAYOUT_VIRTIO_MMIO, .len = LAYOUT_VIRTIO_MMIO_SIZE,
+		.gsi = LAYOUT_GSI_DYNAMIC, .edge = false,
+	};
+	return 0;
+}
+
 /* What firmware and test guests read: fw_cfg items, CMOS memory size, ACPI and MP tables. */
 static int vm_tables_create(struct vm *vm, char *err, size_t errlen)
 {
@@ -171,6 +196,11 @@ static int vm_tables_create(struct vm *vm, char *err, size_t errlen)
 		memcpy(&e820[i * 20], &vm->e820.e[i].addr, 8);
 		memcpy(&e820[i * 20 + 8], &vm->e820.e[i].size, 8);
 		memcpy(&e820[i * 20 + 16], &vm->e820.e[i].type, 4);
+	}
+	e = vm_virtio_create(vm, &ac);
+	if (e) {
+		snprintf(err, errlen, "cannot create the virtio devices: %s", strerror(-e));
+		return e;
 	}
 	e = fw_cfg_create(&vm->fw_cfg, vm->mem);
 	if (!e)
@@ -222,6 +252,8 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 
 void vm_devices_destroy(struct vm *vm)
 {
+	virtio_mmio_destroy(vm->rng_mmio);
+	virtio_rng_destroy(vm->rng);
 	debug_exit_destroy(vm->debug_exit);
 	acpi_pm_destroy(vm->acpi_pm);
 	reset_destroy(vm->reset);

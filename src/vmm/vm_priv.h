@@ -27,6 +27,8 @@ struct debug_exit;
 struct fw_cfg;
 struct acpi_pm;
 struct console;
+struct virtio_rng;
+struct virtio_mmio;
 
 /* An ISA interrupt line of the in-kernel irqchip (KVM_IRQ_LINE). */
 struct vm_irq {
@@ -55,6 +57,9 @@ struct vm {
 	struct debug_exit *debug_exit;
 	struct fw_cfg *fw_cfg;
 	struct acpi_pm *acpi_pm;
+	struct vm_irq irq_rng;
+	struct virtio_rng *rng;
+	struct virtio_mmio *rng_mmio;
 	int serial_out_fd;      /* where the UART writes; owned if serial_out_owned */
 	bool serial_out_owned;
 	int serial_in_fd;       /* -1: no input */

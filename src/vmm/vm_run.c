@@ -14,6 +14,7 @@
 #include "base/evloop.h"
 #include "base/log.h"
 #include "devices/legacy/rtc.h"
+#include "devices/virtio/rng.h"
 #include "vmm/console.h"
 
 static void vm_console_quit(void *ctx)
@@ -64,6 +65,7 @@ static void vm_tick(void *ctx)
 
 	console_poll(vm->console);
 	vm_rtc_timer_arm(vm);
+	virtio_rng_poll(vm->rng); /* requests held back by the rate limit */
 }
 
 static int vm_console_start(struct vm *vm)

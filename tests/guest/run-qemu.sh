@@ -47,6 +47,7 @@ qemu_argv() {
 			[ "${C_ARGV[i + 1]}" = exit ] && Q_ARGV+=(-no-reboot)
 			i=$((i + 1))
 			;;
+		--rng) Q_ARGV+=(-global virtio-mmio.force-legacy=false -device virtio-rng-device); i=$((i + 1)) ;;
 		--serial | --debug-exit) ;;
 		*)
 			echo "# run-qemu.sh: cannot map kvmm argument '$a'" >&2

@@ -57,6 +57,7 @@ expect "bad memory size" 2 "--memory: 'lots'" -- run --memory lots
 expect "memory too small" 2 "--memory: 1K is out of range" -- run --memory 1K
 expect "bad serial" 2 "--serial: 'tcp:1'" -- run --serial tcp:1
 expect "bad on-reboot" 2 "--on-reboot" -- run --on-reboot maybe
+expect "bad rng rate" 2 "--rng: 'fast'" -- run --rng fast
 expect "zero cpus" 2 "^kvmm run: --cpus 0: " -- run --cpus 0 --kernel "$payload"
 expect "bad topology" 2 "^kvmm run: --cpus 4,sockets=3: " -- run --cpus 4,sockets=3 --kernel "$payload"
 expect "unknown cpu model" 2 "^kvmm run: --cpu nosuchmodel: " -- run --cpu nosuchmodel --kernel "$payload"

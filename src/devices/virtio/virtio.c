@@ -13,11 +13,17 @@ int virtio_dev_init(struct virtio_dev *vd, const struct virtio_dev_ops *ops, con
 	vd->ops = ops;
 	vd->mem = mem;
 	vd->num_queues = ops->num_queues;
+	pthread_mutex_init(&vd->lock, NULL);
 	for (unsigned i = 0; i < vd->num_queues; i++) {
 		vd->vq[i].max_size = ops->max_queue_size;
 		virtq_reset(&vd->vq[i]);
 	}
 	return 0;
+}
+
+void virtio_dev_fini(struct virtio_dev *vd)
+{
+	pthread_mutex_destroy(&vd->lock);
 }
 
 uint64_t virtio_offered_features(const struct virtio_dev *vd)
@@ -29,11 +35,15 @@ void virtio_set_driver_features(struct virtio_dev *vd, unsigned sel, uint32_t va
 {
 	uint64_t mask, v;
 
-	if (sel > 1 || (vd->status & VIRTIO_STATUS_FEATURES_OK))
+	if (sel > 1)
 		return;
-	mask = 0xffffffffull << (32 * sel);
-	v = ((uint64_t)val << (32 * sel)) & virtio_offered_features(vd);
-	vd->acked_features = (vd->acked_features & ~mask) | v;
+	pthread_mutex_lock(&vd->lock);
+	if (!(vd->status & VIRTIO_STATUS_FEATURES_OK)) {
+		mask = 0xffffffffull << (32 * sel);
+		v = ((uint64_t)val << (32 * sel)) & virtio_offered_features(vd);
+		vd->acked_features = (vd->acked_features & ~mask) | v;
+	}
+	pthread_mutex_unlock(&vd->lock);
 }
 
 static void virtio_reset(struct virtio_dev *vd)
@@ -65,7 +75,16 @@ static int virtio_activate(struct virtio_dev *vd)
 	return vd->ops->activate ? vd->ops->activate(vd) : 0;
 }
 
+static void virtio_set_status_locked(struct virtio_dev *vd, uint8_t st);
+
 void virtio_set_status(struct virtio_dev *vd, uint8_t st)
+{
+	pthread_mutex_lock(&vd->lock);
+	virtio_set_status_locked(vd, st);
+	pthread_mutex_unlock(&vd->lock);
+}
+
+static void virtio_set_status_locked(struct virtio_dev *vd, uint8_t st)
 {
 	uint8_t old = vd->status, added = st & ~old;
 

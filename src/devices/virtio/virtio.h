@@ -4,11 +4,14 @@
  * and call into this; device models (blk, rng, ...) implement struct virtio_dev_ops and never
  * see a register offset.
  *
- * Threads: the virtio_* register-side functions run on a vCPU thread under the transport's
- * device lock; queue_notify and virtio_queue_done run on the device's queue thread / event
- * loop. A device's own state must be protected by the device. */
+ * Threads and locking: vd->lock protects the status, the features and the queues.
+ * virtio_set_status() takes it; it calls the device's activate and reset ops with it held. A
+ * device takes vd->lock itself whenever it processes its queues (queue_notify is called
+ * without it, from a vCPU thread; completions may come from any thread). Lock order: bus
+ * device lock -> vd->lock -> the transport's interrupt lock. */
 #pragma once
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -49,6 +52,7 @@ struct virtio_dev {
 	uint64_t acked_features;
 	uint8_t status;
 	uint16_t num_queues;    /* host copy: the guest cannot change it */
+	pthread_mutex_t lock;
 	struct virtq vq[VIRTIO_MAX_QUEUES];
 	struct log_ratelimit rl;
 };
@@ -56,6 +60,7 @@ struct virtio_dev {
 /* Initialise the embedded core for a device model. -EINVAL if ops are inconsistent. */
 int virtio_dev_init(struct virtio_dev *vd, const struct virtio_dev_ops *ops,
 		    const struct gmem *mem) KVMM_MUST_CHECK;
+void virtio_dev_fini(struct virtio_dev *vd);
 
 /* Feature bits offered to the driver (device features | VERSION_1). */
 uint64_t virtio_offered_features(const struct virtio_dev *vd);
@@ -68,7 +73,8 @@ void virtio_set_driver_features(struct virtio_dev *vd, unsigned sel, uint32_t va
  * or an illegal transition is recorded, never fatal to the host. */
 void virtio_set_status(struct virtio_dev *vd, uint8_t status);
 
-/* The device found a guest error on a live queue: set NEEDS_RESET and tell the driver. */
+/* The device found a guest error on a live queue: set NEEDS_RESET and tell the driver.
+ * Caller holds vd->lock. */
 void virtio_needs_reset(struct virtio_dev *vd);
 
 /* A request on queue q finished (after virtq_push): raise the interrupt unless suppressed. */
