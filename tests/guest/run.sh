@@ -96,14 +96,21 @@ case_affinity() {
 		</dev/null >"$out" 2>"$err" &
 	pid=$!
 	# The timeout process execs nothing: find kvmm as its child.
+	# Keep only a sample in which both threads exist: one taken while kvmm tears down (one
+	# vCPU thread already gone) must not overwrite a good one (seen on slow nested hosts).
 	for _ in $(seq 100); do
-		local kpid
+		local kpid s0 s1
 		kpid=$(pgrep -P "$pid" 2>/dev/null | head -n 1)
 		if [ -n "$kpid" ]; then
-			c0=$(thread_cpus "$kpid" vcpu0)
-			c1=$(thread_cpus "$kpid" vcpu1)
-			[ -n "$c0" ] && [ -n "$c1" ] && grep -q "spinning" "$out" && break
+			s0=$(thread_cpus "$kpid" vcpu0)
+			s1=$(thread_cpus "$kpid" vcpu1)
+			if [ -n "$s0" ] && [ -n "$s1" ]; then
+				c0=$s0
+				c1=$s1
+				grep -q "spinning" "$out" && break
+			fi
 		fi
+		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
 	wait "$pid"
