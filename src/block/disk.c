@@ -16,13 +16,13 @@
 
 /* Probed in order; the highest score wins, raw is the fallback. */
 static const struct disk_format *const disk_formats[] = {
-	&disk_format_qcow2,
-	/* ---- foreign read-only formats: add &disk_format_<name> entries here ---- */
-	&disk_format_vmdk,
-	&disk_format_vdi,
-	&disk_format_vpc,
-	&disk_format_vhdx,
-	&disk_format_raw,
+    &disk_format_qcow2,
+    /* ---- foreign read-only formats: add &disk_format_<name> entries here ---- */
+    &disk_format_vmdk,
+    &disk_format_vdi,
+    &disk_format_vpc,
+    &disk_format_vhdx,
+    &disk_format_raw,
 };
 
 static const struct disk_format *disk_find_format(const char *name)
@@ -164,12 +164,13 @@ static char *disk_resolve(const char *base, const char *name)
 int disk_open_backing(struct disk *d, const char *name, const char *fmt,
 		      const struct disk_open_opts *parent)
 {
-	struct disk_open_opts bo = { 0 };
+	struct disk_open_opts bo = {0};
 	char *path;
 	int err;
 
 	if (d->depth + 1 > DISK_MAX_CHAIN_DEPTH) {
-		log_err("disk: %s: backing chain deeper than %d", d->filename, DISK_MAX_CHAIN_DEPTH);
+		log_err("disk: %s: backing chain deeper than %d", d->filename,
+			DISK_MAX_CHAIN_DEPTH);
 		return -ELOOP;
 	}
 	path = disk_resolve(d->filename, name);
@@ -237,7 +238,8 @@ int disk_file_pwrite(int fd, const void *buf, size_t len, uint64_t off)
 }
 
 /* Transfer a whole iovec at off, retrying short transfers. Reads past EOF give zeroes. */
-static int disk_file_xfer(int fd, const struct iovec *iov_in, unsigned cnt, uint64_t off, bool write)
+static int disk_file_xfer(int fd, const struct iovec *iov_in, unsigned cnt, uint64_t off,
+			  bool write)
 {
 	struct iovec local[64];
 	uint64_t total = iov_size(iov_in, cnt), done = 0;
@@ -353,14 +355,14 @@ int disk_pwritev(struct disk *d, const struct iovec *iov, unsigned cnt, uint64_t
 
 int disk_pread(struct disk *d, void *buf, size_t len, uint64_t off)
 {
-	struct iovec v = { buf, len };
+	struct iovec v = {buf, len};
 
 	return disk_preadv(d, &v, 1, off);
 }
 
 int disk_pwrite(struct disk *d, const void *buf, size_t len, uint64_t off)
 {
-	struct iovec v = { (void *)(uintptr_t)buf, len };
+	struct iovec v = {(void *)(uintptr_t)buf, len};
 
 	return disk_pwritev(d, &v, 1, off);
 }
@@ -403,7 +405,7 @@ int disk_extent(struct disk *d, uint64_t off, uint64_t max_len, struct disk_exte
 	if (max_len > d->size - off)
 		max_len = d->size - off;
 	if (!d->ops->extent) {
-		*out = (struct disk_extent){ .off = off, .len = max_len, .kind = DISK_EXTENT_DATA };
+		*out = (struct disk_extent){.off = off, .len = max_len, .kind = DISK_EXTENT_DATA};
 		return 0;
 	}
 	return d->ops->extent(d, off, max_len, out);

@@ -48,40 +48,41 @@ struct disk_ops {
 };
 
 /* Open flags. */
-#define DISK_O_RDONLY 0x1u
-#define DISK_O_DIRECT 0x2u     /* O_DIRECT (cache=none) */
+#define DISK_O_RDONLY	  0x1u
+#define DISK_O_DIRECT	  0x2u /* O_DIRECT (cache=none) */
 #define DISK_O_NO_BACKING 0x4u /* do not open the backing chain */
-#define DISK_O_REPAIR 0x8u     /* qcow2: allow opening a corrupt/dirty image for qcow2_check() */
+#define DISK_O_REPAIR	  0x8u /* qcow2: allow opening a corrupt/dirty image for qcow2_check() */
 
 /* Deepest backing chain disk_open() follows (the top image is depth 0). */
 #define DISK_MAX_CHAIN_DEPTH 64
 
 struct disk_open_opts {
 	const char *format;   /* NULL or "auto": probe */
-	unsigned flags;       /* DISK_O_* */
+	unsigned flags;	      /* DISK_O_* */
 	uint64_t cache_bytes; /* metadata cache size hint (qcow2 L2 cache); 0 = default */
-	unsigned depth;       /* internal: backing-chain depth of this open; callers leave 0 */
+	unsigned depth;	      /* internal: backing-chain depth of this open; callers leave 0 */
 };
 
 /* Common state of every open disk. Formats embed it first in their own struct and fill it in
  * their open function; users only read it through the accessors below. */
 struct disk {
 	const struct disk_ops *ops;
-	uint64_t size;         /* virtual size in bytes */
-	unsigned flags;        /* DISK_O_* as opened */
-	int fd;                /* the image file; owned, closed by disk_close() */
-	struct disk *backing;  /* owned backing disk or NULL */
-	char *filename;        /* path as opened (owned) */
-	char *backing_name;    /* backing file name as stored in the image, or NULL (owned) */
-	char *backing_fmt;     /* backing format as stored in the image, or NULL (owned) */
-	unsigned depth;        /* 0 for the top of a chain */
-	uint32_t align;        /* required I/O alignment (1, or the logical block size with O_DIRECT) */
+	uint64_t size;	      /* virtual size in bytes */
+	unsigned flags;	      /* DISK_O_* as opened */
+	int fd;		      /* the image file; owned, closed by disk_close() */
+	struct disk *backing; /* owned backing disk or NULL */
+	char *filename;	      /* path as opened (owned) */
+	char *backing_name;   /* backing file name as stored in the image, or NULL (owned) */
+	char *backing_fmt;    /* backing format as stored in the image, or NULL (owned) */
+	unsigned depth;	      /* 0 for the top of a chain */
+	uint32_t align; /* required I/O alignment (1, or the logical block size with O_DIRECT) */
 };
 
 /* Open `path`, probing the format unless o->format names one (NULL o = defaults), and open the
- * backing chain (relative backing names resolve against the directory of `path`). Returns -EINVAL for bad or
- * unsupported images (logged), -ENOENT etc. from open(2), -ELOOP past DISK_MAX_CHAIN_DEPTH.
- * On success *out is owned by the caller. Any thread, not concurrently with I/O on *out. */
+ * backing chain (relative backing names resolve against the directory of `path`). Returns -EINVAL
+ * for bad or unsupported images (logged), -ENOENT etc. from open(2), -ELOOP past
+ * DISK_MAX_CHAIN_DEPTH. On success *out is owned by the caller. Any thread, not concurrently with
+ * I/O on *out. */
 int disk_open(const char *path, const struct disk_open_opts *o, struct disk **out) KVMM_MUST_CHECK;
 
 /* Close a disk, its file and its backing chain. NULL is a no-op. */
@@ -98,7 +99,8 @@ struct disk *disk_backing(const struct disk *d);
 /* Read/write iov (total = sum of lengths) at byte offset off. The range must lie inside the
  * disk (-EINVAL otherwise; writes to a read-only disk: -EROFS). Reads past the end of a
  * short raw file return zeroes. Thread-safe as documented by the format. */
-int disk_preadv(struct disk *d, const struct iovec *iov, unsigned cnt, uint64_t off) KVMM_MUST_CHECK;
+int disk_preadv(struct disk *d, const struct iovec *iov, unsigned cnt,
+		uint64_t off) KVMM_MUST_CHECK;
 int disk_pwritev(struct disk *d, const struct iovec *iov, unsigned cnt,
 		 uint64_t off) KVMM_MUST_CHECK;
 int disk_pread(struct disk *d, void *buf, size_t len, uint64_t off) KVMM_MUST_CHECK;

@@ -17,8 +17,8 @@ struct disk;
 enum qcow2_prealloc {
 	QCOW2_PREALLOC_OFF,
 	QCOW2_PREALLOC_METADATA, /* L2 tables and refcounts for every cluster, data unwritten */
-	QCOW2_PREALLOC_FALLOC,   /* metadata + fallocate() the data area */
-	QCOW2_PREALLOC_FULL,     /* metadata + write zeroes to the data area */
+	QCOW2_PREALLOC_FALLOC,	 /* metadata + fallocate() the data area */
+	QCOW2_PREALLOC_FULL,	 /* metadata + write zeroes to the data area */
 };
 
 enum qcow2_compression {
@@ -27,15 +27,15 @@ enum qcow2_compression {
 };
 
 struct qcow2_create_opts {
-	uint64_t size;            /* virtual size in bytes (0 allowed); 0 with a backing file = its size */
-	unsigned version;         /* 2 (compat=0.10) or 3 (compat=1.1); 0 = 3 */
-	uint32_t cluster_size;    /* power of two, 512..2 MiB; 0 = 65536 */
-	unsigned refcount_bits;   /* 1,2,4,...,64; 0 = 16 (v2 requires 16) */
-	bool extended_l2;         /* v3 only; cluster_size ≥ 16 KiB */
-	bool lazy_refcounts;      /* v3 only */
+	uint64_t size;	  /* virtual size in bytes (0 allowed); 0 with a backing file = its size */
+	unsigned version; /* 2 (compat=0.10) or 3 (compat=1.1); 0 = 3 */
+	uint32_t cluster_size;			 /* power of two, 512..2 MiB; 0 = 65536 */
+	unsigned refcount_bits;			 /* 1,2,4,...,64; 0 = 16 (v2 requires 16) */
+	bool extended_l2;			 /* v3 only; cluster_size ≥ 16 KiB */
+	bool lazy_refcounts;			 /* v3 only */
 	enum qcow2_compression compression_type; /* zstd needs v3 */
-	const char *backing_file; /* NULL = none; stored verbatim */
-	const char *backing_fmt;  /* NULL = not recorded (probe on open) */
+	const char *backing_file;		 /* NULL = none; stored verbatim */
+	const char *backing_fmt;		 /* NULL = not recorded (probe on open) */
 	enum qcow2_prealloc prealloc;
 };
 
@@ -45,7 +45,7 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o) KVMM_MUST_
 
 /* What `img info` prints about a qcow2 image. */
 struct qcow2_info {
-	unsigned version;           /* 2 or 3 */
+	unsigned version; /* 2 or 3 */
 	uint32_t cluster_size;
 	unsigned refcount_bits;
 	bool lazy_refcounts;
@@ -60,18 +60,18 @@ int qcow2_get_info(const struct disk *d, struct qcow2_info *out) KVMM_MUST_CHECK
 
 /* Results of qcow2_check(), with qemu-img check's meanings. */
 struct qcow2_check_result {
-	uint64_t corruptions;       /* remaining after repair */
-	uint64_t leaks;             /* remaining after repair */
-	uint64_t check_errors;      /* internal errors (I/O) while checking */
+	uint64_t corruptions;  /* remaining after repair */
+	uint64_t leaks;	       /* remaining after repair */
+	uint64_t check_errors; /* internal errors (I/O) while checking */
 	uint64_t corruptions_fixed;
 	uint64_t leaks_fixed;
-	uint64_t image_end_offset;  /* highest used host offset, cluster-aligned */
+	uint64_t image_end_offset;   /* highest used host offset, cluster-aligned */
 	uint64_t allocated_clusters; /* guest clusters allocated in this image */
 	uint64_t total_clusters;     /* guest clusters (virtual size / cluster size) */
 	uint64_t fragmented_clusters;
 	uint64_t compressed_clusters;
 };
-#define QCOW2_CHECK_FIX_LEAKS 0x1u  /* -r leaks */
+#define QCOW2_CHECK_FIX_LEAKS  0x1u /* -r leaks */
 #define QCOW2_CHECK_FIX_ERRORS 0x2u /* -r all (with FIX_LEAKS) */
 
 /* Recompute refcounts from L1/L2 tables, snapshots and metadata, compare with the stored ones
@@ -80,13 +80,13 @@ struct qcow2_check_result {
 int qcow2_check(struct disk *d, unsigned fix, struct qcow2_check_result *res) KVMM_MUST_CHECK;
 
 struct qcow2_snapshot_info {
-	char *id;                /* unique id string ("1", "2", ...) */
+	char *id; /* unique id string ("1", "2", ...) */
 	char *name;
-	uint64_t vm_state_size;  /* always 0 for snapshots kvmm creates */
+	uint64_t vm_state_size; /* always 0 for snapshots kvmm creates */
 	uint32_t date_sec, date_nsec;
 	uint64_t vm_clock_nsec;
-	uint64_t disk_size;      /* virtual size at snapshot time */
-	uint32_t icount_valid;   /* 0 if unknown */
+	uint64_t disk_size;    /* virtual size at snapshot time */
+	uint32_t icount_valid; /* 0 if unknown */
 	uint64_t icount;
 };
 /* List internal snapshots. *out (array of *n) is freed with qcow2_snapshot_list_free(). */
@@ -101,8 +101,8 @@ int qcow2_snapshot_delete(struct disk *d, const char *id_or_name) KVMM_MUST_CHEC
 
 /* amend: fields left at their "unchanged" value are not touched. */
 struct qcow2_amend_opts {
-	unsigned version;       /* 0 = unchanged, 2 or 3 */
-	int lazy_refcounts;     /* -1 = unchanged, 0 or 1 */
+	unsigned version;	/* 0 = unchanged, 2 or 3 */
+	int lazy_refcounts;	/* -1 = unchanged, 0 or 1 */
 	unsigned refcount_bits; /* 0 = unchanged */
 };
 int qcow2_amend(struct disk *d, const struct qcow2_amend_opts *o) KVMM_MUST_CHECK;

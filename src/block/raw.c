@@ -112,7 +112,7 @@ static int raw_write_zeroes(struct disk *d, uint64_t off, uint64_t len, bool may
 		return -errno;
 	while (len) {
 		size_t n = (size_t)KVMM_MIN(len, sizeof(zero));
-		struct iovec v = { (void *)(uintptr_t)zero, n };
+		struct iovec v = {(void *)(uintptr_t)zero, n};
 		int err = raw_pwritev(d, &v, 1, off);
 
 		if (err)
@@ -127,8 +127,8 @@ static int raw_extent(struct disk *d, uint64_t off, uint64_t max_len, struct dis
 {
 	off_t data, hole;
 
-	*out = (struct disk_extent){ .off = off, .len = max_len, .kind = DISK_EXTENT_DATA,
-				     .host_off = off };
+	*out = (struct disk_extent){
+	    .off = off, .len = max_len, .kind = DISK_EXTENT_DATA, .host_off = off};
 	data = lseek(d->fd, (off_t)off, SEEK_DATA);
 	if (data < 0) {
 		if (errno == ENXIO) { /* a hole up to EOF (or past EOF) */
@@ -170,15 +170,15 @@ static void raw_close(struct disk *d)
 }
 
 static const struct disk_ops raw_ops = {
-	.format = "raw",
-	.preadv = raw_preadv,
-	.pwritev = raw_pwritev,
-	.flush = raw_flush,
-	.discard = raw_discard,
-	.write_zeroes = raw_write_zeroes,
-	.extent = raw_extent,
-	.close = raw_close,
-	.resize = raw_resize,
+    .format = "raw",
+    .preadv = raw_preadv,
+    .pwritev = raw_pwritev,
+    .flush = raw_flush,
+    .discard = raw_discard,
+    .write_zeroes = raw_write_zeroes,
+    .extent = raw_extent,
+    .close = raw_close,
+    .resize = raw_resize,
 };
 
 static int raw_open(int fd, const char *path, const struct disk_open_opts *o, struct disk **out)
@@ -213,7 +213,7 @@ err_free:
 }
 
 const struct disk_format disk_format_raw = {
-	.name = "raw",
-	.probe = NULL,
-	.open = raw_open,
+    .name = "raw",
+    .probe = NULL,
+    .open = raw_open,
 };

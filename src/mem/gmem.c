@@ -137,16 +137,26 @@ int gmem_read(const struct gmem *m, gpa_t gpa, void *dst, size_t len)
 	return err;
 }
 
+/* The whole of [gpa, gpa+len) is backed: checked before a write so that a failed write
+ * changes nothing. */
+static int gmem_check_backed(const struct gmem *m, gpa_t gpa, size_t len)
+{
+	uint8_t *h;
+	size_t c;
+	int err = gmem_check_range(gpa, len);
+
+	for (; !err && len; gpa += c, len -= c)
+		err = gmem_span(m, gpa, len, &h, &c);
+	return err;
+}
+
 int gmem_write(const struct gmem *m, gpa_t gpa, const void *src, size_t len)
 {
 	const uint8_t *s = src;
 	uint8_t *h;
 	size_t c;
-	int err = gmem_check_range(gpa, len);
+	int err = gmem_check_backed(m, gpa, len);
 
-	/* Validate the whole range first so a failed write changes nothing. */
-	for (gpa_t g = gpa, l = len; !err && l; g += c, l -= c)
-		err = gmem_span(m, g, l, &h, &c);
 	while (!err && len) {
 		err = gmem_span(m, gpa, len, &h, &c);
 		memcpy(h, s, c);
@@ -161,10 +171,8 @@ int gmem_fill(const struct gmem *m, gpa_t gpa, int v, size_t len)
 {
 	uint8_t *h;
 	size_t c;
-	int err = gmem_check_range(gpa, len);
+	int err = gmem_check_backed(m, gpa, len);
 
-	for (gpa_t g = gpa, l = len; !err && l; g += c, l -= c)
-		err = gmem_span(m, g, l, &h, &c);
 	while (!err && len) {
 		err = gmem_span(m, gpa, len, &h, &c);
 		memset(h, v, c);

@@ -149,8 +149,8 @@ qcheck r.qcow2
 printf 'write 3221225000 472 0x23\n' | "$IO" script r.qcow2; qcheck r.qcow2
 "$IO" resize r.qcow2 512k shrink || bad "resize shrink"; qcheck r.qcow2; same r.qcow2 shrink
 qemu-img resize -q r.qcow2 5M && same r.qcow2 "qemu-resized"
-"$IO" create v2.qcow2 4M compat=0.10
-our_pattern v2.qcow2 2>/dev/null; qcheck v2.qcow2; same v2.qcow2 "v2 ours"
+"$IO" create v2.qcow2 16M compat=0.10
+our_pattern v2.qcow2; qcheck v2.qcow2; same v2.qcow2 "v2 ours"
 qemu-img info v2.qcow2 | grep -q "compat: 0.10" && ok || bad "v2 compat"
 qemu-img create -q -f qcow2 -o compat=0.10 qv2.qcow2 16M; qio_pattern qv2.qcow2; same qv2.qcow2 "v2 qemu"
 "$IO" create am.qcow2 4M
@@ -161,6 +161,17 @@ qcheck am.qcow2
 "$IO" amend am.qcow2 compat=1.1 lazy_refcounts=on || bad "amend 1.1"
 qemu-img info am.qcow2 | grep -q "lazy refcounts: true" && ok || bad "amended lazy"
 qcheck am.qcow2
+"$IO" snapshot am.qcow2 create keep # refcounts of 2 must survive the width changes
+for rb in 64 2 1 8; do
+	if [ $rb = 1 ]; then
+		"$IO" amend am.qcow2 refcount_bits=1 2>/dev/null && bad "refcount 2 fit in 1 bit" || ok
+		continue
+	fi
+	"$IO" amend am.qcow2 refcount_bits=$rb || bad "amend refcount_bits=$rb"
+	qemu-img info am.qcow2 | grep -q "refcount bits: $rb" && ok || bad "amended refcount bits $rb"
+	qcheck am.qcow2
+done
+qemu-io -f qcow2 -c "read -P 0x31 0 70000" am.qcow2 >/dev/null || bad "data after amend"
 
 # 6. lazy refcounts: qemu leaves the dirty bit (abort), we repair on open
 qemu-img create -q -f qcow2 -o lazy_refcounts=on lz.qcow2 4M

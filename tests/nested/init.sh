@@ -16,12 +16,14 @@
 #   kvmm.timeout=SECS   per-case timeout (GUEST_TIMEOUT), default 120
 #   kvmm.shell=1        start an interactive shell instead of the tests (debugging)
 
+/bin/busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
+exec </dev/console >/dev/console 2>&1
+# --install resolves its own path through /proc/self/exe: mount /proc first.
+/bin/busybox mount -t proc proc /proc
+/bin/busybox --install -s /bin
 export PATH=/usr/bin:/bin
 export HOME=/ TMPDIR=/tmp LC_ALL=C
 
-mount -t devtmpfs devtmpfs /dev 2>/dev/null
-exec </dev/console >/dev/console 2>&1
-mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t tmpfs tmpfs /tmp
 
@@ -38,6 +40,7 @@ finish() {
 filter=
 timeout=120
 shell=0
+# shellcheck disable=SC2013 # the command line is a list of words
 for arg in $(cat /proc/cmdline); do
 	case $arg in
 	kvmm.filter=*) filter=${arg#kvmm.filter=} ;;
@@ -50,10 +53,8 @@ kver=$(uname -r)
 echo "NESTED-INFO: kernel $kver, $(grep -c ^processor /proc/cpuinfo) CPUs," \
 	"$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)," \
 	"boot to init $(cut -d' ' -f1 /proc/uptime) s"
-if ! grep -qw svm /proc/cpuinfo; then
-	echo "NESTED-SKIP: the CPU has no svm flag (QEMU -cpu needs +svm)"
-	finish
-fi
+svm=yes
+grep -qw svm /proc/cpuinfo || svm="no (QEMU -cpu needs an AMD model with +svm)"
 echo "NESTED-INFO: svm features: $(sed -n 's/^flags[[:space:]]*: //p' /proc/cpuinfo | head -n 1 |
 	tr ' ' '\n' | grep -xE 'svm|npt|nrip_save|lbrv|svm_lock|vmcb_clean|flushbyasid|decodeassists|pause_filter|pfthreshold|vgif|v_vmsave_vmload|avic|x2apic|tsc_deadline_timer' |
 	tr '\n' ' ')"
@@ -63,14 +64,16 @@ if [ ! -f "$moddir/load-order" ]; then
 	echo "NESTED-SKIP: no modules for kernel $kver in the initramfs (KVER mismatch)"
 	finish
 fi
+# shellcheck disable=SC2013 # one module name per line, no blanks
 for m in $(cat "$moddir/load-order"); do
 	if ! out=$(insmod "$moddir/$m.ko" 2>&1); then
 		echo "NESTED-INFO: insmod $m failed: $out"
 	fi
 done
-dmesg | grep -iE 'kvm|svm|ccp' | sed 's/^/NESTED-DMESG: /'
+dmesg | grep -iE 'kvm|svm|ccp' | grep -v 'ommand line' | sed 's/^/NESTED-DMESG: /'
 if [ ! -c /dev/kvm ]; then
-	echo "NESTED-SKIP: /dev/kvm did not appear after loading $(tr '\n' ' ' <"$moddir/load-order")"
+	echo "NESTED-SKIP: /dev/kvm did not appear after loading" \
+		"$(tr '\n' ' ' <"$moddir/load-order")(CPU svm flag: $svm)"
 	finish
 fi
 echo "NESTED-INFO: /dev/kvm ready at $(cut -d' ' -f1 /proc/uptime) s"
@@ -84,7 +87,7 @@ fi
 cd /kvmm || finish
 t0=$(cut -d' ' -f1 /proc/uptime)
 KVMM=/kvmm/kvmm PAYLOAD_DIR=/kvmm/payload GUEST_TIMEOUT=$timeout GUEST_LOG_LINES=40 \
-	bash /kvmm/tests/guest/run.sh $filter </dev/null
+	bash /kvmm/tests/guest/run.sh ${filter:+"$filter"} </dev/null
 st=$?
 echo "NESTED-INFO: test run took $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" \
 	'BEGIN { printf "%.1f", b - a }') s"

@@ -13,7 +13,10 @@
 #                         the shared libraries ldd lists and the ELF interpreter, at their paths
 #   /lib/modules/KVER/    kvm.ko, kvm-amd.ko and their dependencies (decompressed)
 #   /kvmm/kvmm, /kvmm/payload/*.elf, /kvmm/tests/guest/{run.sh,lib.sh,cases.sh}
-# KVER defaults to the newest /lib/modules/* that has kvm-amd; it must match the kernel booted.
+# NESTED_INIT=FILE replaces /init (for one-off experiments; the markers run.sh reads are listed
+# in init.sh).
+# KVER defaults to the newest version with /boot/vmlinuz-KVER and a kvm-amd module (lib.sh); it
+# must match the kernel run.sh boots (/init reports a mismatch as a skip).
 # Needs: busybox-static, cpio, kmod (modinfo), the linux-image package of KVER.
 set -euo pipefail
 
@@ -32,14 +35,9 @@ die() {
 	exit 1
 }
 
-if [ -z "$KVER" ]; then
-	for d in $(ls -d /lib/modules/*/ 2>/dev/null | sort -V -r); do
-		if [ -n "$(find "$d" -name 'kvm-amd.ko*' -print -quit)" ]; then
-			KVER=$(basename "$d")
-			break
-		fi
-	done
-fi
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$SRC/tests/nested/lib.sh"
+[ -n "$KVER" ] || KVER=$(nested_pick_kver)
 [ -n "$KVER" ] || die "no /lib/modules/*/ with kvm-amd.ko (apt-get install linux-image-amd64)"
 BUSYBOX=$(command -v busybox) || die "busybox not found (apt-get install busybox-static)"
 { ldd "$BUSYBOX" 2>&1 || true; } | grep -q 'not a dynamic' || die "$BUSYBOX is not static (busybox-static)"
@@ -64,11 +62,10 @@ copy_elf() {
 	done
 }
 
-# Busybox and its applets (host tools copied below take precedence through PATH).
+# Busybox; /init creates the applet links at boot (busybox --install -s /bin). Host tools
+# copied below take precedence through PATH.
 cp "$BUSYBOX" "$STAGE/bin/busybox"
-for a in $("$BUSYBOX" --list); do
-	[ "$a" = busybox ] || ln -sf busybox "$STAGE/bin/$a"
-done
+ln -s busybox "$STAGE/bin/sh"
 
 # The tools tests/guest/run.sh and lib.sh use, from the host (GNU semantics: timeout -k,
 # date +%s%N, cksum, pgrep -P, nproc --all, bash arrays and [[ =~ ]]).
@@ -110,7 +107,7 @@ copy_elf "$(readlink -f "$KVMM")" /kvmm/kvmm
 cp "$PAYLOAD_DIR"/*.elf "$STAGE/kvmm/payload/"
 cp "$SRC"/tests/guest/run.sh "$SRC"/tests/guest/lib.sh "$SRC"/tests/guest/cases.sh \
 	"$STAGE/kvmm/tests/guest/"
-install -m 0755 "$SRC/tests/nested/init.sh" "$STAGE/init"
+install -m 0755 "${NESTED_INIT:-$SRC/tests/nested/init.sh}" "$STAGE/init"
 
 # Device nodes for the first moments before /init mounts devtmpfs (the kernel opens
 # /dev/console for PID 1's stdio). Without root, /init still mounts devtmpfs and reopens.

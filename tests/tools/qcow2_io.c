@@ -11,7 +11,7 @@
  *   qcow2-io check FILE [leaks|all] prints qemu-img-check style counts; exit 2 on corruption
  *   qcow2-io snapshot FILE create|apply|delete NAME | snapshot FILE list
  *   qcow2-io resize FILE SIZE [shrink]
- *   qcow2-io amend FILE key=value ...           compat= lazy_refcounts=
+ *   qcow2-io amend FILE key=value ...           compat= lazy_refcounts= refcount_bits=
  *   qcow2-io info FILE
  * Exit status 0 on success, 1 on error. */
 #include <errno.h>
@@ -31,10 +31,17 @@ static uint64_t num(const char *s)
 	uint64_t v = strtoull(s, &end, 0);
 
 	switch (*end) {
-	case 'k': case 'K': return v << 10;
-	case 'm': case 'M': return v << 20;
-	case 'g': case 'G': return v << 30;
-	default: return v;
+	case 'k':
+	case 'K':
+		return v << 10;
+	case 'm':
+	case 'M':
+		return v << 20;
+	case 'g':
+	case 'G':
+		return v << 30;
+	default:
+		return v;
 	}
 }
 
@@ -56,8 +63,8 @@ static int kv_create(struct qcow2_create_opts *o, const char *kv)
 	else if (!strncmp(kv, "lazy_refcounts=", 15))
 		o->lazy_refcounts = !strcmp(v, "on");
 	else if (!strncmp(kv, "compression_type=", 17))
-		o->compression_type = !strcmp(v, "zstd") ? QCOW2_COMPRESSION_ZSTD
-							 : QCOW2_COMPRESSION_ZLIB;
+		o->compression_type =
+		    !strcmp(v, "zstd") ? QCOW2_COMPRESSION_ZSTD : QCOW2_COMPRESSION_ZLIB;
 	else if (!strncmp(kv, "backing_file=", 13))
 		o->backing_file = v;
 	else if (!strncmp(kv, "backing_fmt=", 12))
@@ -74,7 +81,7 @@ static int kv_create(struct qcow2_create_opts *o, const char *kv)
 
 static int open_disk(const char *path, unsigned flags, struct disk **d)
 {
-	struct disk_open_opts o = { .flags = flags };
+	struct disk_open_opts o = {.flags = flags};
 	int err = disk_open(path, &o, d);
 
 	if (err)
@@ -135,7 +142,8 @@ static int cmd_import(const char *raw, const char *path, bool compress)
 			zero = !buf[i];
 		if (zero)
 			continue;
-		err = compress ? qcow2_write_compressed(d, off, buf, n) : disk_pwrite(d, buf, n, off);
+		err =
+		    compress ? qcow2_write_compressed(d, off, buf, n) : disk_pwrite(d, buf, n, off);
 	}
 	close(fd);
 	disk_close(d);
@@ -200,7 +208,8 @@ static int cmd_script(const char *path)
 		lineno++;
 		err = script_line(d, line, lineno);
 		if (err)
-			fprintf(stderr, "qcow2-io: line %u (%s): %s\n", lineno, line, strerror(-err));
+			fprintf(stderr, "qcow2-io: line %u (%s): %s\n", lineno, line,
+				strerror(-err));
 	}
 	disk_close(d);
 	return err ? 1 : 0;
@@ -232,7 +241,8 @@ static int cmd_check(const char *path, const char *mode)
 	       (unsigned long long)r.check_errors, (unsigned long long)r.corruptions_fixed,
 	       (unsigned long long)r.leaks_fixed, (unsigned long long)r.image_end_offset,
 	       (unsigned long long)r.allocated_clusters, (unsigned long long)r.total_clusters,
-	       (unsigned long long)r.fragmented_clusters, (unsigned long long)r.compressed_clusters);
+	       (unsigned long long)r.fragmented_clusters,
+	       (unsigned long long)r.compressed_clusters);
 	return r.corruptions ? 2 : 0;
 }
 
@@ -283,7 +293,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (!strcmp(argv[1], "create") && argc >= 4) {
-		struct qcow2_create_opts o = { .size = num(argv[3]) };
+		struct qcow2_create_opts o = {.size = num(argv[3])};
 
 		for (int i = 4; i < argc && !err; i++)
 			err = kv_create(&o, argv[i]);
@@ -305,13 +315,15 @@ int main(int argc, char **argv)
 		err = disk_resize(d, num(argv[3]), argc > 4);
 		disk_close(d);
 	} else if (!strcmp(argv[1], "amend")) {
-		struct qcow2_amend_opts o = { .lazy_refcounts = -1 };
+		struct qcow2_amend_opts o = {.lazy_refcounts = -1};
 
 		for (int i = 3; i < argc; i++) {
 			if (!strncmp(argv[i], "compat=", 7))
 				o.version = !strcmp(argv[i] + 7, "0.10") ? 2 : 3;
 			else if (!strncmp(argv[i], "lazy_refcounts=", 15))
 				o.lazy_refcounts = !strcmp(argv[i] + 15, "on");
+			else if (!strncmp(argv[i], "refcount_bits=", 14))
+				o.refcount_bits = (unsigned)num(argv[i] + 14);
 		}
 		if (open_disk(argv[2], 0, &d))
 			return 1;

@@ -25,16 +25,38 @@ static void img_alloc(struct img *im, size_t len)
 	im->len = len;
 }
 
-static void put16le(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
-static void put32le(uint8_t *p, uint32_t v) { put16le(p, (uint16_t)v); put16le(p + 2, (uint16_t)(v >> 16)); }
-static void put64le(uint8_t *p, uint64_t v) { put32le(p, (uint32_t)v); put32le(p + 4, (uint32_t)(v >> 32)); }
-static void put32be(uint8_t *p, uint32_t v) { p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v; }
-static void put64be(uint8_t *p, uint64_t v) { put32be(p, (uint32_t)(v >> 32)); put32be(p + 4, (uint32_t)v); }
+static void put16le(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+static void put32le(uint8_t *p, uint32_t v)
+{
+	put16le(p, (uint16_t)v);
+	put16le(p + 2, (uint16_t)(v >> 16));
+}
+static void put64le(uint8_t *p, uint64_t v)
+{
+	put32le(p, (uint32_t)v);
+	put32le(p + 4, (uint32_t)(v >> 32));
+}
+static void put32be(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+static void put64be(uint8_t *p, uint64_t v)
+{
+	put32be(p, (uint32_t)(v >> 32));
+	put32be(p + 4, (uint32_t)v);
+}
 
 /* Write the image to a temporary file and open it with format fmt (NULL: probe). */
 static int img_open(struct img *im, const char *fmt, struct disk **d)
 {
-	struct disk_open_opts o = { .format = fmt, .flags = DISK_O_RDONLY };
+	struct disk_open_opts o = {.format = fmt, .flags = DISK_O_RDONLY};
 	int fd;
 
 	strcpy(im->path, "/tmp/kvmm-test-foreign.XXXXXX");
@@ -75,15 +97,15 @@ static void vmdk_build(struct img *im, uint64_t capacity, uint64_t grain_sectors
 {
 	img_alloc(im, 4 * 512 + 2 * VMDK_GRAIN);
 	memcpy(im->p, "KDMV", 4);
-	put32le(im->p + 4, 1);                  /* version */
-	put32le(im->p + 8, 3);                  /* flags: valid newline test, redundant GD */
-	put64le(im->p + 12, capacity);          /* sectors */
+	put32le(im->p + 4, 1);	       /* version */
+	put32le(im->p + 8, 3);	       /* flags: valid newline test, redundant GD */
+	put64le(im->p + 12, capacity); /* sectors */
 	put64le(im->p + 20, grain_sectors);
-	put32le(im->p + 44, 512);               /* GTEs per GT */
-	put64le(im->p + 56, gd_off);            /* rgd (unused) */
-	put64le(im->p + 64, gd_off);            /* gd */
-	put32le(im->p + 512, 2);                /* GD[0] = GT at sector 2 */
-	put32le(im->p + 1024 + 4 * 1, 4);       /* grain 1 at sector 4 */
+	put32le(im->p + 44, 512);		/* GTEs per GT */
+	put64le(im->p + 56, gd_off);		/* rgd (unused) */
+	put64le(im->p + 64, gd_off);		/* gd */
+	put32le(im->p + 512, 2);		/* GD[0] = GT at sector 2 */
+	put32le(im->p + 1024 + 4 * 1, 4);	/* grain 1 at sector 4 */
 	put32le(im->p + 1024 + 4 * 3, 4 + 128); /* grain 3 at sector 132 */
 	fill(im->p + 4 * 512, 2 * VMDK_GRAIN, 1);
 }
@@ -104,7 +126,8 @@ static void test_vmdk_read(void **state)
 	for (size_t i = 0; i < VMDK_GRAIN - 13; i++)
 		assert_int_equal(buf[i], 0);
 	assert_memory_equal(buf + VMDK_GRAIN - 13, im.p + 4 * 512, VMDK_GRAIN);
-	assert_memory_equal(buf + 3 * VMDK_GRAIN - 13, im.p + 4 * 512 + VMDK_GRAIN, VMDK_GRAIN - 13);
+	assert_memory_equal(buf + 3 * VMDK_GRAIN - 13, im.p + 4 * 512 + VMDK_GRAIN,
+			    VMDK_GRAIN - 13);
 	/* Writes fail; reads past the end fail. */
 	assert_int_equal(disk_pwrite(d, buf, 512, 0), -EROFS);
 	assert_int_equal(disk_pread(d, buf, 512, (1 << 20) - 511), -EINVAL);
@@ -128,13 +151,13 @@ static void test_vmdk_hostile_header(void **state)
 		uint64_t capacity, grain, gd;
 		int err;
 	} cases[] = {
-		{ 2048, 0, 1, -EINVAL },                  /* zero grain */
-		{ 2048, 100, 1, -EINVAL },                /* not a power of two */
-		{ 2048, 1ull << 40, 1, -EINVAL },         /* huge grain */
-		{ 1ull << 62, 128, 1, -EINVAL },          /* capacity * 512 overflows */
-		{ 1ull << 50, 128, 1, -EINVAL },          /* GD would be far beyond the file */
-		{ 2048, 128, 1ull << 60, -EINVAL },       /* GD offset * 512 overflows */
-		{ 2048, 128, 100000, -EINVAL },           /* GD outside the file */
+	    {2048, 0, 1, -EINVAL},	      /* zero grain */
+	    {2048, 100, 1, -EINVAL},	      /* not a power of two */
+	    {2048, 1ull << 40, 1, -EINVAL},   /* huge grain */
+	    {1ull << 62, 128, 1, -EINVAL},    /* capacity * 512 overflows */
+	    {1ull << 50, 128, 1, -EINVAL},    /* GD would be far beyond the file */
+	    {2048, 128, 1ull << 60, -EINVAL}, /* GD offset * 512 overflows */
+	    {2048, 128, 100000, -EINVAL},     /* GD outside the file */
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -178,9 +201,9 @@ static void test_vmdk_bad_compressed_grain(void **state)
 
 	vmdk_build(&im, 2048, 128, 1);
 	put32le(im.p + 8, 3 | (1u << 16) | (1u << 17)); /* compressed grains with markers */
-	put16le(im.p + 77, 1);                          /* deflate */
-	put32le(im.p + 4 * 512 + 8, 0x7fffffff);        /* marker size larger than the file */
-	put32le(im.p + 4 * 512 + VMDK_GRAIN + 8, 100);  /* 100 bytes of garbage "deflate" */
+	put16le(im.p + 77, 1);				/* deflate */
+	put32le(im.p + 4 * 512 + 8, 0x7fffffff);	/* marker size larger than the file */
+	put32le(im.p + 4 * 512 + VMDK_GRAIN + 8, 100);	/* 100 bytes of garbage "deflate" */
 	assert_int_equal(img_open(&im, "vmdk", &d), 0);
 	assert_int_equal(disk_pread(d, buf, sizeof(buf), VMDK_GRAIN), -EIO);
 	assert_int_equal(disk_pread(d, buf, sizeof(buf), 3 * VMDK_GRAIN), -EIO);
@@ -204,7 +227,7 @@ static void vdi_build(struct img *im, uint32_t blocks, uint32_t block_size, uint
 	put64le(im->p + 0x170, disk_size);
 	put32le(im->p + 0x178, block_size);
 	put32le(im->p + 0x180, blocks);
-	put32le(im->p + 512 + 0, 1);          /* block 0 -> data block 1 */
+	put32le(im->p + 512 + 0, 1);	      /* block 0 -> data block 1 */
 	put32le(im->p + 512 + 4, 0xffffffff); /* unallocated */
 	put32le(im->p + 512 + 8, 0xfffffffe); /* discarded: zero */
 	put32le(im->p + 512 + 12, 0);
@@ -265,8 +288,8 @@ static void vpc_build(struct img *im, uint32_t type, uint32_t entries, uint32_t 
 	put64be(im->p + 512 + 16, 1536); /* BAT */
 	put32be(im->p + 512 + 28, entries);
 	put32be(im->p + 512 + 32, block_size);
-	put32be(im->p + 1536, 4);           /* block 0 at sector 4: bitmap 512, data at 2560 */
-	put32be(im->p + 1540, 0xffffffff);  /* block 1 unallocated */
+	put32be(im->p + 1536, 4);	   /* block 0 at sector 4: bitmap 512, data at 2560 */
+	put32be(im->p + 1540, 0xffffffff); /* block 1 unallocated */
 	fill(im->p + 2560, 2u << 20, 5);
 }
 
@@ -328,16 +351,16 @@ static void vhdx_seal(uint8_t *p, size_t len)
 	put32le(p + 4, crc32c(p, len));
 }
 
-static const uint8_t guid_bat[16] = { 0x66, 0x77, 0xc2, 0x2d, 0x23, 0xf6, 0x00, 0x42,
-				      0x9d, 0x64, 0x11, 0x5e, 0x9b, 0xfd, 0x4a, 0x08 };
-static const uint8_t guid_meta[16] = { 0x06, 0xa2, 0x7c, 0x8b, 0x90, 0x47, 0x9a, 0x4b,
-				       0xb8, 0xfe, 0x57, 0x5f, 0x05, 0x0f, 0x88, 0x6e };
-static const uint8_t guid_fp[16] = { 0x37, 0x67, 0xa1, 0xca, 0x36, 0xfa, 0x43, 0x4d,
-				     0xb3, 0xb6, 0x33, 0xf0, 0xaa, 0x44, 0xe7, 0x6b };
-static const uint8_t guid_vs[16] = { 0x24, 0x42, 0xa5, 0x2f, 0x1b, 0xcd, 0x76, 0x48,
-				     0xb2, 0x11, 0x5d, 0xbe, 0xd8, 0x3b, 0xf4, 0xb8 };
-static const uint8_t guid_ls[16] = { 0x1d, 0xbf, 0x41, 0x81, 0x6f, 0xa9, 0x09, 0x47,
-				     0xba, 0x47, 0xf2, 0x33, 0xa8, 0xfa, 0xab, 0x5f };
+static const uint8_t guid_bat[16] = {0x66, 0x77, 0xc2, 0x2d, 0x23, 0xf6, 0x00, 0x42,
+				     0x9d, 0x64, 0x11, 0x5e, 0x9b, 0xfd, 0x4a, 0x08};
+static const uint8_t guid_meta[16] = {0x06, 0xa2, 0x7c, 0x8b, 0x90, 0x47, 0x9a, 0x4b,
+				      0xb8, 0xfe, 0x57, 0x5f, 0x05, 0x0f, 0x88, 0x6e};
+static const uint8_t guid_fp[16] = {0x37, 0x67, 0xa1, 0xca, 0x36, 0xfa, 0x43, 0x4d,
+				    0xb3, 0xb6, 0x33, 0xf0, 0xaa, 0x44, 0xe7, 0x6b};
+static const uint8_t guid_vs[16] = {0x24, 0x42, 0xa5, 0x2f, 0x1b, 0xcd, 0x76, 0x48,
+				    0xb2, 0x11, 0x5d, 0xbe, 0xd8, 0x3b, 0xf4, 0xb8};
+static const uint8_t guid_ls[16] = {0x1d, 0xbf, 0x41, 0x81, 0x6f, 0xa9, 0x09, 0x47,
+				    0xba, 0x47, 0xf2, 0x33, 0xa8, 0xfa, 0xab, 0x5f};
 
 struct vhdx_params {
 	uint32_t block_size;
@@ -398,7 +421,7 @@ static void vhdx_build(struct img *im, const struct vhdx_params *v)
 	fill(im->p + 4 * MiB, 2 * MiB, 9);
 }
 
-static const struct vhdx_params vhdx_ok = { MiB, 4 * MiB, 3, 65536 + 8, false };
+static const struct vhdx_params vhdx_ok = {MiB, 4 * MiB, 3, 65536 + 8, false};
 
 static void test_vhdx_read(void **state)
 {
@@ -468,7 +491,7 @@ static void test_vhdx_hostile(void **state)
 
 	vhdx_build(&im, &vhdx_ok);
 	put64le(im.p + 2 * MiB + 24, (0xfffffffffffull << 20) | 6); /* block far beyond EOF */
-	put64le(im.p + 2 * MiB + 16, 7);                            /* partially present */
+	put64le(im.p + 2 * MiB + 16, 7);			    /* partially present */
 	assert_int_equal(img_open(&im, NULL, &d), 0);
 	assert_int_equal(disk_pread(d, buf, sizeof(buf), 3 * MiB), -EIO);
 	assert_int_equal(disk_pread(d, buf, sizeof(buf), 2 * MiB), -EIO);
@@ -476,17 +499,122 @@ static void test_vhdx_hostile(void **state)
 	img_done(&im, d);
 }
 
+/* ---- Mutation: flip bytes in the metadata of valid images (deterministic), then open and read
+ * everything. Any result but a crash or sanitizer report is fine, as long as errors are the
+ * documented ones. ---- */
+
+static uint32_t rng_next(uint64_t *st)
+{
+	*st = *st * 6364136223846793005ull + 1442695040888963407ull;
+	return (uint32_t)(*st >> 33);
+}
+
+static void read_all(struct disk *d)
+{
+	uint64_t size = disk_size(d), off = 0;
+	uint8_t *buf = malloc(MiB);
+	unsigned n = 0;
+
+	assert_non_null(buf);
+	while (off < size && n++ < 64) {
+		struct disk_extent e;
+		size_t len = (size_t)(size - off < MiB ? size - off : MiB);
+		int err = disk_pread(d, buf, len, off);
+
+		assert_true(err == 0 || err == -EIO);
+		err = disk_extent(d, off, len, &e);
+		assert_true(err == 0 || err == -EIO);
+		if (!err) {
+			assert_true(e.len >= 1 && e.len <= len);
+			assert_true(e.kind == DISK_EXTENT_DATA || e.kind == DISK_EXTENT_ZERO ||
+				    e.kind == DISK_EXTENT_UNALLOC);
+		}
+		off += len;
+	}
+	free(buf);
+}
+
+enum mut_fmt { MUT_VMDK, MUT_VDI, MUT_VPC, MUT_VHDX };
+
+static void mut_build(struct img *im, enum mut_fmt f, size_t *lo, size_t *hi)
+{
+	switch (f) {
+	case MUT_VMDK:
+		vmdk_build(im, 2048, 128, 1);
+		*lo = 0, *hi = 2048;
+		break;
+	case MUT_VDI:
+		vdi_build(im, 4, 1u << 20, 4u << 20);
+		*lo = 0x40, *hi = 528;
+		break;
+	case MUT_VPC:
+		vpc_build(im, 3, 2, 2u << 20);
+		*lo = 0, *hi = 1544;
+		break;
+	case MUT_VHDX:
+		vhdx_build(im, &vhdx_ok);
+		*lo = 64 * 1024, *hi = 64 * 1024 + 128;
+		break;
+	}
+}
+
+static void test_mutations(void **state)
+{
+	static const char *const names[] = {"vmdk", "vdi", "vpc", "vhdx"};
+	uint64_t st = 42;
+	unsigned opened = 0;
+
+	for (unsigned iter = 0; iter < 400; iter++) {
+		enum mut_fmt f = (enum mut_fmt)(iter % 4);
+		struct img im;
+		struct disk *d;
+		size_t lo, hi;
+		unsigned flips = 1 + rng_next(&st) % 6;
+		int err;
+
+		mut_build(&im, f, &lo, &hi);
+		if (f == MUT_VHDX && rng_next(&st) % 2) {
+			/* Deeper: mutate the region table, metadata or BAT and re-seal the CRCs. */
+			static const size_t at[] = {192 * 1024 + 16, 3 * MiB, 3 * MiB + 65536,
+						    2 * MiB};
+			lo = at[rng_next(&st) % 4];
+			hi = lo + 96;
+		}
+		for (unsigned i = 0; i < flips; i++) {
+			size_t pos = lo + rng_next(&st) % (hi - lo);
+
+			im.p[pos] =
+			    (uint8_t)(rng_next(&st) % 3 ? im.p[pos] ^ (1u << (rng_next(&st) % 8))
+							: rng_next(&st));
+		}
+		if (f == MUT_VHDX) {
+			vhdx_seal(im.p + 64 * 1024, 4096);
+			vhdx_seal(im.p + 192 * 1024, 64 * 1024);
+		}
+		err = img_open(&im, names[f], &d);
+		assert_true(err == 0 || err == -EINVAL || err == -ENOTSUP || err == -ENOMEM);
+		if (!err) {
+			opened++;
+			read_all(d);
+		}
+		img_done(&im, d);
+	}
+	/* The mutations must not all be rejected at open, or the reads were never exercised. */
+	assert_true(opened > 50);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vmdk_read),
-		cmocka_unit_test(test_vmdk_hostile_header),
-		cmocka_unit_test(test_vmdk_grain_table_out_of_range),
-		cmocka_unit_test(test_vmdk_bad_compressed_grain),
-		cmocka_unit_test(test_vdi),
-		cmocka_unit_test(test_vpc),
-		cmocka_unit_test(test_vhdx_read),
-		cmocka_unit_test(test_vhdx_hostile),
+	    cmocka_unit_test(test_vmdk_read),
+	    cmocka_unit_test(test_vmdk_hostile_header),
+	    cmocka_unit_test(test_vmdk_grain_table_out_of_range),
+	    cmocka_unit_test(test_vmdk_bad_compressed_grain),
+	    cmocka_unit_test(test_vdi),
+	    cmocka_unit_test(test_vpc),
+	    cmocka_unit_test(test_vhdx_read),
+	    cmocka_unit_test(test_vhdx_hostile),
+	    cmocka_unit_test(test_mutations),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

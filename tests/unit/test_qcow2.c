@@ -30,7 +30,7 @@ static char *tmpname(void)
 
 static struct disk *opn(const char *p, unsigned flags)
 {
-	struct disk_open_opts o = { .flags = flags };
+	struct disk_open_opts o = {.flags = flags};
 	struct disk *d = NULL;
 
 	assert_int_equal(disk_open(p, &o, &d), 0);
@@ -39,7 +39,7 @@ static struct disk *opn(const char *p, unsigned flags)
 
 static int try_open(const char *p, unsigned flags)
 {
-	struct disk_open_opts o = { .flags = flags };
+	struct disk_open_opts o = {.flags = flags};
 	struct disk *d = NULL;
 	int err = disk_open(p, &o, &d);
 
@@ -101,8 +101,8 @@ static void patch64(const char *p, uint64_t off, uint64_t v)
 static void test_refcount_widths(void **state)
 {
 	for (unsigned bits = 1; bits <= 64; bits *= 2) {
-		struct qcow2_create_opts o = { .size = 8 << 20, .refcount_bits = bits,
-					       .cluster_size = 4096 };
+		struct qcow2_create_opts o = {
+		    .size = 8 << 20, .refcount_bits = bits, .cluster_size = 4096};
 		struct qcow2_info in;
 		char *p = tmpname();
 		struct disk *d;
@@ -130,10 +130,10 @@ static void test_refcount_widths(void **state)
 
 static void test_cluster_sizes(void **state)
 {
-	static const uint32_t sizes[] = { 512, 2u << 20 };
+	static const uint32_t sizes[] = {512, 2u << 20};
 
 	for (size_t i = 0; i < 2; i++) {
-		struct qcow2_create_opts o = { .size = 16 << 20, .cluster_size = sizes[i] };
+		struct qcow2_create_opts o = {.size = 16 << 20, .cluster_size = sizes[i]};
 		char *p = tmpname();
 		struct disk *d;
 
@@ -154,7 +154,7 @@ static void test_cluster_sizes(void **state)
 /* A fresh 1 MiB, 64k-cluster v3 image with a little data. */
 static char *small_image(void)
 {
-	struct qcow2_create_opts o = { .size = 1 << 20 };
+	struct qcow2_create_opts o = {.size = 1 << 20};
 	char *p = tmpname();
 	struct disk *d;
 
@@ -173,26 +173,26 @@ static void test_hostile_headers(void **state)
 		uint64_t val;
 		int want;
 	} cases[] = {
-		{ 4, 4, 4, -ENOTSUP },             /* version 4 */
-		{ 20, 4, 8, -EINVAL },             /* cluster_bits below 9 */
-		{ 20, 4, 22, -EINVAL },            /* cluster_bits above 21 */
-		{ 32, 4, 1, -ENOTSUP },            /* encryption */
-		{ 36, 4, 0x10000000, -EINVAL },    /* huge l1_size */
-		{ 36, 4, 0, -EINVAL },             /* L1 too small for the size */
-		{ 40, 8, 1ull << 40, -EINVAL },    /* L1 past EOF */
-		{ 40, 8, 65536 + 8, -EINVAL },     /* L1 unaligned */
-		{ 48, 8, 1ull << 40, -EINVAL },    /* refcount table past EOF */
-		{ 56, 4, 0, -EINVAL },             /* no refcount table */
-		{ 56, 4, 0x100000, -EINVAL },      /* refcount table too big */
-		{ 60, 4, 0x7fffffff, -EINVAL },    /* too many snapshots */
-		{ 64, 8, 1ull << 40, -EINVAL },    /* (with the count below) snapshots past EOF */
-		{ 72, 8, 1ull << 7, -ENOTSUP },    /* unknown incompatible feature */
-		{ 72, 8, 1ull << 2, -ENOTSUP },    /* external data file */
-		{ 96, 4, 7, -EINVAL },             /* refcount order 7 */
-		{ 100, 4, 96, -EINVAL },           /* header length below 104 */
-		{ 100, 4, 108, -EINVAL },          /* header length not a multiple of 8 */
-		{ 16, 4, 5000, -EINVAL },          /* backing name too long */
-		{ 24, 8, 1ull << 63, -EINVAL },    /* absurd virtual size */
+	    {4, 4, 4, -ENOTSUP},	  /* version 4 */
+	    {20, 4, 8, -EINVAL},	  /* cluster_bits below 9 */
+	    {20, 4, 22, -EINVAL},	  /* cluster_bits above 21 */
+	    {32, 4, 1, -ENOTSUP},	  /* encryption */
+	    {36, 4, 0x10000000, -EINVAL}, /* huge l1_size */
+	    {36, 4, 0, -EINVAL},	  /* L1 too small for the size */
+	    {40, 8, 1ull << 40, -EINVAL}, /* L1 past EOF */
+	    {40, 8, 65536 + 8, -EINVAL},  /* L1 unaligned */
+	    {48, 8, 1ull << 40, -EINVAL}, /* refcount table past EOF */
+	    {56, 4, 0, -EINVAL},	  /* no refcount table */
+	    {56, 4, 0x100000, -EINVAL},	  /* refcount table too big */
+	    {60, 4, 0x7fffffff, -EINVAL}, /* too many snapshots */
+	    {64, 8, 1ull << 40, -EINVAL}, /* (with the count below) snapshots past EOF */
+	    {72, 8, 1ull << 7, -ENOTSUP}, /* unknown incompatible feature */
+	    {72, 8, 1ull << 2, -ENOTSUP}, /* external data file */
+	    {96, 4, 7, -EINVAL},	  /* refcount order 7 */
+	    {100, 4, 96, -EINVAL},	  /* header length below 104 */
+	    {100, 4, 108, -EINVAL},	  /* header length not a multiple of 8 */
+	    {16, 4, 5000, -EINVAL},	  /* backing name too long */
+	    {24, 8, 1ull << 63, -EINVAL}, /* absurd virtual size */
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -216,7 +216,7 @@ static void test_hostile_headers(void **state)
 
 static void test_bad_extension_and_magic(void **state)
 {
-	struct disk_open_opts o = { .format = "qcow2" };
+	struct disk_open_opts o = {.format = "qcow2"};
 	struct disk *d;
 	char *p = small_image();
 
@@ -236,9 +236,9 @@ static void test_bad_extension_and_magic(void **state)
 
 static void test_unknown_extension_preserved(void **state)
 {
-	struct qcow2_amend_opts am = { .lazy_refcounts = 1 };
-	uint8_t ext[16] = { 0x11, 0x22, 0x33, 0x44, 0, 0, 0, 3, 'a', 'b', 'c' };
-	uint8_t end[8] = { 0 }, back[16];
+	struct qcow2_amend_opts am = {.lazy_refcounts = 1};
+	uint8_t ext[16] = {0x11, 0x22, 0x33, 0x44, 0, 0, 0, 3, 'a', 'b', 'c'};
+	uint8_t end[8] = {0}, back[16];
 	char *p = small_image();
 	struct disk *d;
 	int fd;
@@ -275,7 +275,7 @@ static void test_corrupt_bit(void **state)
 {
 	char *p = small_image();
 	struct qcow2_check_result r;
-	struct disk_open_opts o = { .flags = DISK_O_REPAIR };
+	struct disk_open_opts o = {.flags = DISK_O_REPAIR};
 	struct disk *d;
 
 	patch64(p, 72, 1ull << 1);
@@ -297,7 +297,7 @@ static void test_overlap_is_sticky(void **state)
 {
 	char *p = small_image();
 	struct disk *d;
-	uint8_t b[512] = { 0 };
+	uint8_t b[512] = {0};
 
 	/* L1 entry 0 (L1 at cluster 3) now points at the refcount table (cluster 1). */
 	patch64(p, 3 * 65536, 65536 | (1ull << 63));
@@ -319,7 +319,7 @@ static void test_overlap_is_sticky(void **state)
 
 static void test_zero_discard_extent(void **state)
 {
-	struct qcow2_create_opts o = { .size = 4 << 20 };
+	struct qcow2_create_opts o = {.size = 4 << 20};
 	struct disk_extent e;
 	char *p = tmpname();
 	struct disk *d;
@@ -328,7 +328,7 @@ static void test_zero_discard_extent(void **state)
 	d = opn(p, 0);
 	fill(d, 0, 4 << 20, 0x77);
 	assert_int_equal(disk_write_zeroes(d, 65536, 131072, false), 0); /* zero, keep alloc */
-	assert_int_equal(disk_write_zeroes(d, 1000, 3000, true), 0);     /* partial */
+	assert_int_equal(disk_write_zeroes(d, 1000, 3000, true), 0);	 /* partial */
 	assert_int_equal(disk_discard(d, 1 << 20, 65536), 0);
 	assert_int_equal(disk_discard(d, 2 << 20, 100), 0); /* partial: ignored */
 	expect(d, 0, 1000, 0x77);
@@ -352,7 +352,7 @@ static void test_zero_discard_extent(void **state)
 static void test_compressed(void **state)
 {
 	for (int t = 0; t < 2; t++) {
-		struct qcow2_create_opts o = { .size = 1 << 20, .compression_type = t };
+		struct qcow2_create_opts o = {.size = 1 << 20, .compression_type = t};
 		struct qcow2_check_result r;
 		uint8_t *b = malloc(65536);
 		char *p = tmpname();
@@ -390,8 +390,8 @@ static void test_compressed(void **state)
 static void test_backing_and_subclusters(void **state)
 {
 	char *base = tmpname(), *top = tmpname();
-	struct qcow2_create_opts o = { .backing_file = base, .backing_fmt = "raw",
-				       .extended_l2 = true };
+	struct qcow2_create_opts o = {
+	    .backing_file = base, .backing_fmt = "raw", .extended_l2 = true};
 	struct disk_extent e;
 	struct disk *d;
 	int fd = open(base, O_WRONLY);
@@ -424,8 +424,8 @@ static void test_backing_and_subclusters(void **state)
 	disk_close(d);
 	/* A self-referencing backing file is stopped by the depth limit. */
 	{
-		struct qcow2_create_opts lo = { .size = 1 << 20, .backing_file = top,
-						.backing_fmt = "qcow2" };
+		struct qcow2_create_opts lo = {
+		    .size = 1 << 20, .backing_file = top, .backing_fmt = "qcow2"};
 		char *loop = tmpname();
 
 		assert_int_equal(qcow2_create(loop, &lo), 0);
@@ -485,9 +485,9 @@ static void test_check_repair(void **state)
 {
 	char *p = small_image();
 	struct qcow2_check_result r;
-	struct disk_open_opts o = { .flags = DISK_O_REPAIR };
+	struct disk_open_opts o = {.flags = DISK_O_REPAIR};
 	struct disk *d;
-	uint8_t two[2] = { 0, 2 }, zero[2] = { 0, 0 };
+	uint8_t two[2] = {0, 2}, zero[2] = {0, 0};
 
 	/* Leak: header refcount 2. Error: the data cluster (5) refcount 0. */
 	patch(p, 2 * 65536, two, 2);
@@ -516,11 +516,11 @@ static void test_check_repair(void **state)
 
 static void test_lazy_refcounts_repair(void **state)
 {
-	struct qcow2_create_opts o = { .size = 1 << 20, .lazy_refcounts = true };
+	struct qcow2_create_opts o = {.size = 1 << 20, .lazy_refcounts = true};
 	char *p = tmpname(), *copy = tmpname();
 	struct qcow2_info in;
 	struct disk *d, *c;
-	uint8_t zero[2] = { 0, 0 };
+	uint8_t zero[2] = {0, 0};
 	char cmd[256];
 
 	assert_int_equal(qcow2_create(p, &o), 0);
@@ -536,7 +536,7 @@ static void test_lazy_refcounts_repair(void **state)
 	assert_true(in.dirty);
 	disk_close(c);
 	patch(copy, 2 * 65536 + 5 * 2, zero, 2); /* lose the data cluster's refcount */
-	c = opn(copy, 0);                        /* repairs */
+	c = opn(copy, 0);			 /* repairs */
 	assert_int_equal(qcow2_get_info(c, &in), 0);
 	assert_false(in.dirty);
 	expect_clean(c);
@@ -572,6 +572,74 @@ static void test_resize(void **state)
 	free(p);
 }
 
+static void test_direct_flag(void **state)
+{
+	char *p = small_image();
+	struct disk_open_opts o = {.flags = DISK_O_DIRECT};
+	struct disk *d;
+	int err = disk_open(p, &o, &d);
+
+	if (err == -EINVAL) { /* no O_DIRECT on this file system */
+		unlink(p);
+		free(p);
+		skip();
+	}
+	assert_int_equal(err, 0);
+	fill(d, 100, 1000, 0x21);
+	expect(d, 0, 100, 0x11);
+	expect(d, 100, 1000, 0x21);
+	expect_clean(d);
+	disk_close(d);
+	unlink(p);
+	free(p);
+}
+
+static void test_amend(void **state)
+{
+	struct qcow2_amend_opts to64 = {.lazy_refcounts = -1, .refcount_bits = 64};
+	struct qcow2_amend_opts to1 = {.lazy_refcounts = -1, .refcount_bits = 1};
+	struct qcow2_amend_opts v2 = {.version = 2, .lazy_refcounts = -1};
+	struct qcow2_amend_opts lazy = {.version = 3, .lazy_refcounts = 1};
+	struct qcow2_info in;
+	char *p = small_image();
+	struct disk *d = opn(p, 0);
+
+	assert_int_equal(qcow2_amend(d, &to64), 0);
+	assert_int_equal(qcow2_get_info(d, &in), 0);
+	assert_int_equal(in.refcount_bits, 64);
+	expect_clean(d);
+	fill(d, 65536, 100, 0x12); /* allocation with the new width */
+	expect_clean(d);
+	assert_int_equal(qcow2_snapshot_create(d, "s"), 0); /* refcounts of 2 */
+	assert_int_equal(qcow2_amend(d, &to1), -EINVAL);
+	assert_int_equal(qcow2_snapshot_delete(d, "s"), 0);
+	assert_int_equal(qcow2_amend(d, &to1), 0);
+	expect_clean(d);
+	assert_int_equal(qcow2_amend(d, &v2), -ENOTSUP); /* v2 needs 16-bit refcounts */
+	to1.refcount_bits = 16;
+	assert_int_equal(qcow2_amend(d, &to1), 0);
+	assert_int_equal(qcow2_amend(d, &v2), 0);
+	disk_close(d);
+	d = opn(p, 0);
+	assert_int_equal(qcow2_get_info(d, &in), 0);
+	assert_int_equal(in.version, 2);
+	assert_int_equal(in.refcount_bits, 16);
+	assert_int_equal(qcow2_amend(d, &lazy), 0);
+	fill(d, 131072, 10, 0x13);
+	expect_clean(d);
+	disk_close(d);
+	d = opn(p, DISK_O_RDONLY);
+	assert_int_equal(qcow2_get_info(d, &in), 0);
+	assert_true(in.lazy_refcounts);
+	assert_int_equal(in.version, 3);
+	expect(d, 0, 4096, 0x11);
+	expect(d, 65536, 100, 0x12);
+	expect(d, 131072, 10, 0x13);
+	disk_close(d);
+	unlink(p);
+	free(p);
+}
+
 struct writer {
 	struct disk *d;
 	unsigned id;
@@ -594,7 +662,7 @@ static void *writer_main(void *arg)
 
 static void test_concurrent_writers(void **state)
 {
-	struct qcow2_create_opts o = { .size = 32 << 20 };
+	struct qcow2_create_opts o = {.size = 32 << 20};
 	struct writer w[4];
 	pthread_t t[4];
 	char *p = tmpname();
@@ -603,7 +671,7 @@ static void test_concurrent_writers(void **state)
 	assert_int_equal(qcow2_create(p, &o), 0);
 	d = opn(p, 0);
 	for (unsigned i = 0; i < 4; i++) {
-		w[i] = (struct writer){ d, i };
+		w[i] = (struct writer){d, i};
 		assert_int_equal(pthread_create(&t[i], NULL, writer_main, &w[i]), 0);
 	}
 	for (unsigned i = 0; i < 4; i++) {
@@ -622,29 +690,73 @@ static void test_concurrent_writers(void **state)
 	free(p);
 }
 
+static void *sector_writer(void *arg)
+{
+	struct writer *w = arg;
+	uint8_t b[512];
+
+	/* Thread id writes sector id of every 8-sector group: all threads share each cluster. */
+	for (unsigned i = 0; i < 256; i++) {
+		memset(b, (int)(w->id + 1), sizeof(b));
+		if (disk_pwrite(w->d, b, sizeof(b), ((uint64_t)i * 8 + w->id) * 512 + i * 65536))
+			return (void *)1;
+	}
+	return NULL;
+}
+
+static void test_concurrent_same_cluster(void **state)
+{
+	struct qcow2_create_opts o = { .size = 32 << 20, .extended_l2 = true };
+	struct writer w[8];
+	pthread_t t[8];
+	char *p = tmpname();
+	struct disk *d;
+
+	assert_int_equal(qcow2_create(p, &o), 0);
+	d = opn(p, 0);
+	for (unsigned i = 0; i < 8; i++) {
+		w[i] = (struct writer){ d, i };
+		assert_int_equal(pthread_create(&t[i], NULL, sector_writer, &w[i]), 0);
+	}
+	for (unsigned i = 0; i < 8; i++) {
+		void *ret;
+
+		assert_int_equal(pthread_join(t[i], &ret), 0);
+		assert_null(ret);
+	}
+	for (unsigned i = 0; i < 256; i++)
+		for (unsigned id = 0; id < 8; id++)
+			expect(d, ((uint64_t)i * 8 + id) * 512 + i * 65536, 512, (uint8_t)(id + 1));
+	expect_clean(d);
+	disk_close(d);
+	unlink(p);
+	free(p);
+}
+
 static void test_create_options(void **state)
 {
 	struct qcow2_create_opts bad[] = {
-		{ .size = 1 << 20, .version = 4 },
-		{ .size = 1 << 20, .cluster_size = 1000 },
-		{ .size = 1 << 20, .cluster_size = 4u << 20 },
-		{ .size = 1 << 20, .refcount_bits = 3 },
-		{ .size = 1 << 20, .version = 2, .lazy_refcounts = true },
-		{ .size = 1 << 20, .version = 2, .compression_type = QCOW2_COMPRESSION_ZSTD },
-		{ .size = 1 << 20, .extended_l2 = true, .cluster_size = 4096 },
-		{ .size = 1 << 20, .backing_fmt = "raw" },
+	    {.size = 1 << 20, .version = 4},
+	    {.size = 1 << 20, .cluster_size = 1000},
+	    {.size = 1 << 20, .cluster_size = 4u << 20},
+	    {.size = 1 << 20, .refcount_bits = 3},
+	    {.size = 1 << 20, .version = 2, .lazy_refcounts = true},
+	    {.size = 1 << 20, .version = 2, .compression_type = QCOW2_COMPRESSION_ZSTD},
+	    {.size = 1 << 20, .extended_l2 = true, .cluster_size = 4096},
+	    {.size = 1 << 20, .backing_fmt = "raw"},
 	};
 	struct qcow2_measure_result m;
-	struct qcow2_create_opts mo = { .size = 1ull << 30 };
+	struct qcow2_create_opts mo = {.size = 1ull << 30};
 	char *p = tmpname();
 
 	for (size_t i = 0; i < ARRAY_SIZE(bad); i++)
 		assert_int_equal(qcow2_create(p, &bad[i]), -EINVAL);
 	assert_int_equal(qcow2_measure(&mo, NULL, &m), 0);
-	assert_true(m.fully_allocated > (1ull << 30));
-	assert_true(m.required < (1u << 20));
+	/* The numbers qemu-img measure -O qcow2 --size 1G prints. */
+	assert_int_equal(m.fully_allocated, 1074135040);
+	assert_int_equal(m.required, 393216);
 	for (int pa = QCOW2_PREALLOC_METADATA; pa <= QCOW2_PREALLOC_FULL; pa++) {
-		struct qcow2_create_opts o = { .size = 1 << 20, .prealloc = pa };
+		struct qcow2_create_opts o = {.size = 1 << 20, .prealloc = pa};
 		struct disk_extent e;
 		struct disk *d;
 
@@ -664,22 +776,25 @@ static void test_create_options(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_refcount_widths),
-		cmocka_unit_test(test_cluster_sizes),
-		cmocka_unit_test(test_hostile_headers),
-		cmocka_unit_test(test_bad_extension_and_magic),
-		cmocka_unit_test(test_unknown_extension_preserved),
-		cmocka_unit_test(test_corrupt_bit),
-		cmocka_unit_test(test_overlap_is_sticky),
-		cmocka_unit_test(test_zero_discard_extent),
-		cmocka_unit_test(test_compressed),
-		cmocka_unit_test(test_backing_and_subclusters),
-		cmocka_unit_test(test_snapshots),
-		cmocka_unit_test(test_check_repair),
-		cmocka_unit_test(test_lazy_refcounts_repair),
-		cmocka_unit_test(test_resize),
-		cmocka_unit_test(test_concurrent_writers),
-		cmocka_unit_test(test_create_options),
+	    cmocka_unit_test(test_refcount_widths),
+	    cmocka_unit_test(test_cluster_sizes),
+	    cmocka_unit_test(test_hostile_headers),
+	    cmocka_unit_test(test_bad_extension_and_magic),
+	    cmocka_unit_test(test_unknown_extension_preserved),
+	    cmocka_unit_test(test_corrupt_bit),
+	    cmocka_unit_test(test_overlap_is_sticky),
+	    cmocka_unit_test(test_zero_discard_extent),
+	    cmocka_unit_test(test_compressed),
+	    cmocka_unit_test(test_backing_and_subclusters),
+	    cmocka_unit_test(test_snapshots),
+	    cmocka_unit_test(test_check_repair),
+	    cmocka_unit_test(test_lazy_refcounts_repair),
+	    cmocka_unit_test(test_resize),
+	    cmocka_unit_test(test_amend),
+	    cmocka_unit_test(test_direct_flag),
+	    cmocka_unit_test(test_concurrent_writers),
+	    cmocka_unit_test(test_concurrent_same_cluster),
+	    cmocka_unit_test(test_create_options),
 	};
 
 	log_set_level(LOG_ERR);

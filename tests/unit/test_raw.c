@@ -24,7 +24,7 @@ static char *make_file(uint64_t size)
 
 static struct disk *open_raw(const char *p, unsigned flags)
 {
-	struct disk_open_opts o = { .flags = flags };
+	struct disk_open_opts o = {.flags = flags};
 	struct disk *d;
 
 	assert_int_equal(disk_open(p, &o, &d), 0);
@@ -36,7 +36,7 @@ static void test_rw_vectored(void **state)
 	char *p = make_file(1 << 20);
 	struct disk *d = open_raw(p, 0);
 	uint8_t a[100], b[5000], out[5100];
-	struct iovec v[2] = { { a, sizeof(a) }, { b, sizeof(b) } };
+	struct iovec v[2] = {{a, sizeof(a)}, {b, sizeof(b)}};
 
 	assert_string_equal(disk_format(d), "raw");
 	assert_int_equal(disk_size(d), 1 << 20);
@@ -95,7 +95,7 @@ static void test_resize_readonly(void **state)
 {
 	char *p = make_file(4096);
 	struct disk *d = open_raw(p, 0);
-	uint8_t b[16] = { 1 };
+	uint8_t b[16] = {1};
 	struct stat st;
 
 	assert_int_equal(disk_resize(d, 1000, false), -EINVAL);
@@ -119,7 +119,7 @@ static void test_resize_readonly(void **state)
 static void test_direct_unaligned(void **state)
 {
 	char *p = make_file(1 << 20);
-	struct disk_open_opts o = { .flags = DISK_O_DIRECT };
+	struct disk_open_opts o = {.flags = DISK_O_DIRECT};
 	uint8_t w[777], r[777];
 	struct disk *d;
 	int err = disk_open(p, &o, &d);
@@ -142,7 +142,7 @@ static void test_direct_unaligned(void **state)
 
 static void test_open_errors(void **state)
 {
-	struct disk_open_opts o = { .format = "nosuch" };
+	struct disk_open_opts o = {.format = "nosuch"};
 	struct disk *d;
 	char *p = make_file(512);
 
@@ -160,11 +160,9 @@ static void test_open_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_rw_vectored),
-		cmocka_unit_test(test_discard_zero_extent),
-		cmocka_unit_test(test_resize_readonly),
-		cmocka_unit_test(test_direct_unaligned),
-		cmocka_unit_test(test_open_errors),
+	    cmocka_unit_test(test_rw_vectored),	    cmocka_unit_test(test_discard_zero_extent),
+	    cmocka_unit_test(test_resize_readonly), cmocka_unit_test(test_direct_unaligned),
+	    cmocka_unit_test(test_open_errors),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -57,7 +57,7 @@ int foreign_read_meta(struct foreign_disk *fdisk, void *buf, size_t len, uint64_
 static int foreign_read_buf(struct foreign_disk *fdisk, uint8_t *buf, size_t len, uint64_t off)
 {
 	while (len) {
-		struct foreign_map m = { 0 };
+		struct foreign_map m = {0};
 		size_t n;
 		int err;
 
@@ -65,8 +65,9 @@ static int foreign_read_buf(struct foreign_disk *fdisk, uint8_t *buf, size_t len
 		err = fdisk->fmt->map(fdisk, off, len, &m);
 		if (!err && m.compressed) {
 			n = (size_t)KVMM_MIN(m.len, (uint64_t)len);
-			err = fdisk->fmt->read_compressed ? fdisk->fmt->read_compressed(fdisk, &m, buf, n)
-							  : -EIO;
+			err = fdisk->fmt->read_compressed
+				  ? fdisk->fmt->read_compressed(fdisk, &m, buf, n)
+				  : -EIO;
 		}
 		pthread_mutex_unlock(&fdisk->lock);
 		if (err)
@@ -128,7 +129,7 @@ int foreign_write_zeroes(struct disk *d, uint64_t off, uint64_t len, bool may_un
 int foreign_extent(struct disk *d, uint64_t off, uint64_t max_len, struct disk_extent *out)
 {
 	struct foreign_disk *fdisk = container_of(d, struct foreign_disk, d);
-	struct foreign_map m = { 0 };
+	struct foreign_map m = {0};
 	int err;
 
 	if (off >= d->size || max_len == 0)
@@ -161,9 +162,9 @@ void foreign_close(struct disk *d)
 uint32_t foreign_crc32c(uint32_t crc, const void *buf, size_t len)
 {
 	static const uint32_t tbl[16] = {
-		0x00000000, 0x105ec76f, 0x20bd8ede, 0x30e349b1, 0x417b1dbc, 0x5125dad3,
-		0x61c69362, 0x7198540d, 0x82f63b78, 0x92a8fc17, 0xa24bb5a6, 0xb21572c9,
-		0xc38d26c4, 0xd3d3e1ab, 0xe330a81a, 0xf36e6f75,
+	    0x00000000, 0x105ec76f, 0x20bd8ede, 0x30e349b1, 0x417b1dbc, 0x5125dad3,
+	    0x61c69362, 0x7198540d, 0x82f63b78, 0x92a8fc17, 0xa24bb5a6, 0xb21572c9,
+	    0xc38d26c4, 0xd3d3e1ab, 0xe330a81a, 0xf36e6f75,
 	};
 	const uint8_t *p = buf;
 

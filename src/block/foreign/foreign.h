@@ -19,11 +19,11 @@
 /* How the bytes at one virtual offset are stored. */
 struct foreign_map {
 	enum disk_extent_kind kind; /* DATA, ZERO or UNALLOC (no backing support) */
-	uint64_t len;               /* bytes from the queried offset mapped the same way (≥ 1) */
-	uint64_t host_off;          /* DATA, !compressed: file offset of the queried byte */
-	bool compressed;            /* DATA in a compressed unit: read through read_compressed */
-	uint64_t unit_off;          /* compressed: file offset of the unit (grain) */
-	uint64_t unit_pos;          /* compressed: offset of the queried byte inside the unit */
+	uint64_t len;		    /* bytes from the queried offset mapped the same way (≥ 1) */
+	uint64_t host_off;	    /* DATA, !compressed: file offset of the queried byte */
+	bool compressed;	    /* DATA in a compressed unit: read through read_compressed */
+	uint64_t unit_off;	    /* compressed: file offset of the unit (grain) */
+	uint64_t unit_pos;	    /* compressed: offset of the queried byte inside the unit */
 };
 
 struct foreign_disk;
@@ -31,7 +31,8 @@ struct foreign_disk;
 struct foreign_fmt {
 	/* Map [off, off + max) (max ≥ 1, off < size). Returns 0 or -EIO for corrupt tables. */
 	int (*map)(struct foreign_disk *fd, uint64_t off, uint64_t max, struct foreign_map *m);
-	/* Copy len bytes at m->unit_pos of the decompressed unit at m->unit_off to buf. Optional. */
+	/* Copy len bytes at m->unit_pos of the decompressed unit at m->unit_off to buf. Optional.
+	 */
 	int (*read_compressed)(struct foreign_disk *fd, const struct foreign_map *m, void *buf,
 			       size_t len);
 	/* Free the format's private allocations (not the struct itself). Optional. */

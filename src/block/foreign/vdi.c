@@ -8,15 +8,15 @@
 #include "block/foreign/foreign.h"
 #include "block/formats.h"
 
-#define VDI_SIGNATURE 0xbeda107fu
-#define VDI_VERSION_1_1 0x00010001u
-#define VDI_HDR_SIZE 512u
+#define VDI_SIGNATURE	 0xbeda107fu
+#define VDI_VERSION_1_1	 0x00010001u
+#define VDI_HDR_SIZE	 512u
 #define VDI_TYPE_DYNAMIC 1u
-#define VDI_TYPE_STATIC 2u
-#define VDI_UNALLOCATED 0xffffffffu
-#define VDI_DISCARDED 0xfffffffeu
-#define VDI_MIN_BLOCK 4096u
-#define VDI_MAX_BLOCK (64u << 20)
+#define VDI_TYPE_STATIC	 2u
+#define VDI_UNALLOCATED	 0xffffffffu
+#define VDI_DISCARDED	 0xfffffffeu
+#define VDI_MIN_BLOCK	 4096u
+#define VDI_MAX_BLOCK	 (64u << 20)
 
 struct vdi_disk {
 	struct foreign_disk f;
@@ -108,7 +108,7 @@ static void vdi_fini(struct foreign_disk *fdisk)
 	free(container_of(fdisk, struct vdi_disk, f)->bmap);
 }
 
-static const struct foreign_fmt vdi_fmt = { .map = vdi_map, .fini = vdi_fini };
+static const struct foreign_fmt vdi_fmt = {.map = vdi_map, .fini = vdi_fini};
 static const struct disk_ops vdi_ops = FOREIGN_DISK_OPS("vdi");
 
 static int vdi_open(int fd, const char *path, const struct disk_open_opts *o, struct disk **out)
@@ -145,7 +145,7 @@ err_abort:
 }
 
 const struct disk_format disk_format_vdi = {
-	.name = "vdi",
-	.probe = vdi_probe,
-	.open = vdi_open,
+    .name = "vdi",
+    .probe = vdi_probe,
+    .open = vdi_open,
 };

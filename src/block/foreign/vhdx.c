@@ -11,19 +11,19 @@
 #include "block/foreign/foreign.h"
 #include "block/formats.h"
 
-#define VHDX_KiB 1024ull
-#define VHDX_MiB (1024ull * 1024)
-#define VHDX_HDR1 (64 * VHDX_KiB)
-#define VHDX_HDR2 (128 * VHDX_KiB)
-#define VHDX_HDR_LEN (4 * VHDX_KiB)
-#define VHDX_RT1 (192 * VHDX_KiB)
-#define VHDX_RT2 (256 * VHDX_KiB)
-#define VHDX_RT_LEN (64 * VHDX_KiB)
-#define VHDX_RT_MAX 2047u
+#define VHDX_KiB      1024ull
+#define VHDX_MiB      (1024ull * 1024)
+#define VHDX_HDR1     (64 * VHDX_KiB)
+#define VHDX_HDR2     (128 * VHDX_KiB)
+#define VHDX_HDR_LEN  (4 * VHDX_KiB)
+#define VHDX_RT1      (192 * VHDX_KiB)
+#define VHDX_RT2      (256 * VHDX_KiB)
+#define VHDX_RT_LEN   (64 * VHDX_KiB)
+#define VHDX_RT_MAX   2047u
 #define VHDX_META_HDR 32u
 #define VHDX_META_MAX 2047u
 #define VHDX_MAX_SIZE (64ull * 1024 * 1024 * 1024 * 1024)
-#define VHDX_MAX_BAT (1ull << 28) /* entries: 2 GiB of table */
+#define VHDX_MAX_BAT  (1ull << 28) /* entries: 2 GiB of table */
 
 enum vhdx_bat_state {
 	VHDX_BAT_NOT_PRESENT = 0,
@@ -35,16 +35,16 @@ enum vhdx_bat_state {
 };
 
 /* GUIDs in on-disk byte order (first three fields little-endian). */
-static const uint8_t vhdx_guid_bat[16] = { 0x66, 0x77, 0xc2, 0x2d, 0x23, 0xf6, 0x00, 0x42,
-					   0x9d, 0x64, 0x11, 0x5e, 0x9b, 0xfd, 0x4a, 0x08 };
-static const uint8_t vhdx_guid_meta[16] = { 0x06, 0xa2, 0x7c, 0x8b, 0x90, 0x47, 0x9a, 0x4b,
-					    0xb8, 0xfe, 0x57, 0x5f, 0x05, 0x0f, 0x88, 0x6e };
-static const uint8_t vhdx_guid_fparams[16] = { 0x37, 0x67, 0xa1, 0xca, 0x36, 0xfa, 0x43, 0x4d,
-					       0xb3, 0xb6, 0x33, 0xf0, 0xaa, 0x44, 0xe7, 0x6b };
-static const uint8_t vhdx_guid_vsize[16] = { 0x24, 0x42, 0xa5, 0x2f, 0x1b, 0xcd, 0x76, 0x48,
-					     0xb2, 0x11, 0x5d, 0xbe, 0xd8, 0x3b, 0xf4, 0xb8 };
-static const uint8_t vhdx_guid_lss[16] = { 0x1d, 0xbf, 0x41, 0x81, 0x6f, 0xa9, 0x09, 0x47,
-					   0xba, 0x47, 0xf2, 0x33, 0xa8, 0xfa, 0xab, 0x5f };
+static const uint8_t vhdx_guid_bat[16] = {0x66, 0x77, 0xc2, 0x2d, 0x23, 0xf6, 0x00, 0x42,
+					  0x9d, 0x64, 0x11, 0x5e, 0x9b, 0xfd, 0x4a, 0x08};
+static const uint8_t vhdx_guid_meta[16] = {0x06, 0xa2, 0x7c, 0x8b, 0x90, 0x47, 0x9a, 0x4b,
+					   0xb8, 0xfe, 0x57, 0x5f, 0x05, 0x0f, 0x88, 0x6e};
+static const uint8_t vhdx_guid_fparams[16] = {0x37, 0x67, 0xa1, 0xca, 0x36, 0xfa, 0x43, 0x4d,
+					      0xb3, 0xb6, 0x33, 0xf0, 0xaa, 0x44, 0xe7, 0x6b};
+static const uint8_t vhdx_guid_vsize[16] = {0x24, 0x42, 0xa5, 0x2f, 0x1b, 0xcd, 0x76, 0x48,
+					    0xb2, 0x11, 0x5d, 0xbe, 0xd8, 0x3b, 0xf4, 0xb8};
+static const uint8_t vhdx_guid_lss[16] = {0x1d, 0xbf, 0x41, 0x81, 0x6f, 0xa9, 0x09, 0x47,
+					  0xba, 0x47, 0xf2, 0x33, 0xa8, 0xfa, 0xab, 0x5f};
 
 struct vhdx_region {
 	uint64_t off;
@@ -83,7 +83,7 @@ static int vhdx_headers(struct vhdx_disk *v, uint8_t *buf)
 	static const uint8_t zero_guid[16];
 	uint64_t best_seq = 0;
 	bool found = false, log_pending = false;
-	const uint64_t at[2] = { VHDX_HDR1, VHDX_HDR2 };
+	const uint64_t at[2] = {VHDX_HDR1, VHDX_HDR2};
 
 	for (int i = 0; i < 2; i++) {
 		int err = foreign_read_meta(&v->f, buf, VHDX_HDR_LEN, at[i]);
@@ -101,7 +101,8 @@ static int vhdx_headers(struct vhdx_disk *v, uint8_t *buf)
 	if (!found)
 		return -EINVAL;
 	if (log_pending) {
-		log_err("vhdx: %s: the log must be replayed first (not supported)", v->f.d.filename);
+		log_err("vhdx: %s: the log must be replayed first (not supported)",
+			v->f.d.filename);
 		return -ENOTSUP;
 	}
 	return 0;
@@ -111,7 +112,7 @@ static int vhdx_headers(struct vhdx_disk *v, uint8_t *buf)
 static int vhdx_regions(struct vhdx_disk *v, uint8_t *buf, struct vhdx_region *bat,
 			struct vhdx_region *meta)
 {
-	const uint64_t at[2] = { VHDX_RT1, VHDX_RT2 };
+	const uint64_t at[2] = {VHDX_RT1, VHDX_RT2};
 
 	for (int t = 0; t < 2; t++) {
 		uint32_t n;
@@ -125,7 +126,7 @@ static int vhdx_regions(struct vhdx_disk *v, uint8_t *buf, struct vhdx_region *b
 		bat->len = meta->len = 0;
 		for (uint32_t i = 0; i < n; i++) {
 			const uint8_t *e = buf + 16 + 32 * (size_t)i;
-			struct vhdx_region r = { foreign_le64(e + 16), foreign_le32(e + 24) };
+			struct vhdx_region r = {foreign_le64(e + 16), foreign_le32(e + 24)};
 			uint64_t end;
 
 			if (ckd_add(&end, r.off, (uint64_t)r.len) || end > v->f.file_size ||
@@ -173,7 +174,8 @@ static int vhdx_metadata(struct vhdx_disk *v, const struct vhdx_region *meta)
 
 	if (!buf)
 		return -ENOMEM;
-	err = meta->len < VHDX_META_HDR ? -EINVAL : foreign_read_meta(&v->f, buf, meta->len, meta->off);
+	err = meta->len < VHDX_META_HDR ? -EINVAL
+					: foreign_read_meta(&v->f, buf, meta->len, meta->off);
 	if (!err && memcmp(buf, "metadata", 8))
 		err = -EINVAL;
 	if (!err)
@@ -264,12 +266,12 @@ static void vhdx_fini(struct foreign_disk *fdisk)
 	free(container_of(fdisk, struct vhdx_disk, f)->bat);
 }
 
-static const struct foreign_fmt vhdx_fmt = { .map = vhdx_map, .fini = vhdx_fini };
+static const struct foreign_fmt vhdx_fmt = {.map = vhdx_map, .fini = vhdx_fini};
 static const struct disk_ops vhdx_ops = FOREIGN_DISK_OPS("vhdx");
 
 static int vhdx_parse(struct vhdx_disk *v)
 {
-	struct vhdx_region bat = { 0 }, meta = { 0 };
+	struct vhdx_region bat = {0}, meta = {0};
 	uint8_t *buf = malloc(VHDX_RT_LEN);
 	int err;
 
@@ -314,7 +316,7 @@ static int vhdx_open(int fd, const char *path, const struct disk_open_opts *o, s
 }
 
 const struct disk_format disk_format_vhdx = {
-	.name = "vhdx",
-	.probe = vhdx_probe,
-	.open = vhdx_open,
+    .name = "vhdx",
+    .probe = vhdx_probe,
+    .open = vhdx_open,
 };

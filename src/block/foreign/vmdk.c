@@ -11,17 +11,17 @@
 #include "block/foreign/foreign.h"
 #include "block/formats.h"
 
-#define VMDK_MAGIC 0x564d444bu /* "KDMV" read little-endian */
-#define VMDK_SECTOR 512u
-#define VMDK_FLAG_ZERO_GRAIN (1u << 2)
-#define VMDK_FLAG_COMPRESSED (1u << 16)
-#define VMDK_FLAG_MARKERS (1u << 17)
-#define VMDK_COMPRESS_DEFLATE 1
-#define VMDK_GD_AT_END UINT64_MAX
+#define VMDK_MAGIC	       0x564d444bu /* "KDMV" read little-endian */
+#define VMDK_SECTOR	       512u
+#define VMDK_FLAG_ZERO_GRAIN   (1u << 2)
+#define VMDK_FLAG_COMPRESSED   (1u << 16)
+#define VMDK_FLAG_MARKERS      (1u << 17)
+#define VMDK_COMPRESS_DEFLATE  1
+#define VMDK_GD_AT_END	       UINT64_MAX
 #define VMDK_MAX_GRAIN_SECTORS 32768u /* 16 MiB grains */
-#define VMDK_MAX_GTES 4096u
-#define VMDK_GT_CACHE 16u
-#define VMDK_MARKER_FOOTER 3u
+#define VMDK_MAX_GTES	       4096u
+#define VMDK_GT_CACHE	       16u
+#define VMDK_MARKER_FOOTER     3u
 
 struct vmdk_hdr {
 	uint32_t version, flags;
@@ -43,9 +43,9 @@ struct vmdk_disk {
 	uint32_t *gd; /* sector offsets of the grain tables */
 	struct vmdk_gt_slot cache[VMDK_GT_CACHE];
 	unsigned next_victim;
-	uint8_t *zbuf;         /* compressed grain with its marker */
+	uint8_t *zbuf; /* compressed grain with its marker */
 	size_t zbuf_len;
-	uint8_t *grain;        /* decompressed grain */
+	uint8_t *grain;	       /* decompressed grain */
 	uint64_t grain_cached; /* file offset of the grain in `grain`, UINT64_MAX: none */
 };
 
@@ -128,7 +128,8 @@ static int vmdk_load(struct vmdk_disk *v)
 		free(raw);
 		return -ENOMEM;
 	}
-	err = foreign_read_meta(&v->f, raw, (size_t)v->gd_entries * 4, v->h.gd_offset * VMDK_SECTOR);
+	err =
+	    foreign_read_meta(&v->f, raw, (size_t)v->gd_entries * 4, v->h.gd_offset * VMDK_SECTOR);
 	for (uint32_t i = 0; !err && i < v->gd_entries; i++)
 		v->gd[i] = foreign_le32(raw + 4 * (size_t)i);
 	free(raw);
@@ -274,9 +275,9 @@ static void vmdk_fini(struct foreign_disk *fdisk)
 }
 
 static const struct foreign_fmt vmdk_fmt = {
-	.map = vmdk_map,
-	.read_compressed = vmdk_read_compressed,
-	.fini = vmdk_fini,
+    .map = vmdk_map,
+    .read_compressed = vmdk_read_compressed,
+    .fini = vmdk_fini,
 };
 
 static const struct disk_ops vmdk_ops = FOREIGN_DISK_OPS("vmdk");
@@ -325,7 +326,7 @@ err_abort:
 }
 
 const struct disk_format disk_format_vmdk = {
-	.name = "vmdk",
-	.probe = vmdk_probe,
-	.open = vmdk_open,
+    .name = "vmdk",
+    .probe = vmdk_probe,
+    .open = vmdk_open,
 };

@@ -10,14 +10,14 @@
 #include "block/foreign/foreign.h"
 #include "block/formats.h"
 
-#define VPC_FOOTER 512u
-#define VPC_DYN_HDR 1024u
-#define VPC_TYPE_FIXED 2u
+#define VPC_FOOTER	 512u
+#define VPC_DYN_HDR	 1024u
+#define VPC_TYPE_FIXED	 2u
 #define VPC_TYPE_DYNAMIC 3u
-#define VPC_TYPE_DIFF 4u
-#define VPC_BAT_FREE 0xffffffffu
+#define VPC_TYPE_DIFF	 4u
+#define VPC_BAT_FREE	 0xffffffffu
 #define VPC_MAX_GEOMETRY (65535ull * 16 * 255)
-#define VPC_MAX_BLOCK (256u << 20)
+#define VPC_MAX_BLOCK	 (256u << 20)
 
 struct vpc_disk {
 	struct foreign_disk f;
@@ -32,7 +32,7 @@ static int vpc_probe(const uint8_t *buf, size_t len)
 
 static uint64_t vpc_virtual_size(const uint8_t *ft)
 {
-	static const char *const size_apps[] = { "win ", "qem2", "d2v ", "CTXS" };
+	static const char *const size_apps[] = {"win ", "qem2", "d2v ", "CTXS"};
 	uint64_t chs = (uint64_t)foreign_be16(ft + 56) * ft[58] * ft[59];
 	bool use_chs = memcmp(ft + 28, "tap", 4) != 0;
 
@@ -112,7 +112,7 @@ static void vpc_fini(struct foreign_disk *fdisk)
 	free(container_of(fdisk, struct vpc_disk, f)->bat);
 }
 
-static const struct foreign_fmt vpc_fmt = { .map = vpc_map, .fini = vpc_fini };
+static const struct foreign_fmt vpc_fmt = {.map = vpc_map, .fini = vpc_fini};
 static const struct disk_ops vpc_ops = FOREIGN_DISK_OPS("vpc");
 
 /* Read the footer: a copy at offset 0 (dynamic disks) or the last 512 bytes (fixed disks). */
@@ -174,7 +174,7 @@ err_abort:
 }
 
 const struct disk_format disk_format_vpc = {
-	.name = "vpc",
-	.probe = vpc_probe,
-	.open = vpc_open,
+    .name = "vpc",
+    .probe = vpc_probe,
+    .open = vpc_open,
 };

@@ -186,38 +186,68 @@ static int check_copied(struct check_ctx *c, uint64_t *bad)
 	return 0;
 }
 
+/* Fill c->refs with the reference count every cluster should have. */
+static int compute_refs(struct qcow2 *s, struct check_ctx *c)
+{
+	struct stat st;
+	int err;
+
+	if (fstat(s->d.fd, &st))
+		return -errno;
+	c->n = KVMM_MAX(ALIGN_UP((uint64_t)st.st_size, (uint64_t)s->cluster_size), s->file_end) >>
+	       s->cluster_bits;
+	if (c->n > QCOW2_CHECK_MAX_CLUSTERS) {
+		log_err("qcow2: %s: image too large to check (%llu clusters)", s->d.filename,
+			(unsigned long long)c->n);
+		return -EFBIG;
+	}
+	c->refs = calloc(c->n ? c->n : 1, sizeof(*c->refs));
+	if (!c->refs)
+		return -ENOMEM;
+	inc_range(c, 0, s->cluster_size);
+	inc_range(c, s->l1_offset, (uint64_t)s->l1_size * 8);
+	err = walk_l1(c, s->l1, s->l1_size, true);
+	if (!err)
+		err = walk_snapshots(c);
+	if (err)
+		return err;
+	inc_range(c, s->reft_offset, (uint64_t)s->reft_clusters << s->cluster_bits);
+	for (uint64_t i = 0; i < s->reft_entries; i++)
+		if (s->reft[i])
+			inc_range(c, s->reft[i], s->cluster_size);
+	return 0;
+}
+
+int qcow2_compute_refcounts(struct qcow2 *s, uint32_t **refs, uint64_t *n)
+{
+	struct qcow2_check_result res;
+	struct check_ctx c = {.s = s, .res = &res};
+	int err;
+
+	memset(&res, 0, sizeof(res));
+	err = compute_refs(s, &c);
+	if (!err && (res.corruptions || res.check_errors))
+		err = -EIO;
+	if (err) {
+		free(c.refs);
+		return err;
+	}
+	*refs = c.refs;
+	*n = c.n;
+	return 0;
+}
+
 /* One pass: compute, compare, optionally fix. */
 static int check_pass(struct qcow2 *s, unsigned fix, struct qcow2_check_result *res)
 {
-	struct check_ctx c = { .s = s, .res = res };
-	struct stat st;
+	struct check_ctx c = {.s = s, .res = res};
 	uint64_t copied_bad = 0;
 	int err;
 
 	memset(res, 0, sizeof(*res));
-	if (fstat(s->d.fd, &st))
-		return -errno;
-	c.n = KVMM_MAX(ALIGN_UP((uint64_t)st.st_size, (uint64_t)s->cluster_size), s->file_end) >>
-	      s->cluster_bits;
-	if (c.n > QCOW2_CHECK_MAX_CLUSTERS) {
-		log_err("qcow2: %s: image too large to check (%llu clusters)", s->d.filename,
-			(unsigned long long)c.n);
-		return -EFBIG;
-	}
-	c.refs = calloc(c.n ? c.n : 1, sizeof(*c.refs));
-	if (!c.refs)
-		return -ENOMEM;
-	inc_range(&c, 0, s->cluster_size);
-	inc_range(&c, s->l1_offset, (uint64_t)s->l1_size * 8);
-	err = walk_l1(&c, s->l1, s->l1_size, true);
-	if (!err)
-		err = walk_snapshots(&c);
+	err = compute_refs(s, &c);
 	if (err)
 		goto out;
-	inc_range(&c, s->reft_offset, (uint64_t)s->reft_clusters << s->cluster_bits);
-	for (uint64_t i = 0; i < s->reft_entries; i++)
-		if (s->reft[i])
-			inc_range(&c, s->reft[i], s->cluster_size);
 
 	for (uint64_t i = 0; i < c.n; i++) {
 		uint64_t stored;
@@ -282,7 +312,7 @@ int qcow2_check_locked(struct qcow2 *s, unsigned fix, struct qcow2_check_result 
 		return err;
 	res->leaks_fixed = first.leaks > res->leaks ? first.leaks - res->leaks : 0;
 	res->corruptions_fixed =
-		first.corruptions > res->corruptions ? first.corruptions - res->corruptions : 0;
+	    first.corruptions > res->corruptions ? first.corruptions - res->corruptions : 0;
 	if (res->corruptions)
 		s->corrupt = true;
 	return 0;

@@ -438,8 +438,8 @@ static int write_slow(struct qcow2 *s, uint8_t *l2, uint64_t l2i, const struct i
 		goto out;
 	ne = host | QCOW2_OFLAG_COPIED;
 	if (s->ext_l2) {
-		uint64_t written = sc_mask((unsigned)(ws >> s->sc_bits),
-					   (unsigned)((we - 1) >> s->sc_bits));
+		uint64_t written =
+		    sc_mask((unsigned)(ws >> s->sc_bits), (unsigned)((we - 1) >> s->sc_bits));
 
 		if (e & QCOW2_OFLAG_COMPRESSED)
 			bm = 0;
@@ -481,9 +481,9 @@ static int write_cluster(struct qcow2 *s, const struct iovec *iov, unsigned cnt,
 		/* Fast path: the cluster is ours and fully allocated where we write. Every
 		 * cluster we own lies below the allocation frontier. */
 		err = host >= s->file_end
-			      ? qcow2_signal_corruption(s, "data cluster %#llx past the image end",
-							(unsigned long long)host)
-			      : qcow2_check_overlap(s, host + a, len, 0);
+			  ? qcow2_signal_corruption(s, "data cluster %#llx past the image end",
+						    (unsigned long long)host)
+			  : qcow2_check_overlap(s, host + a, len, 0);
 		pthread_mutex_unlock(&s->lock);
 		if (err)
 			return err;
@@ -524,8 +524,8 @@ static void zero_entry(struct qcow2 *s, uint8_t *l2, uint64_t l2i, bool discard,
 		       bool dealloc, uint64_t *old)
 {
 	uint64_t e = qcow2_l2_get(s, l2, l2i), host = e & QCOW2_L2E_OFFSET_MASK, ne, nbm = 0;
-	bool keep = !unmap && !discard && host && !(e & QCOW2_OFLAG_COMPRESSED) &&
-		    (e & QCOW2_OFLAG_COPIED);
+	bool keep =
+	    !unmap && !discard && host && !(e & QCOW2_OFLAG_COMPRESSED) && (e & QCOW2_OFLAG_COPIED);
 
 	*old = 0;
 	if (s->ext_l2) {
@@ -572,7 +572,8 @@ static int zero_cluster_range(struct qcow2 *s, uint64_t goff, uint64_t len, bool
 		err = get_l2(s, l1i, &l2);
 		if (err)
 			return err;
-		if (!l2 && (dealloc || ((s->version < 3 || !s->d.backing) && !s->ext_l2 && discard)))
+		if (!l2 &&
+		    (dealloc || ((s->version < 3 || !s->d.backing) && !s->ext_l2 && discard)))
 			return 0;
 		err = get_l2_writable(s, l1i, &l2);
 		if (err)
@@ -608,7 +609,7 @@ static int zero_cluster_range(struct qcow2 *s, uint64_t goff, uint64_t len, bool
 static int write_zero_bytes(struct qcow2 *s, uint64_t goff, uint64_t len)
 {
 	uint8_t *z = calloc(1, len);
-	struct iovec v = { z, len }, sl;
+	struct iovec v = {z, len}, sl;
 	int err;
 
 	if (!z)
@@ -618,8 +619,7 @@ static int write_zero_bytes(struct qcow2 *s, uint64_t goff, uint64_t len)
 	return err;
 }
 
-int qcow2_zero_or_discard(struct qcow2 *s, uint64_t off, uint64_t len, bool discard,
-			  bool may_unmap)
+int qcow2_zero_or_discard(struct qcow2 *s, uint64_t off, uint64_t len, bool discard, bool may_unmap)
 {
 	return qcow2_zero_discard_dealloc(s, off, len, discard, may_unmap, false);
 }
@@ -633,8 +633,8 @@ int qcow2_zero_discard_dealloc(struct qcow2 *s, uint64_t off, uint64_t len, bool
 	if (!discard && !dealloc && s->version < 3) {
 		/* No zero flag in v2: write real zeroes. */
 		while (off < end) {
-			uint64_t n = KVMM_MIN(end - off, s->cluster_size -
-							      qcow2_offset_in_cluster(s, off));
+			uint64_t n =
+			    KVMM_MIN(end - off, s->cluster_size - qcow2_offset_in_cluster(s, off));
 
 			err = write_zero_bytes(s, off, n);
 			if (err)
@@ -692,7 +692,7 @@ int qcow2_write_compressed_cluster(struct qcow2 *s, uint64_t off, const void *da
 	if (err)
 		goto out;
 	if (!clen) { /* incompressible: store normally */
-		struct iovec v = { src, len }, sl;
+		struct iovec v = {src, len}, sl;
 
 		err = write_cluster(s, &v, 1, 0, off, len, &sl);
 		goto out;

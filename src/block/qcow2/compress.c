@@ -8,7 +8,7 @@
 
 static int inflate_raw(const uint8_t *src, size_t slen, uint8_t *dst, size_t dlen)
 {
-	z_stream z = { 0 };
+	z_stream z = {0};
 	int ret;
 
 	if (inflateInit2(&z, -15) != Z_OK)
@@ -28,8 +28,8 @@ static int inflate_raw(const uint8_t *src, size_t slen, uint8_t *dst, size_t dle
 static int unzstd(const uint8_t *src, size_t slen, uint8_t *dst, size_t dlen)
 {
 	ZSTD_DCtx *dc = ZSTD_createDCtx();
-	ZSTD_inBuffer in = { src, slen, 0 };
-	ZSTD_outBuffer out = { dst, dlen, 0 };
+	ZSTD_inBuffer in = {src, slen, 0};
+	ZSTD_outBuffer out = {dst, dlen, 0};
 	int err = -EIO;
 
 	if (!dc)
@@ -68,7 +68,7 @@ int qcow2_compress(uint8_t type, const uint8_t *src, size_t slen, uint8_t *dst, 
 {
 	*out_len = 0;
 	if (type == QCOW2_COMPRESSION_ZLIB) {
-		z_stream z = { 0 };
+		z_stream z = {0};
 		int ret;
 
 		/* QEMU: deflateInit2(Z_DEFAULT_COMPRESSION, Z_DEFLATED, -12, 9, ...) */

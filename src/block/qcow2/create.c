@@ -152,7 +152,7 @@ static int preallocate(struct disk *d, enum qcow2_prealloc mode)
 
 int qcow2_create(const char *path, const struct qcow2_create_opts *o)
 {
-	struct disk_open_opts oo = { .format = "qcow2", .flags = DISK_O_NO_BACKING };
+	struct disk_open_opts oo = {.format = "qcow2", .flags = DISK_O_NO_BACKING};
 	uint64_t size = o->size;
 	unsigned version, rbits;
 	struct disk *d;
@@ -163,7 +163,7 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o)
 	if (err)
 		return err;
 	if (!size && o->backing_file) {
-		struct disk_open_opts bo = { .format = o->backing_fmt, .flags = DISK_O_RDONLY };
+		struct disk_open_opts bo = {.format = o->backing_fmt, .flags = DISK_O_RDONLY};
 		struct disk *b;
 		char *bp = NULL;
 
@@ -206,59 +206,91 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o)
 	return err;
 }
 
-/* Clusters for refcount metadata covering `clusters` clusters (table + blocks, fixpoint). */
-static uint64_t refcount_meta(uint64_t clusters, uint32_t cs, unsigned rbits)
+/* Bytes of refcount metadata for `clusters` clusters: QEMU's qcow2_refcount_metadata_size()
+ * fixed point (refcount structures count themselves). */
+static uint64_t refcount_meta_bytes(uint64_t clusters, uint32_t cs, unsigned rbits)
 {
-	uint64_t per_block = (uint64_t)cs * 8 / rbits, blocks = 0, table = 1;
+	uint64_t per_table = cs / 8, per_block = (uint64_t)cs * 8 / rbits;
+	uint64_t table = 0, blocks = 0, n = 0, last;
 
-	for (int i = 0; i < 16; i++) {
-		uint64_t total = clusters + blocks + table;
-		uint64_t nb = (total + per_block - 1) / per_block;
-		uint64_t nt = (nb * 8 + cs - 1) / cs;
+	do {
+		last = n;
+		blocks = (clusters + table + blocks + per_block - 1) / per_block;
+		table = (blocks + per_table - 1) / per_table;
+		n = clusters + blocks + table;
+	} while (n != last);
+	return (blocks + table) * cs;
+}
 
-		if (nb == blocks && nt == table)
-			break;
-		blocks = nb;
-		table = nt;
+/* QEMU's qcow2_calc_prealloc_size(): metadata plus data of a fully allocated image. */
+static uint64_t prealloc_size(uint64_t size, uint32_t cs, unsigned rbits, bool ext_l2)
+{
+	uint64_t aligned = ALIGN_UP(size, (uint64_t)cs), meta = cs, l2e = ext_l2 ? 16 : 8;
+	uint64_t nl2e = ALIGN_UP(aligned / cs, cs / l2e), nl1e;
+
+	meta += nl2e * l2e;
+	nl1e = ALIGN_UP(nl2e * l2e / cs, (uint64_t)cs / 8);
+	meta += nl1e * 8;
+	meta += refcount_meta_bytes((meta + aligned) / cs, cs, rbits);
+	return meta + aligned;
+}
+
+/* Data bytes a copy of src needs, counted per cluster as QEMU does (zero and unallocated
+ * ranges skipped; ranges from backing files counted). */
+static int measure_data(struct disk *src, uint64_t size, uint32_t cs, uint64_t *out)
+{
+	uint64_t off = 0, req = 0;
+
+	while (off < size) {
+		struct disk *d = src;
+		struct disk_extent e;
+		int err;
+
+		for (;;) {
+			err = disk_extent(d, off, size - off, &e);
+			if (err)
+				return err;
+			if (e.kind != DISK_EXTENT_BACKING || !d->backing)
+				break;
+			d = d->backing;
+			if (off >= disk_size(d)) {
+				e.kind = DISK_EXTENT_UNALLOC;
+				break;
+			}
+		}
+		if (e.kind == DISK_EXTENT_DATA) {
+			uint64_t end = ALIGN_UP(off + e.len, (uint64_t)cs);
+
+			req += off % cs + (end - off);
+			off = end;
+		} else {
+			off += e.len;
+		}
 	}
-	return blocks + table;
+	*out = req;
+	return 0;
 }
 
 int qcow2_measure(const struct qcow2_create_opts *o, struct disk *src,
 		  struct qcow2_measure_result *out)
 {
 	unsigned version, rbits;
-	uint64_t size = o->size, data = 0, l2_entries, l1, l2, meta, full;
+	uint64_t size = o->size, data = 0;
 	uint32_t cs;
 	int err = validate(o, &version, &cs, &rbits);
 
 	if (err)
 		return err;
-	if (src && !size)
+	if (src) {
 		size = disk_size(src);
-	for (uint64_t off = 0; src && off < size;) {
-		struct disk_extent e;
-
-		err = disk_extent(src, off, size - off, &e);
+		err = measure_data(src, size, cs, &data);
 		if (err)
 			return err;
-		if (e.kind == DISK_EXTENT_DATA || e.kind == DISK_EXTENT_BACKING) {
-			uint64_t a = ALIGN_DOWN(e.off, (uint64_t)cs);
-			uint64_t b = ALIGN_UP(e.off + e.len, (uint64_t)cs);
-
-			data += b - a; /* may double count a shared cluster: an upper bound */
-		}
-		off += e.len;
 	}
-	l2_entries = cs / (o->extended_l2 ? 16u : 8u);
-	l2 = (size / cs + l2_entries) / l2_entries + 1;
-	l1 = (l2 * 8 + cs - 1) / cs;
-	meta = 1 + l1 + l2;
-	full = meta + (size + cs - 1) / cs;
-	out->fully_allocated = (full + refcount_meta(full, cs, rbits)) * cs;
-	meta += (data + cs - 1) / cs;
-	out->required = (meta + refcount_meta(meta, cs, rbits)) * cs;
-	if (out->required > out->fully_allocated)
-		out->required = out->fully_allocated;
+	size = ALIGN_UP(size, (uint64_t)cs);
+	if (o->prealloc == QCOW2_PREALLOC_FULL || o->prealloc == QCOW2_PREALLOC_FALLOC)
+		data = size;
+	out->fully_allocated = prealloc_size(size, cs, rbits, o->extended_l2);
+	out->required = out->fully_allocated - size + data;
 	return 0;
 }

@@ -6,25 +6,25 @@
 
 #include "base/compiler.h"
 
-#define QCOW2_MAGIC 0x514649fbu /* "QFI\xfb" */
-#define QCOW2_MIN_CLUSTER_BITS 9
-#define QCOW2_MAX_CLUSTER_BITS 21
-#define QCOW2_V2_HEADER_LEN 72
-#define QCOW2_V3_HEADER_LEN 104 /* minimum for version 3 */
-#define QCOW2_V3_HEADER_LEN_CT 112 /* with compression_type, padded to 8 */
-#define QCOW2_MAX_BACKING_NAME 1023
-#define QCOW2_MAX_L1_BYTES (32u << 20)       /* as QEMU: QCOW_MAX_L1_SIZE */
+#define QCOW2_MAGIC		 0x514649fbu /* "QFI\xfb" */
+#define QCOW2_MIN_CLUSTER_BITS	 9
+#define QCOW2_MAX_CLUSTER_BITS	 21
+#define QCOW2_V2_HEADER_LEN	 72
+#define QCOW2_V3_HEADER_LEN	 104 /* minimum for version 3 */
+#define QCOW2_V3_HEADER_LEN_CT	 112 /* with compression_type, padded to 8 */
+#define QCOW2_MAX_BACKING_NAME	 1023
+#define QCOW2_MAX_L1_BYTES	 (32u << 20) /* as QEMU: QCOW_MAX_L1_SIZE */
 #define QCOW2_MAX_REFTABLE_BYTES (8u << 20)  /* as QEMU: QCOW_MAX_REFTABLE_SIZE */
-#define QCOW2_MAX_SNAPSHOTS 65536
+#define QCOW2_MAX_SNAPSHOTS	 65536
 #define QCOW2_MAX_SNAPSHOT_EXTRA 1024
 #define QCOW2_MAX_SNAPSHOT_TABLE (64u << 20)
 
 /* Incompatible feature bits. */
-#define QCOW2_INCOMPAT_DIRTY (1ull << 0)
-#define QCOW2_INCOMPAT_CORRUPT (1ull << 1)
-#define QCOW2_INCOMPAT_DATA_FILE (1ull << 2)
+#define QCOW2_INCOMPAT_DIRTY	   (1ull << 0)
+#define QCOW2_INCOMPAT_CORRUPT	   (1ull << 1)
+#define QCOW2_INCOMPAT_DATA_FILE   (1ull << 2)
 #define QCOW2_INCOMPAT_COMPRESSION (1ull << 3)
-#define QCOW2_INCOMPAT_EXTL2 (1ull << 4)
+#define QCOW2_INCOMPAT_EXTL2	   (1ull << 4)
 #define QCOW2_INCOMPAT_SUPPORTED                                                                   \
 	(QCOW2_INCOMPAT_DIRTY | QCOW2_INCOMPAT_CORRUPT | QCOW2_INCOMPAT_COMPRESSION |              \
 	 QCOW2_INCOMPAT_EXTL2)
@@ -32,20 +32,20 @@
 #define QCOW2_COMPAT_LAZY_REFCOUNTS (1ull << 0)
 
 /* Header extension types. */
-#define QCOW2_EXT_END 0x00000000u
+#define QCOW2_EXT_END		 0x00000000u
 #define QCOW2_EXT_BACKING_FORMAT 0xe2792acau
-#define QCOW2_EXT_FEATURE_TABLE 0x6803f857u
-#define QCOW2_EXT_BITMAPS 0x23852875u
-#define QCOW2_EXT_CRYPTO 0x0537be77u
-#define QCOW2_EXT_DATA_FILE 0x44415441u
+#define QCOW2_EXT_FEATURE_TABLE	 0x6803f857u
+#define QCOW2_EXT_BITMAPS	 0x23852875u
+#define QCOW2_EXT_CRYPTO	 0x0537be77u
+#define QCOW2_EXT_DATA_FILE	 0x44415441u
 
 /* L1 / L2 entry bits. */
-#define QCOW2_OFLAG_COPIED (1ull << 63)
+#define QCOW2_OFLAG_COPIED     (1ull << 63)
 #define QCOW2_OFLAG_COMPRESSED (1ull << 62)
-#define QCOW2_OFLAG_ZERO (1ull << 0)
-#define QCOW2_L1E_OFFSET_MASK 0x00fffffffffffe00ull
-#define QCOW2_L2E_OFFSET_MASK 0x00fffffffffffe00ull
-#define QCOW2_L1E_RESERVED 0x7f000000000001ffull
+#define QCOW2_OFLAG_ZERO       (1ull << 0)
+#define QCOW2_L1E_OFFSET_MASK  0x00fffffffffffe00ull
+#define QCOW2_L2E_OFFSET_MASK  0x00fffffffffffe00ull
+#define QCOW2_L1E_RESERVED     0x7f000000000001ffull
 #define QCOW2_REFT_OFFSET_MASK 0xfffffffffffffe00ull
 
 /* Extended L2: 32 subclusters per cluster; bitmap low half = allocated, high half = zero. */

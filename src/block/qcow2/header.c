@@ -235,8 +235,8 @@ static void derive(struct qcow2 *s)
 	s->l2_bits = s->cluster_bits - (s->ext_l2 ? 4 : 3);
 	s->sc_bits = s->ext_l2 ? s->cluster_bits - 5 : s->cluster_bits;
 	s->rb_bits = s->cluster_bits + 3 - s->refcount_order;
-	s->refcount_max = s->refcount_order == 6 ? UINT64_MAX
-						 : (1ull << (1u << s->refcount_order)) - 1;
+	s->refcount_max =
+	    s->refcount_order == 6 ? UINT64_MAX : (1ull << (1u << s->refcount_order)) - 1;
 	s->csize_shift = 62 - (s->cluster_bits - 8);
 	s->csize_mask = (1ull << (s->cluster_bits - 8)) - 1;
 }
@@ -357,7 +357,7 @@ int qcow2_header_read(struct qcow2 *s, uint64_t fsz)
 		       s->header_length - sizeof(struct qcow2_header_be));
 	}
 	ext_end = s->backing_offset && s->backing_offset < s->cluster_size ? s->backing_offset
-									  : s->cluster_size;
+									   : s->cluster_size;
 	err = parse_extensions(s, hc, s->header_length, ext_end);
 	if (err)
 		goto out;
@@ -402,10 +402,9 @@ static uint32_t put_feature_table(uint8_t *buf, uint32_t pos, uint32_t cap)
 		uint8_t type, bit;
 		const char *name;
 	} f[] = {
-		{ 0, 0, "dirty bit" },          { 0, 1, "corrupt bit" },
-		{ 0, 2, "external data file" }, { 0, 3, "compression type" },
-		{ 0, 4, "extended L2 entries" }, { 1, 0, "lazy refcounts" },
-		{ 2, 0, "bitmaps" },            { 2, 1, "raw external data" },
+	    {0, 0, "dirty bit"},	{0, 1, "corrupt bit"},	       {0, 2, "external data file"},
+	    {0, 3, "compression type"}, {0, 4, "extended L2 entries"}, {1, 0, "lazy refcounts"},
+	    {2, 0, "bitmaps"},		{2, 1, "raw external data"},
 	};
 	struct qcow2_feature_name t[ARRAY_SIZE(f)];
 
@@ -646,7 +645,8 @@ int qcow2_snapshots_write(struct qcow2 *s)
 			wr32(e + 16, sn->date_sec);
 			wr32(e + 20, sn->date_nsec);
 			wr64(e + 24, sn->vm_clock_nsec);
-			wr32(e + 32, sn->vm_state_size > UINT32_MAX ? 0 : (uint32_t)sn->vm_state_size);
+			wr32(e + 32,
+			     sn->vm_state_size > UINT32_MAX ? 0 : (uint32_t)sn->vm_state_size);
 			wr32(e + 36, 24 + sn->extra_unknown_len);
 			wr64(e + 40, sn->vm_state_size);
 			wr64(e + 48, sn->disk_size);

@@ -3,6 +3,7 @@
 #include "block/qcow2/qcow2.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +14,9 @@
 #include "base/ckd.h"
 #include "block/formats.h"
 
-#define QCOW2_DEFAULT_L2_CACHE (1u << 20)
+#define QCOW2_DEFAULT_L2_CACHE	(1u << 20)
 #define QCOW2_MAX_CACHE_ENTRIES 1024u
-#define QCOW2_RB_CACHE_ENTRIES 16u
+#define QCOW2_RB_CACHE_ENTRIES	16u
 
 int qcow2_signal_corruption(struct qcow2 *s, const char *fmt, ...)
 {
@@ -90,7 +91,7 @@ static int qcow2_extent(struct disk *d, uint64_t off, uint64_t max_len, struct d
 	pthread_mutex_unlock(&s->lock);
 	if (err)
 		return err;
-	*out = (struct disk_extent){ .off = off, .len = m.len };
+	*out = (struct disk_extent){.off = off, .len = m.len};
 	switch (m.kind) {
 	case QCOW2_MAP_DATA:
 		out->kind = DISK_EXTENT_DATA;
@@ -142,7 +143,8 @@ static void qcow2_close(struct disk *d)
 				err = -errno;
 		}
 		if (err)
-			log_err("qcow2: %s: flush on close failed: %s", d->filename, strerror(-err));
+			log_err("qcow2: %s: flush on close failed: %s", d->filename,
+				strerror(-err));
 	}
 	qcow2_free_state(s);
 }
@@ -202,15 +204,15 @@ out:
 }
 
 static const struct disk_ops qcow2_ops = {
-	.format = "qcow2",
-	.preadv = qcow2_preadv,
-	.pwritev = qcow2_pwritev,
-	.flush = qcow2_flush,
-	.discard = qcow2_discard,
-	.write_zeroes = qcow2_write_zeroes,
-	.extent = qcow2_extent,
-	.close = qcow2_close,
-	.resize = qcow2_resize,
+    .format = "qcow2",
+    .preadv = qcow2_preadv,
+    .pwritev = qcow2_pwritev,
+    .flush = qcow2_flush,
+    .discard = qcow2_discard,
+    .write_zeroes = qcow2_write_zeroes,
+    .extent = qcow2_extent,
+    .close = qcow2_close,
+    .resize = qcow2_resize,
 };
 
 static int open_caches(struct qcow2 *s, uint64_t cache_bytes)
@@ -279,6 +281,16 @@ static int qcow2_open(int fd, const char *path, const struct disk_open_opts *o, 
 	if (err)
 		goto err_free;
 	s->d.fd = fd;
+	if (o->flags & DISK_O_DIRECT) {
+		/* Metadata I/O is not aligned for O_DIRECT yet: use the page cache. */
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT)) {
+			err = -errno;
+			goto err_free;
+		}
+		log_info("qcow2: %s: O_DIRECT is not supported yet; using the page cache", path);
+	}
 	if (fstat(fd, &st)) {
 		err = -errno;
 		goto err_free;
@@ -325,9 +337,9 @@ err_free:
 }
 
 const struct disk_format disk_format_qcow2 = {
-	.name = "qcow2",
-	.probe = qcow2_probe,
-	.open = qcow2_open,
+    .name = "qcow2",
+    .probe = qcow2_probe,
+    .open = qcow2_open,
 };
 
 /* ---- public qcow2.h entry points ---- */
@@ -351,18 +363,18 @@ int qcow2_get_info(const struct disk *d, struct qcow2_info *out)
 	if (!s)
 		return -EINVAL;
 	*out = (struct qcow2_info){
-		.version = s->version,
-		.cluster_size = s->cluster_size,
-		.refcount_bits = 1u << s->refcount_order,
-		.lazy_refcounts = s->compat & QCOW2_COMPAT_LAZY_REFCOUNTS,
-		.extended_l2 = s->ext_l2,
-		.corrupt = s->corrupt || (s->incompat & QCOW2_INCOMPAT_CORRUPT),
-		.dirty = s->incompat & QCOW2_INCOMPAT_DIRTY,
-		.compression_type = s->compression_type,
-		.nb_snapshots = s->nb_snapshots,
-		.incompatible_features = s->incompat,
-		.compatible_features = s->compat,
-		.autoclear_features = s->autoclear,
+	    .version = s->version,
+	    .cluster_size = s->cluster_size,
+	    .refcount_bits = 1u << s->refcount_order,
+	    .lazy_refcounts = s->compat & QCOW2_COMPAT_LAZY_REFCOUNTS,
+	    .extended_l2 = s->ext_l2,
+	    .corrupt = s->corrupt || (s->incompat & QCOW2_INCOMPAT_CORRUPT),
+	    .dirty = s->incompat & QCOW2_INCOMPAT_DIRTY,
+	    .compression_type = s->compression_type,
+	    .nb_snapshots = s->nb_snapshots,
+	    .incompatible_features = s->incompat,
+	    .compatible_features = s->compat,
+	    .autoclear_features = s->autoclear,
 	};
 	return 0;
 }
@@ -412,14 +424,21 @@ int qcow2_amend(struct disk *d, const struct qcow2_amend_opts *o)
 		return -EINVAL;
 	if (disk_is_readonly(d))
 		return -EROFS;
-	if (o->refcount_bits && o->refcount_bits != (1u << s->refcount_order)) {
-		log_err("qcow2: %s: changing refcount_bits is not supported", d->filename);
-		return -ENOTSUP;
+	if (o->refcount_bits &&
+	    (!IS_POW2(o->refcount_bits) || o->refcount_bits > 64 ||
+	     (o->refcount_bits != 16 && (o->version == 2 || (!o->version && s->version == 2))))) {
+		log_err("qcow2: %s: invalid refcount_bits %u", d->filename, o->refcount_bits);
+		return -EINVAL;
 	}
 	pthread_mutex_lock(&s->lock);
-	err = qcow2_flush_all(s, true);
+	err = s->corrupt ? -EIO : qcow2_flush_all(s, true);
 	if (err)
 		goto out;
+	if (o->refcount_bits && o->refcount_bits != (1u << s->refcount_order)) {
+		err = qcow2_change_refcount_order(s, (uint32_t)__builtin_ctz(o->refcount_bits));
+		if (err)
+			goto out;
+	}
 	if (o->version == 2 && s->version == 3) {
 		if (s->incompat & ~(uint64_t)QCOW2_INCOMPAT_DIRTY || s->refcount_order != 4) {
 			log_err("qcow2: %s: image uses features compat=0.10 cannot express",

@@ -46,7 +46,7 @@ struct qcow2_snapshot {
 	uint64_t disk_size;
 	uint64_t icount;
 	bool has_icount;
-	uint32_t extra_size;  /* as stored (≥ 24 for images we write) */
+	uint32_t extra_size;	/* as stored (≥ 24 for images we write) */
 	uint8_t *extra_unknown; /* extra data beyond the fields we know, preserved */
 	uint32_t extra_unknown_len;
 };
@@ -76,14 +76,14 @@ struct qcow2 {
 	/* derived */
 	bool ext_l2;
 	uint32_t l2_entry_size; /* 8 or 16 */
-	uint32_t l2_bits;       /* log2(entries per L2 table) */
-	uint32_t sc_bits;       /* log2(subcluster size) */
-	uint32_t rb_bits;       /* log2(refcount entries per refcount block) */
+	uint32_t l2_bits;	/* log2(entries per L2 table) */
+	uint32_t sc_bits;	/* log2(subcluster size) */
+	uint32_t rb_bits;	/* log2(refcount entries per refcount block) */
 	uint64_t refcount_max;
-	uint32_t csize_shift;   /* compressed descriptor: offset bits */
+	uint32_t csize_shift; /* compressed descriptor: offset bits */
 	uint64_t csize_mask;
 
-	uint64_t *l1;   /* active L1 table, host endian, l1_size entries */
+	uint64_t *l1;	/* active L1 table, host endian, l1_size entries */
 	uint64_t *reft; /* refcount table, host endian, reft_entries entries */
 	uint64_t reft_entries;
 	struct qcow2_cache l2c, rbc;
@@ -92,12 +92,12 @@ struct qcow2 {
 	unsigned nb_exts;
 	uint8_t *hdr_tail; /* header bytes [112, header_length) we do not know, preserved */
 
-	uint64_t free_cluster_index; /* no free cluster below this one */
+	uint64_t free_cluster_index;	     /* no free cluster below this one */
 	uint64_t reserve_start, reserve_end; /* clusters being allocated: not free for refblocks */
-	uint64_t free_byte_offset;   /* compressed-data packing position, 0 = none */
-	uint64_t file_end;           /* host bytes: allocation frontier (≥ file size) */
-	bool corrupt;                /* sticky: refuse writes */
-	bool dirty_set;              /* the dirty bit is set on disk (lazy refcounts) */
+	uint64_t free_byte_offset;	     /* compressed-data packing position, 0 = none */
+	uint64_t file_end;		     /* host bytes: allocation frontier (≥ file size) */
+	bool corrupt;			     /* sticky: refuse writes */
+	bool dirty_set;			     /* the dirty bit is set on disk (lazy refcounts) */
 	bool header_autoclear_done;
 	struct log_ratelimit corrupt_rl;
 };
@@ -181,11 +181,11 @@ int qcow2_signal_corruption(struct qcow2 *s, const char *fmt, ...) KVMM_PRINTF(2
 
 /* header.c */
 int qcow2_header_read(struct qcow2 *s, uint64_t file_size);
-int qcow2_header_write(struct qcow2 *s);                 /* whole header cluster */
-int qcow2_header_update_features(struct qcow2 *s);       /* feature words only */
+int qcow2_header_write(struct qcow2 *s);	   /* whole header cluster */
+int qcow2_header_update_features(struct qcow2 *s); /* feature words only */
 int qcow2_l1_write_entries(struct qcow2 *s, uint64_t first, uint64_t n);
 int qcow2_snapshots_read(struct qcow2 *s, uint64_t file_size);
-int qcow2_snapshots_write(struct qcow2 *s);               /* new table, then header */
+int qcow2_snapshots_write(struct qcow2 *s); /* new table, then header */
 void qcow2_snapshots_free(struct qcow2_snapshot *sn, unsigned n);
 
 /* cache.c */
@@ -215,10 +215,10 @@ uint64_t qcow2_refcount_read_entry(const struct qcow2 *s, const uint8_t *blk, ui
 void qcow2_refcount_write_entry(const struct qcow2 *s, uint8_t *blk, uint64_t i, uint64_t v);
 /* -EIO (corruption) if [off, off+len) overlaps metadata we know of, other than the structure
  * being written itself: skip names its kind (QCOW2_OL_*) so that table is not checked. */
-#define QCOW2_OL_L1 0x1u
-#define QCOW2_OL_L2 0x2u
-#define QCOW2_OL_REFBLOCK 0x4u
-#define QCOW2_OL_REFTABLE 0x8u
+#define QCOW2_OL_L1	   0x1u
+#define QCOW2_OL_L2	   0x2u
+#define QCOW2_OL_REFBLOCK  0x4u
+#define QCOW2_OL_REFTABLE  0x8u
 #define QCOW2_OL_SNAPTABLE 0x10u
 int qcow2_check_overlap(struct qcow2 *s, uint64_t off, uint64_t len, unsigned skip);
 int qcow2_mark_dirty(struct qcow2 *s);
@@ -228,8 +228,8 @@ enum qcow2_map_kind { QCOW2_MAP_DATA, QCOW2_MAP_ZERO, QCOW2_MAP_UNALLOC, QCOW2_M
 struct qcow2_map {
 	enum qcow2_map_kind kind;
 	uint64_t len;
-	uint64_t host_off;  /* DATA: host offset of the first byte */
-	uint64_t l2_entry;  /* COMPRESSED: the descriptor */
+	uint64_t host_off; /* DATA: host offset of the first byte */
+	uint64_t l2_entry; /* COMPRESSED: the descriptor */
 };
 int qcow2_map(struct qcow2 *s, uint64_t off, uint64_t max_len, struct qcow2_map *m);
 int qcow2_read_compressed(struct qcow2 *s, uint64_t l2_entry, uint8_t *cluster_buf);
@@ -260,3 +260,9 @@ int qcow2_compress(uint8_t type, const uint8_t *src, size_t slen, uint8_t *dst, 
 
 /* check.c */
 int qcow2_check_locked(struct qcow2 *s, unsigned fix, struct qcow2_check_result *res);
+/* The reference count each of the *n clusters should have (malloc'ed array; -EIO if the
+ * metadata is inconsistent). */
+int qcow2_compute_refcounts(struct qcow2 *s, uint32_t **refs, uint64_t *n);
+
+/* refcount.c: rewrite the refcount structures with 2^order-bit entries. */
+int qcow2_change_refcount_order(struct qcow2 *s, uint32_t order);

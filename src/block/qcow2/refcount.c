@@ -168,6 +168,7 @@ static int alloc_refblock(struct qcow2 *s, uint64_t ri, unsigned depth)
 			return 0;
 	}
 	off = c << s->cluster_bits;
+	bump_file_end(s, c + 1);
 	err = qcow2_check_overlap(s, off, s->cluster_size, 0);
 	if (err)
 		return err;
@@ -262,7 +263,8 @@ static int grow_reftable(struct qcow2 *s, uint64_t min_entries)
 		memset(blk, 0, s->cluster_size);
 		for (uint64_t c = E; c < E + tc + nb; c++)
 			if ((c >> s->rb_bits) == ri)
-				qcow2_refcount_write_entry(s, blk, c & ((1ull << s->rb_bits) - 1), 1);
+				qcow2_refcount_write_entry(s, blk, c & ((1ull << s->rb_bits) - 1),
+							   1);
 		err = disk_file_pwrite(s->d.fd, blk, s->cluster_size, boff);
 		if (err)
 			goto out;
@@ -341,8 +343,8 @@ int qcow2_refcount_update(struct qcow2 *s, uint64_t off, uint64_t len, int64_t d
 		if (ri >= s->reft_entries || !s->reft[ri]) {
 			if (delta < 0)
 				return qcow2_signal_corruption(
-					s, "freeing cluster %#llx that has no refcount block",
-					(unsigned long long)(c << s->cluster_bits));
+				    s, "freeing cluster %#llx that has no refcount block",
+				    (unsigned long long)(c << s->cluster_bits));
 			err = alloc_refblock(s, ri, 0);
 			if (err)
 				return err;
@@ -408,6 +410,7 @@ int qcow2_alloc_clusters(struct qcow2 *s, uint64_t n, uint64_t *out)
 		}
 		run++;
 	}
+	bump_file_end(s, start + n);
 	err = qcow2_check_overlap(s, start << s->cluster_bits, n << s->cluster_bits, 0);
 	if (err)
 		return err;
@@ -471,7 +474,11 @@ int qcow2_check_overlap(struct qcow2 *s, uint64_t off, uint64_t len, unsigned sk
 {
 	const char *what = NULL;
 
-	if (ranges_overlap(off, len, 0, s->cluster_size))
+	/* Everything we write lies below the allocation frontier (the file end at open, moved
+	 * by each allocation): a table or cluster past it comes from a corrupt image. */
+	if (off + len < off || off + len > s->file_end)
+		what = "space past the end of the image";
+	else if (ranges_overlap(off, len, 0, s->cluster_size))
 		what = "the header";
 	else if (!(skip & QCOW2_OL_L1) &&
 		 ranges_overlap(off, len, s->l1_offset, (uint64_t)s->l1_size * 8))
@@ -513,4 +520,130 @@ int qcow2_mark_dirty(struct qcow2 *s)
 		return err;
 	s->dirty_set = true;
 	return 0;
+}
+
+/* Build a refcount table and blocks of the new width at the end of the image describing every
+ * cluster (themselves included), sync, switch the header to them in one sector write, then
+ * release the old structures. */
+int qcow2_change_refcount_order(struct qcow2 *s, uint32_t order)
+{
+	uint64_t n, E = s->file_end >> s->cluster_bits, per, nb = 0, tc = 1, total;
+	uint64_t old_off = s->reft_offset,
+		 old_bytes = (uint64_t)s->reft_clusters << s->cluster_bits;
+	uint64_t *old_reft = s->reft, old_entries = s->reft_entries, *nt = NULL;
+	uint32_t old_order = s->refcount_order, *refs = NULL;
+	uint8_t *blk = NULL;
+	struct qcow2_cache nc;
+	struct qcow2 tmp;
+	int err;
+
+	err = qcow2_compute_refcounts(s, &refs, &n);
+	if (err)
+		return err;
+	E = KVMM_MAX(E, n);
+	tmp.refcount_order = order;
+	per = (uint64_t)s->cluster_size * 8 >> order;
+	for (int i = 0; i < 64; i++) { /* fixpoint: blocks also describe table and blocks */
+		uint64_t nnb, ntc;
+
+		total = E + tc + nb;
+		nnb = (total + per - 1) / per;
+		ntc = (nnb * 8 + s->cluster_size - 1) >> s->cluster_bits;
+		if (nnb == nb && ntc == tc)
+			break;
+		nb = nnb;
+		tc = ntc;
+	}
+	for (uint64_t i = 0; i < n; i++) {
+		if (order < 6 && refs[i] > (1ull << (1u << order)) - 1) {
+			log_err("qcow2: %s: a refcount of %u does not fit in %u bits",
+				s->d.filename, refs[i], 1u << order);
+			err = -EINVAL;
+			goto out;
+		}
+	}
+	if ((tc << s->cluster_bits) > QCOW2_MAX_REFTABLE_BYTES) {
+		err = -EFBIG;
+		goto out;
+	}
+	nt = calloc(tc << s->cluster_bits >> 3, 8);
+	blk = malloc(s->cluster_size);
+	if (!nt || !blk) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (uint64_t b = 0; b < nb; b++) {
+		memset(blk, 0, s->cluster_size);
+		for (uint64_t j = 0; j < per; j++) {
+			uint64_t c = b * per + j, v = 0;
+
+			if (c < n)
+				v = refs[c];
+			if (c >= E && c < E + tc + nb)
+				v = 1;
+			if (v)
+				qcow2_refcount_write_entry(&tmp, blk, j, v);
+		}
+		nt[b] = htobe64((E + tc + b) << s->cluster_bits);
+		err = disk_file_pwrite(s->d.fd, blk, s->cluster_size,
+				       (E + tc + b) << s->cluster_bits);
+		if (err)
+			goto out;
+	}
+	err = disk_file_pwrite(s->d.fd, nt, tc << s->cluster_bits, E << s->cluster_bits);
+	if (!err && fdatasync(s->d.fd))
+		err = -errno;
+	if (err)
+		goto out;
+	for (uint64_t i = 0; i < (tc << s->cluster_bits >> 3); i++)
+		nt[i] = be64toh(nt[i]);
+	/* Switch: every field lives in the header's first sector. The old refcount cache is
+	 * clean (the caller flushed it) and describes the old width: replace it. */
+	err = qcow2_cache_init(&nc, s->rbc.n, s->cluster_size);
+	if (err)
+		goto out;
+	qcow2_cache_fini(&s->rbc);
+	s->rbc.e = nc.e;
+	s->rbc.n = nc.n;
+	s->rbc.clock = 0;
+	s->reft = nt;
+	nt = NULL;
+	s->reft_entries = tc << s->cluster_bits >> 3;
+	s->reft_offset = E << s->cluster_bits;
+	s->reft_clusters = (uint32_t)tc;
+	s->refcount_order = order;
+	s->rb_bits = s->cluster_bits + 3 - order;
+	s->refcount_max = order == 6 ? UINT64_MAX : (1ull << (1u << order)) - 1;
+	bump_file_end(s, E + tc + nb);
+	err = qcow2_header_write(s);
+	if (!err && fdatasync(s->d.fd))
+		err = -errno;
+	if (err) {
+		/* The header may still name the old structures: keep them in memory too. */
+		free(s->reft);
+		s->reft = old_reft;
+		s->reft_entries = old_entries;
+		s->reft_offset = old_off;
+		s->reft_clusters = (uint32_t)(old_bytes >> s->cluster_bits);
+		s->refcount_order = old_order;
+		s->rb_bits = s->cluster_bits + 3 - old_order;
+		s->refcount_max = old_order == 6 ? UINT64_MAX : (1ull << (1u << old_order)) - 1;
+		old_reft = NULL;
+		goto out;
+	}
+	/* The old table and blocks are now unreferenced (counted as used in refs). */
+	for (uint64_t i = 0; i < old_entries && !err; i++)
+		if (old_reft[i])
+			err = qcow2_refcount_update(s, old_reft[i], s->cluster_size, -1);
+	if (!err)
+		err = qcow2_refcount_update(s, old_off, old_bytes, -1);
+	if (!err)
+		err = qcow2_flush_all(s, true);
+	free(old_reft);
+	old_reft = NULL;
+out:
+	free(nt);
+	free(blk);
+	free(refs);
+	return err;
 }

@@ -49,15 +49,15 @@ int qcow2_snapshot_list(struct disk *d, struct qcow2_snapshot_info **out, unsign
 		const struct qcow2_snapshot *sn = &s->snaps[i];
 
 		v[i] = (struct qcow2_snapshot_info){
-			.id = strdup(sn->id),
-			.name = strdup(sn->name),
-			.vm_state_size = sn->vm_state_size,
-			.date_sec = sn->date_sec,
-			.date_nsec = sn->date_nsec,
-			.vm_clock_nsec = sn->vm_clock_nsec,
-			.disk_size = sn->disk_size,
-			.icount_valid = sn->has_icount,
-			.icount = sn->icount,
+		    .id = strdup(sn->id),
+		    .name = strdup(sn->name),
+		    .vm_state_size = sn->vm_state_size,
+		    .date_sec = sn->date_sec,
+		    .date_nsec = sn->date_nsec,
+		    .vm_clock_nsec = sn->vm_clock_nsec,
+		    .disk_size = sn->disk_size,
+		    .icount_valid = sn->has_icount,
+		    .icount = sn->icount,
 		};
 		if (!v[i].id || !v[i].name)
 			err = -ENOMEM;

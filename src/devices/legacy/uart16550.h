@@ -77,7 +77,9 @@ struct uart16550_config {
 	struct irq_line irq; /* copied; a NULL .set means no interrupt line */
 	/* Optional: called (without the device lock held, from the vCPU thread that drained the
 	 * FIFO or left loopback) when the RX side goes from "no room" to "room", so the VMM can
-	 * resume polling its input fd. */
+	 * resume polling its input fd. It can race with uart16550_input() on the event loop: the
+	 * VMM should hand it to the event loop (e.g. an eventfd) and re-check
+	 * uart16550_rx_has_room() there. */
 	void (*rx_ready)(void *ctx);
 	void *rx_ready_ctx;
 };
