@@ -3,7 +3,7 @@
 # Include after mk/payload.mk (uses PAYLOAD_ELFS and PAYLOAD_OUT).
 # Targets:
 #   nested-initramfs  $(BUILD)/nested/initramfs.cpio (kvmm, payloads, busybox, kvm modules)
-#   check-nested      build it, boot it and run the guest case table inside; CASES=REGEX picks cases.
+#   check-nested      build it, boot it, run the guest case table inside; CASES=REGEX: a subset.
 #                     Exit status 77 from the script (the environment cannot run it) is
 #                     reported as SKIPPED, not as a failure.
 # Options: NESTED_KVER=, NESTED_CPU=, NESTED_TIMEOUT=, NESTED_CASE_TIMEOUT= (see tests/nested/run.sh)
@@ -14,8 +14,7 @@ NESTED_INPUTS := tests/nested/mkinitramfs.sh tests/nested/init.sh tests/nested/l
 
 $(NESTED_INITRD): $(KVMM) $(PAYLOAD_ELFS) $(NESTED_INPUTS)
 	@mkdir -p $(@D)
-	$(if $(Q),@echo "  CPIO    $@")
-	$(Q)tests/nested/mkinitramfs.sh $@ $(KVMM) $(PAYLOAD_OUT) $(NESTED_KVER) >/dev/null
+	$(Q)tests/nested/mkinitramfs.sh $@ $(KVMM) $(PAYLOAD_OUT) $(NESTED_KVER)
 
 nested-initramfs: $(NESTED_INITRD)
 
@@ -23,7 +22,7 @@ nested-initramfs: $(NESTED_INITRD)
 # rather than a failed prerequisite.
 check-nested: $(KVMM) $(PAYLOAD_ELFS)
 	@st=0; KVMM=$(abspath $(KVMM)) PAYLOAD_DIR=$(abspath $(PAYLOAD_OUT)) \
-		NESTED_OUT=$(abspath $(NESTED_OUT)) tests/nested/run.sh $(CASES) || st=$$?; \
+		NESTED_OUT=$(abspath $(NESTED_OUT)) tests/nested/run.sh '$(CASES)' || st=$$?; \
 	if [ $$st -eq 77 ]; then echo "check-nested: SKIPPED: this host cannot run nested KVM under TCG"; \
 	elif [ $$st -ne 0 ]; then exit $$st; fi
 

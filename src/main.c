@@ -24,10 +24,10 @@ static int cmd_version(int argc, char **argv)
 static int cmd_help(int argc, char **argv);
 
 static const struct subcommand subcommands[] = {
-	{ "run", cmd_run, "run a virtual machine (kvmm run --help)" },
-	{ "img", cmd_img, "create, inspect and convert disk images (kvmm img --help)" },
-	{ "version", cmd_version, "print the version" },
-	{ "help", cmd_help, "this help" },
+    {"run", cmd_run, "run a virtual machine (kvmm run --help)"},
+    {"img", cmd_img, "create, inspect and convert disk images (kvmm img --help)"},
+    {"version", cmd_version, "print the version"},
+    {"help", cmd_help, "this help"},
 };
 
 static int cmd_help(int argc, char **argv)

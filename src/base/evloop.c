@@ -24,7 +24,7 @@ struct evloop {
 
 int evloop_create(struct evloop **out)
 {
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = {.events = EPOLLIN};
 	struct evloop *el = calloc(1, sizeof(*el));
 	int err;
 
@@ -76,7 +76,7 @@ static struct evloop_handler *evloop_find(struct evloop *el, int fd)
 
 int evloop_add(struct evloop *el, int fd, uint32_t events, evloop_fn *fn, void *ctx)
 {
-	struct epoll_event ev = { .events = events };
+	struct epoll_event ev = {.events = events};
 	struct evloop_handler *h = NULL;
 
 	if (evloop_find(el, fd))
@@ -89,14 +89,14 @@ int evloop_add(struct evloop *el, int fd, uint32_t events, evloop_fn *fn, void *
 	ev.data.ptr = h;
 	if (epoll_ctl(el->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 		return -errno;
-	*h = (struct evloop_handler){ fd, fn, ctx, true };
+	*h = (struct evloop_handler){fd, fn, ctx, true};
 	return 0;
 }
 
 int evloop_mod(struct evloop *el, int fd, uint32_t events)
 {
 	struct evloop_handler *h = evloop_find(el, fd);
-	struct epoll_event ev = { .events = events };
+	struct epoll_event ev = {.events = events};
 
 	if (!h)
 		return -ENOENT;

@@ -18,13 +18,15 @@ int evloop_create(struct evloop **out) KVMM_MUST_CHECK;
 void evloop_destroy(struct evloop *el);
 
 /* Watch fd for `events`. -EEXIST if already watched, -ENOSPC past the handler limit. */
-int evloop_add(struct evloop *el, int fd, uint32_t events, evloop_fn *fn, void *ctx) KVMM_MUST_CHECK;
+int evloop_add(struct evloop *el, int fd, uint32_t events, evloop_fn *fn,
+	       void *ctx) KVMM_MUST_CHECK;
 int evloop_mod(struct evloop *el, int fd, uint32_t events) KVMM_MUST_CHECK;
 void evloop_del(struct evloop *el, int fd);
 
 /* Run until evloop_stop(); returns 0, or -errno if epoll fails. timeout_ms bounds each wait
  * (-1: none); `tick` (may be NULL) runs after every wakeup. */
-int evloop_run(struct evloop *el, int timeout_ms, void (*tick)(void *), void *tick_ctx) KVMM_MUST_CHECK;
+int evloop_run(struct evloop *el, int timeout_ms, void (*tick)(void *),
+	       void *tick_ctx) KVMM_MUST_CHECK;
 void evloop_stop(struct evloop *el);
 /* Make evloop_run() return from its wait and run `tick`. */
 void evloop_wake(struct evloop *el);

@@ -12,7 +12,7 @@
 static struct {
 	int fd;
 	enum log_level level;
-} log_cfg = { 2, LOG_WARN };
+} log_cfg = {2, LOG_WARN};
 
 void log_set_level(enum log_level lvl)
 {
@@ -30,10 +30,10 @@ void log_set_fd(int fd)
 }
 
 static const char *const log_prefix[] = {
-	[LOG_ERR] = "error: ",
-	[LOG_WARN] = "warning: ",
-	[LOG_INFO] = "",
-	[LOG_DEBUG] = "debug: ",
+    [LOG_ERR] = "error: ",
+    [LOG_WARN] = "warning: ",
+    [LOG_INFO] = "",
+    [LOG_DEBUG] = "debug: ",
 };
 
 void log_msg(enum log_level lvl, const char *fmt, ...)

@@ -22,60 +22,73 @@
 #define RUN_EXIT_FATAL 4
 
 static const char run_usage[] =
-	"usage: kvmm run [OPTIONS]\n"
-	"\n"
-	"Boot a virtual machine on /dev/kvm. With no --kernel, boots the built-in demo guest.\n"
-	"\n"
-	"  --kernel PATH        bzImage, ELF vmlinux, ELF with a PVH note, or multiboot v1 ELF\n"
-	"  --initrd PATH        initial ramdisk (multiboot: the first module)\n"
-	"  --cmdline STR        kernel command line\n"
-	"  --memory SIZE        guest RAM, e.g. 512M, 2G (default 256M; a bare number is MiB)\n"
-	"  --cpus N[,sockets=S,cores=C,threads=T]\n"
-	"                       number of vCPUs and their topology (default 1)\n"
-	"  --cpu MODEL[,+feat,-feat...]\n"
-	"                       CPU model: host (default), x86-64-v1, x86-64-v2, x86-64-v3,\n"
-	"                       x86-64-v4; features by /proc/cpuinfo name\n"
-	"  --cpu-affinity VCPU=HOSTCPUS[,VCPU=HOSTCPUS...]\n"
-	"                       pin vCPU threads, e.g. 0=2,1=3 or 0=0-3:1=4-7\n"
-	"  --serial stdio|file:PATH|pty|none\n"
-	"                       where COM1 goes (default stdio; Ctrl-A x quits, Ctrl-A h help)\n"
-	"  --rng on|off|RATE    virtio-rng (virtio-mmio) fed by getrandom, limited to RATE\n"
-	"                       bytes/s (default 1M/s when on)\n"
-	"  --debug-exit         isa-debug-exit at port 0xf4: writing v exits with (v<<1)|1\n"
-	"  --on-reboot exit|restart\n"
-	"                       what a guest reset does (default exit)\n"
-	"  --name NAME          a name for the VM (logs, thread names)\n"
-	"  --config FILE        JSON object with the same fields, e.g. {\"memory\": \"1G\",\n"
-	"                       \"cpus\": 2, \"debug_exit\": true}; command-line options win\n"
-	"  -v, --verbose        more log output (repeat for debug)\n"
-	"  -h, --help           this help\n"
-	"\n"
-	"Exit status: 0 powered off/reset/quit, (v<<1)|1 debug-exit, 2 usage or set-up error,\n"
-	"4 guest crashed (fatal vCPU exit).\n";
+    "usage: kvmm run [OPTIONS]\n"
+    "\n"
+    "Boot a virtual machine on /dev/kvm. With no --kernel, boots the built-in demo guest.\n"
+    "\n"
+    "  --kernel PATH        bzImage, ELF vmlinux, ELF with a PVH note, or multiboot v1 ELF\n"
+    "  --initrd PATH        initial ramdisk (multiboot: the first module)\n"
+    "  --cmdline STR        kernel command line\n"
+    "  --memory SIZE        guest RAM, e.g. 512M, 2G (default 256M; a bare number is MiB)\n"
+    "  --cpus N[,sockets=S,cores=C,threads=T]\n"
+    "                       number of vCPUs and their topology (default 1)\n"
+    "  --cpu MODEL[,+feat,-feat...]\n"
+    "                       CPU model: host (default), x86-64-v1, x86-64-v2, x86-64-v3,\n"
+    "                       x86-64-v4; features by /proc/cpuinfo name\n"
+    "  --cpu-affinity VCPU=HOSTCPUS[,VCPU=HOSTCPUS...]\n"
+    "                       pin vCPU threads, e.g. 0=2,1=3 or 0=0-3:1=4-7\n"
+    "  --serial stdio|file:PATH|pty|none\n"
+    "                       where COM1 goes (default stdio; Ctrl-A x quits, Ctrl-A h help)\n"
+    "  --rng on|off|RATE    virtio-rng (virtio-mmio) fed by getrandom, limited to RATE\n"
+    "                       bytes/s (default 1M/s when on)\n"
+    "  --debug-exit         isa-debug-exit at port 0xf4: writing v exits with (v<<1)|1\n"
+    "  --on-reboot exit|restart\n"
+    "                       what a guest reset does (default exit)\n"
+    "  --name NAME          a name for the VM (logs, thread names)\n"
+    "  --config FILE        JSON object with the same fields, e.g. {\"memory\": \"1G\",\n"
+    "                       \"cpus\": 2, \"debug_exit\": true}; command-line options win\n"
+    "  -v, --verbose        more log output (repeat for debug)\n"
+    "  -h, --help           this help\n"
+    "\n"
+    "Exit status: 0 powered off/reset/quit, (v<<1)|1 debug-exit, 2 usage or set-up error,\n"
+    "4 guest crashed (fatal vCPU exit).\n";
 
 /* In the same order as run_options[]: run_parse() maps one to the other by index. */
-enum { OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEMORY, OPT_CPUS, OPT_CPU, OPT_AFFINITY,
-       OPT_SERIAL, OPT_DEBUG_EXIT, OPT_ON_REBOOT, OPT_NAME, OPT_CONFIG, OPT_KVM_DEVICE,
-       OPT_RNG };
+enum {
+	OPT_KERNEL = 256,
+	OPT_INITRD,
+	OPT_CMDLINE,
+	OPT_MEMORY,
+	OPT_CPUS,
+	OPT_CPU,
+	OPT_AFFINITY,
+	OPT_SERIAL,
+	OPT_DEBUG_EXIT,
+	OPT_ON_REBOOT,
+	OPT_NAME,
+	OPT_CONFIG,
+	OPT_KVM_DEVICE,
+	OPT_RNG
+};
 
 static const struct option run_options[] = {
-	{ "kernel", required_argument, NULL, OPT_KERNEL },
-	{ "initrd", required_argument, NULL, OPT_INITRD },
-	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
-	{ "memory", required_argument, NULL, OPT_MEMORY },
-	{ "cpus", required_argument, NULL, OPT_CPUS },
-	{ "cpu", required_argument, NULL, OPT_CPU },
-	{ "cpu-affinity", required_argument, NULL, OPT_AFFINITY },
-	{ "serial", required_argument, NULL, OPT_SERIAL },
-	{ "debug-exit", no_argument, NULL, OPT_DEBUG_EXIT },
-	{ "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
-	{ "name", required_argument, NULL, OPT_NAME },
-	{ "config", required_argument, NULL, OPT_CONFIG },
-	{ "kvm-device", required_argument, NULL, OPT_KVM_DEVICE },
-	{ "rng", required_argument, NULL, OPT_RNG },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 },
+    {"kernel", required_argument, NULL, OPT_KERNEL},
+    {"initrd", required_argument, NULL, OPT_INITRD},
+    {"cmdline", required_argument, NULL, OPT_CMDLINE},
+    {"memory", required_argument, NULL, OPT_MEMORY},
+    {"cpus", required_argument, NULL, OPT_CPUS},
+    {"cpu", required_argument, NULL, OPT_CPU},
+    {"cpu-affinity", required_argument, NULL, OPT_AFFINITY},
+    {"serial", required_argument, NULL, OPT_SERIAL},
+    {"debug-exit", no_argument, NULL, OPT_DEBUG_EXIT},
+    {"on-reboot", required_argument, NULL, OPT_ON_REBOOT},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
+    {"rng", required_argument, NULL, OPT_RNG},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
 };
 
 /* Find --config first so the file's values are the defaults the other options override. */
@@ -125,7 +138,8 @@ static int run_parse(struct vm_config *c, int argc, char **argv, bool *help)
 			val = "on";
 			break;
 		case ':':
-			fprintf(stderr, "kvmm run: option '%s' needs a value (see kvmm run --help)\n",
+			fprintf(stderr,
+				"kvmm run: option '%s' needs a value (see kvmm run --help)\n",
 				argv[optind - 1]);
 			return -EINVAL;
 		case '?':
@@ -168,7 +182,7 @@ static int run_status(const struct vm_result *r)
 int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg;
-	struct vm_result res = { VM_EXIT_FATAL, 0 };
+	struct vm_result res = {VM_EXIT_FATAL, 0};
 	char err[VM_CONFIG_ERRLEN];
 	bool help = false;
 	int status = RUN_EXIT_USAGE;

@@ -35,11 +35,15 @@ int kvm_open(struct kvm **out, const char *path, char *err, size_t errlen)
 	if (k->sys_fd < 0) {
 		r = -errno;
 		if (r == -ENOENT)
-			snprintf(err, errlen, "%s does not exist: this host has no KVM "
-				 "(is the kvm module loaded and virtualization enabled?)", path);
+			snprintf(err, errlen,
+				 "%s does not exist: this host has no KVM "
+				 "(is the kvm module loaded and virtualization enabled?)",
+				 path);
 		else if (r == -EACCES || r == -EPERM)
-			snprintf(err, errlen, "no permission to open %s "
-				 "(add yourself to the 'kvm' group)", path);
+			snprintf(err, errlen,
+				 "no permission to open %s "
+				 "(add yourself to the 'kvm' group)",
+				 path);
 		else
 			snprintf(err, errlen, "cannot open %s: %s", path, strerror(-r));
 		goto err_free;
@@ -131,7 +135,7 @@ int kvm_create_irqchip(struct kvm *k)
 
 int kvm_create_pit2(struct kvm *k)
 {
-	struct kvm_pit_config pc = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	struct kvm_pit_config pc = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	int r = xioctl(k->vm_fd, KVM_CREATE_PIT2, &pc);
 
 	return r < 0 ? r : 0;
@@ -141,11 +145,11 @@ int kvm_set_user_memory(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t siz
 			uint32_t flags)
 {
 	struct kvm_userspace_memory_region r = {
-		.slot = slot,
-		.flags = flags,
-		.guest_phys_addr = gpa,
-		.memory_size = size,
-		.userspace_addr = (uint64_t)(uintptr_t)hva,
+	    .slot = slot,
+	    .flags = flags,
+	    .guest_phys_addr = gpa,
+	    .memory_size = size,
+	    .userspace_addr = (uint64_t)(uintptr_t)hva,
 	};
 	int e = xioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
 
@@ -154,7 +158,7 @@ int kvm_set_user_memory(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t siz
 
 int kvm_irq_line(struct kvm *k, uint32_t gsi, bool level)
 {
-	struct kvm_irq_level l = { .irq = gsi, .level = level };
+	struct kvm_irq_level l = {.irq = gsi, .level = level};
 	int e = xioctl(k->vm_fd, KVM_IRQ_LINE, &l);
 
 	return e < 0 ? e : 0;
@@ -272,7 +276,7 @@ int kvm_vcpu_set_msrs(struct kvm_vcpu *v, const struct kvm_msr_entry *e, unsigne
 
 int kvm_vcpu_translate(struct kvm_vcpu *v, uint64_t gva, uint64_t *gpa)
 {
-	struct kvm_translation t = { .linear_address = gva };
+	struct kvm_translation t = {.linear_address = gva};
 	int r = xioctl(v->fd, KVM_TRANSLATE, &t);
 
 	if (r < 0)
@@ -293,22 +297,22 @@ int kvm_vcpu_run(struct kvm_vcpu *v)
 const char *kvm_exit_reason_name(uint32_t reason)
 {
 	static const char *const names[] = {
-		[KVM_EXIT_UNKNOWN] = "UNKNOWN",
-		[KVM_EXIT_EXCEPTION] = "EXCEPTION",
-		[KVM_EXIT_IO] = "IO",
-		[KVM_EXIT_HYPERCALL] = "HYPERCALL",
-		[KVM_EXIT_DEBUG] = "DEBUG",
-		[KVM_EXIT_HLT] = "HLT",
-		[KVM_EXIT_MMIO] = "MMIO",
-		[KVM_EXIT_IRQ_WINDOW_OPEN] = "IRQ_WINDOW_OPEN",
-		[KVM_EXIT_SHUTDOWN] = "SHUTDOWN",
-		[KVM_EXIT_FAIL_ENTRY] = "FAIL_ENTRY",
-		[KVM_EXIT_INTR] = "INTR",
-		[KVM_EXIT_SET_TPR] = "SET_TPR",
-		[KVM_EXIT_TPR_ACCESS] = "TPR_ACCESS",
-		[KVM_EXIT_NMI] = "NMI",
-		[KVM_EXIT_INTERNAL_ERROR] = "INTERNAL_ERROR",
-		[KVM_EXIT_SYSTEM_EVENT] = "SYSTEM_EVENT",
+	    [KVM_EXIT_UNKNOWN] = "UNKNOWN",
+	    [KVM_EXIT_EXCEPTION] = "EXCEPTION",
+	    [KVM_EXIT_IO] = "IO",
+	    [KVM_EXIT_HYPERCALL] = "HYPERCALL",
+	    [KVM_EXIT_DEBUG] = "DEBUG",
+	    [KVM_EXIT_HLT] = "HLT",
+	    [KVM_EXIT_MMIO] = "MMIO",
+	    [KVM_EXIT_IRQ_WINDOW_OPEN] = "IRQ_WINDOW_OPEN",
+	    [KVM_EXIT_SHUTDOWN] = "SHUTDOWN",
+	    [KVM_EXIT_FAIL_ENTRY] = "FAIL_ENTRY",
+	    [KVM_EXIT_INTR] = "INTR",
+	    [KVM_EXIT_SET_TPR] = "SET_TPR",
+	    [KVM_EXIT_TPR_ACCESS] = "TPR_ACCESS",
+	    [KVM_EXIT_NMI] = "NMI",
+	    [KVM_EXIT_INTERNAL_ERROR] = "INTERNAL_ERROR",
+	    [KVM_EXIT_SYSTEM_EVENT] = "SYSTEM_EVENT",
 	};
 
 	if (reason < ARRAY_SIZE(names) && names[reason])

@@ -17,15 +17,15 @@
 struct kvm {
 	int sys_fd;
 	int vm_fd;
-	int run_size;       /* KVM_GET_VCPU_MMAP_SIZE */
-	int max_vcpus;      /* KVM_CAP_MAX_VCPUS (or NR_VCPUS) */
-	int max_vcpu_id;    /* KVM_CAP_MAX_VCPU_ID */
+	int run_size;	 /* KVM_GET_VCPU_MMAP_SIZE */
+	int max_vcpus;	 /* KVM_CAP_MAX_VCPUS (or NR_VCPUS) */
+	int max_vcpu_id; /* KVM_CAP_MAX_VCPU_ID */
 	int api_version;
 };
 
 struct kvm_vcpu {
 	int fd;
-	unsigned id;        /* KVM vcpu id == initial APIC ID */
+	unsigned id; /* KVM vcpu id == initial APIC ID */
 	struct kvm_run *run;
 	size_t run_size;
 };
@@ -51,19 +51,22 @@ int kvm_set_user_memory(struct kvm *k, uint32_t slot, uint64_t gpa, uint64_t siz
 int kvm_irq_line(struct kvm *k, uint32_t gsi, bool level) KVMM_MUST_CHECK;
 
 /* KVM_GET_SUPPORTED_CPUID into a malloc'ed array (caller frees *out). */
-int kvm_get_supported_cpuid(struct kvm *k, struct kvm_cpuid_entry2 **out, unsigned *n) KVMM_MUST_CHECK;
+int kvm_get_supported_cpuid(struct kvm *k, struct kvm_cpuid_entry2 **out,
+			    unsigned *n) KVMM_MUST_CHECK;
 
 int kvm_vcpu_create(struct kvm *k, unsigned id, struct kvm_vcpu *out) KVMM_MUST_CHECK;
 void kvm_vcpu_destroy(struct kvm_vcpu *v);
 
-int kvm_vcpu_set_cpuid(struct kvm_vcpu *v, const struct kvm_cpuid_entry2 *e, unsigned n) KVMM_MUST_CHECK;
+int kvm_vcpu_set_cpuid(struct kvm_vcpu *v, const struct kvm_cpuid_entry2 *e,
+		       unsigned n) KVMM_MUST_CHECK;
 int kvm_vcpu_get_regs(struct kvm_vcpu *v, struct kvm_regs *r) KVMM_MUST_CHECK;
 int kvm_vcpu_set_regs(struct kvm_vcpu *v, const struct kvm_regs *r) KVMM_MUST_CHECK;
 int kvm_vcpu_get_sregs(struct kvm_vcpu *v, struct kvm_sregs *s) KVMM_MUST_CHECK;
 int kvm_vcpu_set_sregs(struct kvm_vcpu *v, const struct kvm_sregs *s) KVMM_MUST_CHECK;
 int kvm_vcpu_set_fpu(struct kvm_vcpu *v, const struct kvm_fpu *f) KVMM_MUST_CHECK;
 /* Set n MSRs; -EIO if KVM accepted fewer than n. */
-int kvm_vcpu_set_msrs(struct kvm_vcpu *v, const struct kvm_msr_entry *e, unsigned n) KVMM_MUST_CHECK;
+int kvm_vcpu_set_msrs(struct kvm_vcpu *v, const struct kvm_msr_entry *e,
+		      unsigned n) KVMM_MUST_CHECK;
 int kvm_vcpu_get_lapic(struct kvm_vcpu *v, struct kvm_lapic_state *s) KVMM_MUST_CHECK;
 int kvm_vcpu_set_lapic(struct kvm_vcpu *v, const struct kvm_lapic_state *s) KVMM_MUST_CHECK;
 /* Guest-virtual to guest-physical through the vCPU's current page tables. */

@@ -40,7 +40,7 @@ void *gmem_ptr(const struct gmem *m, gpa_t gpa, size_t len);
 /* Copy in/out; may span adjacent regions. 0 or -EFAULT. */
 int gmem_read(const struct gmem *m, gpa_t gpa, void *dst, size_t len) KVMM_MUST_CHECK;
 int gmem_write(const struct gmem *m, gpa_t gpa, const void *src, size_t len) KVMM_MUST_CHECK;
-#define gmem_read_obj(m, gpa, p) gmem_read((m), (gpa), (p), sizeof(*(p)))
+#define gmem_read_obj(m, gpa, p)  gmem_read((m), (gpa), (p), sizeof(*(p)))
 #define gmem_write_obj(m, gpa, p) gmem_write((m), (gpa), (p), sizeof(*(p)))
 
 /* Fill [gpa, gpa+len) with byte c. 0 or -EFAULT. */

@@ -73,7 +73,7 @@ int bus_add(struct bus *b, uint64_t base, uint64_t len, const struct io_ops *ops
 	if (!lock)
 		return -ENOMEM;
 	memmove(&b->r[i + 1], &b->r[i], (b->n - i) * sizeof(b->r[0]));
-	b->r[i] = (struct bus_range){ base, len, ops, dev, name, lock, owns };
+	b->r[i] = (struct bus_range){base, len, ops, dev, name, lock, owns};
 	b->n++;
 	return 0;
 }

@@ -75,7 +75,8 @@ int parse_size(const char *s, bool default_mib, uint64_t *out)
 	default:
 		return -EINVAL;
 	}
-	if (*end && end[1] && (shift == 0 || (strcasecmp(end + 1, "B") && strcasecmp(end + 1, "iB"))))
+	if (*end && end[1] &&
+	    (shift == 0 || (strcasecmp(end + 1, "B") && strcasecmp(end + 1, "iB"))))
 		return -EINVAL;
 	if (shift && v > (UINT64_MAX >> shift))
 		return -ERANGE;
@@ -162,7 +163,7 @@ static int parse_affinity(struct vm_config *c, const char *v, char *err, size_t 
 				}
 			}
 			next = eq + 1 + strlen(eq + 1);
-have_list:
+		have_list:
 			na = realloc(c->affinity, (c->naffinity + 1) * sizeof(*na));
 			if (!na) {
 				r = -ENOMEM;
@@ -178,8 +179,10 @@ have_list:
 	}
 	free(dup);
 	if (r == -EINVAL)
-		snprintf(err, errlen, "--cpu-affinity: '%s' is not VCPU=HOSTCPUS[,VCPU=HOSTCPUS...] "
-			 "(e.g. 0=2,1=3 or 0=0-3:1=4-7)", v);
+		snprintf(err, errlen,
+			 "--cpu-affinity: '%s' is not VCPU=HOSTCPUS[,VCPU=HOSTCPUS...] "
+			 "(e.g. 0=2,1=3 or 0=0-3:1=4-7)",
+			 v);
 	return r;
 }
 
@@ -233,7 +236,8 @@ static int set_memory(struct vm_config *c, const char *v, char *err, size_t errl
 		return r;
 	}
 	if (sz < (2ull << 20) || sz > (1ull << 40) || (sz & 0xfff)) {
-		snprintf(err, errlen, "--memory: %s is out of range (2 MiB to 1 TiB, page-aligned)", v);
+		snprintf(err, errlen, "--memory: %s is out of range (2 MiB to 1 TiB, page-aligned)",
+			 v);
 		return -EINVAL;
 	}
 	c->mem_bytes = sz;
@@ -250,7 +254,8 @@ static int set_rng(struct vm_config *c, const char *v, char *err, size_t errlen)
 		return 0;
 	}
 	if (parse_size(v, false, &c->rng_rate) || c->rng_rate == 0) {
-		snprintf(err, errlen, "--rng: '%s' is not on, off or a rate in bytes/s (e.g. 1M)", v);
+		snprintf(err, errlen, "--rng: '%s' is not on, off or a rate in bytes/s (e.g. 1M)",
+			 v);
 		c->rng_rate = 0;
 		return -EINVAL;
 	}
@@ -323,7 +328,8 @@ int vm_config_load_json(struct vm_config *c, const char *path, char *err, size_t
 		json_decref(root);
 		return -EINVAL;
 	}
-	json_object_foreach(root, key, val) {
+	json_object_foreach(root, key, val)
+	{
 		const char *s = buf;
 
 		if (json_is_string(val))
@@ -333,8 +339,10 @@ int vm_config_load_json(struct vm_config *c, const char *path, char *err, size_t
 		else if (json_is_boolean(val))
 			snprintf(buf, sizeof(buf), "%s", json_is_true(val) ? "on" : "off");
 		else {
-			snprintf(err, errlen, "%s: \"%s\" must be a string, a non-negative integer "
-				 "or a boolean", path, key);
+			snprintf(err, errlen,
+				 "%s: \"%s\" must be a string, a non-negative integer "
+				 "or a boolean",
+				 path, key);
 			r = -EINVAL;
 			break;
 		}

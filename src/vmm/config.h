@@ -9,8 +9,8 @@
 
 #include "base/compiler.h"
 
-#define VM_MAX_VCPUS 256
-#define VM_CONFIG_ERRLEN 256
+#define VM_MAX_VCPUS	    256
+#define VM_CONFIG_ERRLEN    256
 #define VM_RNG_DEFAULT_RATE (1ull << 20) /* bytes per second */
 
 enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_PTY, SERIAL_NONE };
@@ -23,15 +23,15 @@ struct vcpu_affinity {
 
 struct vm_config {
 	char *name;
-	char *kernel;     /* path; NULL: use kernel_data */
+	char *kernel;		    /* path; NULL: use kernel_data */
 	const uint8_t *kernel_data; /* a built-in image (the demo guest); not owned */
 	size_t kernel_data_len;
 	const char *kernel_data_name;
 	char *initrd;
 	char *cmdline;
 	uint64_t mem_bytes;
-	char *cpus;       /* "N[,sockets=S,cores=C,threads=T]" as given */
-	char *cpu_model;  /* "MODEL[,+feat,-feat]" as given */
+	char *cpus;	 /* "N[,sockets=S,cores=C,threads=T]" as given */
+	char *cpu_model; /* "MODEL[,+feat,-feat]" as given */
 	struct vcpu_affinity *affinity;
 	unsigned naffinity;
 	enum serial_mode serial;
@@ -39,7 +39,7 @@ struct vm_config {
 	bool debug_exit;
 	uint64_t rng_rate; /* virtio-rng bytes per second; 0: no device */
 	enum on_reboot on_reboot;
-	char *kvm_path;   /* "/dev/kvm" */
+	char *kvm_path; /* "/dev/kvm" */
 };
 
 /* Defaults: 256 MiB, 1 vCPU, model "host", serial on stdio, on-reboot exit. -ENOMEM. */

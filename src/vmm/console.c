@@ -21,16 +21,16 @@ struct console {
 	size_t pend_len, pend_off;
 };
 
-static const char console_help[] =
-	"\r\nkvmm console escapes:\r\n"
-	"  Ctrl-A x       quit kvmm\r\n"
-	"  Ctrl-A h       this help\r\n"
-	"  Ctrl-A Ctrl-A  send Ctrl-A to the guest\r\n";
+static const char console_help[] = "\r\nkvmm console escapes:\r\n"
+				   "  Ctrl-A x       quit kvmm\r\n"
+				   "  Ctrl-A h       this help\r\n"
+				   "  Ctrl-A Ctrl-A  send Ctrl-A to the guest\r\n";
 
 static void console_flush(struct console *c)
 {
 	while (c->pend_off < c->pend_len) {
-		size_t n = uart16550_input(c->cfg.uart, c->pend + c->pend_off, c->pend_len - c->pend_off);
+		size_t n =
+		    uart16550_input(c->cfg.uart, c->pend + c->pend_off, c->pend_len - c->pend_off);
 
 		if (n == 0)
 			return;
@@ -52,7 +52,8 @@ static void console_filter(struct console *c, const uint8_t *buf, size_t n)
 				return;
 			}
 			if (ch == 'h' || ch == 'H' || ch == '?') {
-				if (write(c->cfg.out_fd, console_help, sizeof(console_help) - 1) < 0)
+				if (write(c->cfg.out_fd, console_help, sizeof(console_help) - 1) <
+				    0)
 					continue;
 				continue;
 			}

@@ -15,10 +15,10 @@ struct uart16550;
 #define CONSOLE_ESCAPE_CHAR 0x01 /* Ctrl-A, as in QEMU */
 
 struct console_config {
-	int in_fd;          /* not owned */
-	int out_fd;         /* for the help text; not owned */
-	bool raw_tty;       /* put in_fd's terminal in raw mode (only if it is a tty) */
-	bool escapes;       /* interpret Ctrl-A sequences */
+	int in_fd;    /* not owned */
+	int out_fd;   /* for the help text; not owned */
+	bool raw_tty; /* put in_fd's terminal in raw mode (only if it is a tty) */
+	bool escapes; /* interpret Ctrl-A sequences */
 	struct uart16550 *uart;
 	struct evloop *el;
 	void (*quit)(void *ctx); /* Ctrl-A x */

@@ -10,10 +10,10 @@
 struct bus;
 
 enum vcpu_action {
-	VCPU_CONTINUE,  /* re-enter the guest */
-	VCPU_RESET,     /* guest asked for a reset (triple fault, SYSTEM_EVENT reset) */
-	VCPU_SHUTDOWN,  /* guest asked to power off (SYSTEM_EVENT shutdown) */
-	VCPU_FATAL,     /* unrecoverable: print a diagnostic and stop the VM */
+	VCPU_CONTINUE, /* re-enter the guest */
+	VCPU_RESET,    /* guest asked for a reset (triple fault, SYSTEM_EVENT reset) */
+	VCPU_SHUTDOWN, /* guest asked to power off (SYSTEM_EVENT shutdown) */
+	VCPU_FATAL,    /* unrecoverable: print a diagnostic and stop the VM */
 };
 
 struct exit_ctx {

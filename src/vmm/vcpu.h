@@ -29,7 +29,7 @@ struct vcpu {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
-	enum vcpu_state state;     /* what the thread is doing (acknowledged) */
+	enum vcpu_state state;	   /* what the thread is doing (acknowledged) */
 	enum vcpu_state requested; /* what it was asked to do */
 	struct kvm_run last_exit;  /* copy of the exit that stopped it, for diagnostics */
 };

@@ -87,8 +87,10 @@ static int vm_parse_cpus(struct vm *vm, char *err, size_t errlen)
 		}
 		CPU_AND(&both, &host, &c->affinity[i].cpus);
 		if (!CPU_EQUAL(&both, &c->affinity[i].cpus)) {
-			snprintf(err, errlen, "--cpu-affinity: host CPUs for vCPU %u are not all "
-				 "available to kvmm (see taskset -p %d)", c->affinity[i].vcpu, getpid());
+			snprintf(err, errlen,
+				 "--cpu-affinity: host CPUs for vCPU %u are not all "
+				 "available to kvmm (see taskset -p %d)",
+				 c->affinity[i].vcpu, getpid());
 			return -EINVAL;
 		}
 	}
@@ -125,14 +127,14 @@ static int vm_load_files(struct vm *vm, char *err, size_t errlen)
 static int vm_load_kernel(struct vm *vm, char *err, size_t errlen)
 {
 	struct boot_input in = {
-		.kernel = vm->kernel_buf,
-		.kernel_len = vm->kernel_len,
-		.kernel_name = vm->cfg->kernel ? vm->cfg->kernel : vm->cfg->kernel_data_name,
-		.initrd = vm->initrd_buf,
-		.initrd_len = vm->initrd_len,
-		.cmdline = vm->cfg->cmdline,
-		.e820 = &vm->e820,
-		.rsdp = vm->rsdp,
+	    .kernel = vm->kernel_buf,
+	    .kernel_len = vm->kernel_len,
+	    .kernel_name = vm->cfg->kernel ? vm->cfg->kernel : vm->cfg->kernel_data_name,
+	    .initrd = vm->initrd_buf,
+	    .initrd_len = vm->initrd_len,
+	    .cmdline = vm->cfg->cmdline,
+	    .e820 = &vm->e820,
+	    .rsdp = vm->rsdp,
 	};
 	char msg[VM_CONFIG_ERRLEN] = "";
 	int e = boot_load(vm->mem, &in, &vm->boot, msg, sizeof(msg));
@@ -238,7 +240,7 @@ void vm_request_stop(struct vm *vm, enum vm_exit_kind kind, int code)
 	first = !vm->stopping;
 	if (first) {
 		vm->stopping = true;
-		vm->result = (struct vm_result){ kind, code };
+		vm->result = (struct vm_result){kind, code};
 	}
 	pthread_mutex_unlock(&vm->lock);
 	if (!first)

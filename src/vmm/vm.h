@@ -21,19 +21,20 @@ struct vcpu;
 /* Why vm_run() returned. */
 enum vm_exit_kind {
 	VM_EXIT_POWEROFF,   /* ACPI S5, or KVM SYSTEM_EVENT shutdown: status 0 */
-	VM_EXIT_RESET,      /* reset with --on-reboot exit: status 0; restart: caller re-creates */
+	VM_EXIT_RESET,	    /* reset with --on-reboot exit: status 0; restart: caller re-creates */
 	VM_EXIT_DEBUG_EXIT, /* isa-debug-exit write: status (v << 1) | 1 */
-	VM_EXIT_SIGNAL,     /* SIGTERM/SIGINT/SIGHUP or the console escape: status 0 */
-	VM_EXIT_FATAL,      /* a vCPU hit an unrecoverable exit: diagnostic printed */
+	VM_EXIT_SIGNAL,	    /* SIGTERM/SIGINT/SIGHUP or the console escape: status 0 */
+	VM_EXIT_FATAL,	    /* a vCPU hit an unrecoverable exit: diagnostic printed */
 };
 
 struct vm_result {
 	enum vm_exit_kind kind;
-	int code;           /* for VM_EXIT_DEBUG_EXIT */
+	int code; /* for VM_EXIT_DEBUG_EXIT */
 };
 
 /* Build the VM. On failure *out is untouched and err holds one line for the user. */
-int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t errlen) KVMM_MUST_CHECK;
+int vm_create(const struct vm_config *cfg, struct vm **out, char *err,
+	      size_t errlen) KVMM_MUST_CHECK;
 void vm_destroy(struct vm *vm);
 
 /* Start every vCPU and run the event loop until the VM stops. */

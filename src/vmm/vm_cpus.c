@@ -12,12 +12,12 @@
 #include "base/log.h"
 #include "kvm/kvm.h"
 
-#define APIC_LVT_LINT0 0x350
-#define APIC_LVT_LINT1 0x360
-#define APIC_MODE_NMI 0x4
+#define APIC_LVT_LINT0	 0x350
+#define APIC_LVT_LINT1	 0x360
+#define APIC_MODE_NMI	 0x4
 #define APIC_MODE_EXTINT 0x7
-#define VM_CPUID_MAX 256
-#define VM_MSRS_MAX 32
+#define VM_CPUID_MAX	 256
+#define VM_MSRS_MAX	 32
 
 static void lapic_set_lvt_mode(struct kvm_lapic_state *s, unsigned reg, unsigned mode)
 {
@@ -77,8 +77,8 @@ static int vcpu_setup(struct vm *vm, struct vcpu *v, char *err, size_t errlen)
 	if (e)
 		goto fail;
 	what = "building CPUID";
-	e = cpuid_build(vm->supported_cpuid, vm->nsupported_cpuid, &vm->model, &vm->topo,
-			v->index, cpuid, VM_CPUID_MAX, &ncpuid);
+	e = cpuid_build(vm->supported_cpuid, vm->nsupported_cpuid, &vm->model, &vm->topo, v->index,
+			cpuid, VM_CPUID_MAX, &ncpuid);
 	if (e)
 		goto fail;
 	what = "KVM_SET_CPUID2";
@@ -100,7 +100,7 @@ static int vcpu_setup(struct vm *vm, struct vcpu *v, char *err, size_t errlen)
 		e = vcpu_setup_bsp(vm, v);
 	if (e)
 		goto fail;
-	v->exit = (struct exit_ctx){ &vm->pio, &vm->mmio, v->index };
+	v->exit = (struct exit_ctx){&vm->pio, &vm->mmio, v->index};
 	return 0;
 fail:
 	snprintf(err, errlen, "vcpu%u: %s failed: %s", v->index, what, strerror(-e));
@@ -126,14 +126,16 @@ static void vm_warn_missing_features(struct vm *vm)
 	if (!miss.total)
 		return;
 	for (unsigned i = 0; i < miss.n && used < sizeof(list); i++) {
-		int w = snprintf(list + used, sizeof(list) - used, "%s%s", i ? " " : "", miss.names[i]);
+		int w =
+		    snprintf(list + used, sizeof(list) - used, "%s%s", i ? " " : "", miss.names[i]);
 
 		if (w < 0)
 			break;
 		used += (size_t)w;
 	}
 	log_warn("--cpu %s: this host does not support %u of the model's features (%s); "
-		 "they are left off", vm->cfg->cpu_model, miss.total, list);
+		 "they are left off",
+		 vm->cfg->cpu_model, miss.total, list);
 }
 
 int vm_cpus_create(struct vm *vm, char *err, size_t errlen)

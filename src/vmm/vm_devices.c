@@ -37,7 +37,7 @@ static struct irq_line vm_irq_line(struct vm *vm, struct vm_irq *irq, uint32_t g
 {
 	irq->vm = vm;
 	irq->gsi = gsi;
-	return (struct irq_line){ vm_irq_set, irq };
+	return (struct irq_line){vm_irq_set, irq};
 }
 
 /* Device requests (reset, power-off, debug-exit) arrive here on the vCPU thread that made the
@@ -95,7 +95,8 @@ static int vm_serial_open(struct vm *vm, char *err, size_t errlen)
 			e = -errno;
 			if (fd >= 0)
 				close(fd);
-			snprintf(err, errlen, "--serial pty: cannot allocate a pty: %s", strerror(-e));
+			snprintf(err, errlen, "--serial pty: cannot allocate a pty: %s",
+				 strerror(-e));
 			return e;
 		}
 		vm->serial_out_fd = vm->serial_in_fd = fd;
@@ -109,22 +110,22 @@ static int vm_serial_open(struct vm *vm, char *err, size_t errlen)
 static int vm_legacy_create(struct vm *vm)
 {
 	struct uart16550_config uc = {
-		.out_fd = vm->serial_out_fd,
-		.irq = vm_irq_line(vm, &vm->irq_com1, LAYOUT_IRQ_COM1),
-		.rx_ready = vm_uart_rx_ready,
-		.rx_ready_ctx = vm,
+	    .out_fd = vm->serial_out_fd,
+	    .irq = vm_irq_line(vm, &vm->irq_com1, LAYOUT_IRQ_COM1),
+	    .rx_ready = vm_uart_rx_ready,
+	    .rx_ready_ctx = vm,
 	};
-	struct rtc_config rc = { .irq = vm_irq_line(vm, &vm->irq_rtc, LAYOUT_IRQ_RTC) };
-	struct acpi_pm_config pc = { .sci = vm_irq_line(vm, &vm->irq_sci, LAYOUT_IRQ_ACPI_SCI) };
+	struct rtc_config rc = {.irq = vm_irq_line(vm, &vm->irq_rtc, LAYOUT_IRQ_RTC)};
+	struct acpi_pm_config pc = {.sci = vm_irq_line(vm, &vm->irq_sci, LAYOUT_IRQ_ACPI_SCI)};
 	struct i8042_config kc;
 	int e;
 
-	vm->events = (struct dev_event_sink){ vm_dev_event, vm };
+	vm->events = (struct dev_event_sink){vm_dev_event, vm};
 	pc.events = vm->events;
 	kc = (struct i8042_config){
-		.events = vm->events,
-		.kbd_irq = vm_irq_line(vm, &vm->irq_kbd, LAYOUT_IRQ_KBD),
-		.aux_irq = vm_irq_line(vm, &vm->irq_aux, LAYOUT_IRQ_AUX),
+	    .events = vm->events,
+	    .kbd_irq = vm_irq_line(vm, &vm->irq_kbd, LAYOUT_IRQ_KBD),
+	    .aux_irq = vm_irq_line(vm, &vm->irq_aux, LAYOUT_IRQ_AUX),
 	};
 	e = uart16550_create(&vm->uart, &uc);
 	if (!e)
@@ -173,8 +174,10 @@ static int vm_virtio_create(struct vm *vm, struct acpi_config *ac)
 	if (e)
 		return e;
 	ac->virtio_mmio[ac->n_virtio_mmio++] = (struct acpi_virtio_mmio){
-		.base = LAYOUT_VIRTIO_MMIO, .len = LAYOUT_VIRTIO_MMIO_SIZE,
-		.gsi = LAYOUT_GSI_DYNAMIC, .edge = false,
+	    .base = LAYOUT_VIRTIO_MMIO,
+	    .len = LAYOUT_VIRTIO_MMIO_SIZE,
+	    .gsi = LAYOUT_GSI_DYNAMIC,
+	    .edge = false,
 	};
 	return 0;
 }
@@ -183,10 +186,10 @@ static int vm_virtio_create(struct vm *vm, struct acpi_config *ac)
 static int vm_tables_create(struct vm *vm, char *err, size_t errlen)
 {
 	struct acpi_config ac = {
-		.ncpus = vm->ncpus,
-		.apic_ids = vm->apic_ids,
-		.slp_typ_s5 = ACPI_PM_SLP_TYP_S5,
-		.has_i8042 = true,
+	    .ncpus = vm->ncpus,
+	    .apic_ids = vm->apic_ids,
+	    .slp_typ_s5 = ACPI_PM_SLP_TYP_S5,
+	    .has_i8042 = true,
 	};
 	uint8_t e820[E820_MAX_ENTRIES * 20];
 	gpa_t mp;
@@ -204,8 +207,8 @@ static int vm_tables_create(struct vm *vm, char *err, size_t errlen)
 	}
 	e = fw_cfg_create(&vm->fw_cfg, vm->mem);
 	if (!e)
-		e = bus_add(&vm->pio, LAYOUT_PORT_FW_CFG, FW_CFG_IO_SIZE, &fw_cfg_io_ops, vm->fw_cfg,
-			    "fw_cfg");
+		e = bus_add(&vm->pio, LAYOUT_PORT_FW_CFG, FW_CFG_IO_SIZE, &fw_cfg_io_ops,
+			    vm->fw_cfg, "fw_cfg");
 	if (!e)
 		e = fw_cfg_add_u64(vm->fw_cfg, FW_CFG_RAM_SIZE, vm->ram_len);
 	if (!e)

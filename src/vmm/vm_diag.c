@@ -20,11 +20,12 @@ static void diag_exit_details(const struct kvm_run *run)
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
 		fprintf(stderr, "  internal error suberror %u%s", run->internal.suberror,
-			run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
-				" (instruction emulation failed)" : "");
+			run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
+			    ? " (instruction emulation failed)"
+			    : "");
 		for (unsigned i = 0; i < run->internal.ndata && i < 16; i++)
-			fprintf(stderr, "%s0x%llx", i ? " " : "\n  data: ",
-				(unsigned long long)run->internal.data[i]);
+			fprintf(stderr, "%s0x%llx",
+				i ? " " : "\n  data: ", (unsigned long long)run->internal.data[i]);
 		fprintf(stderr, "\n");
 		break;
 	case KVM_EXIT_SYSTEM_EVENT:

@@ -30,9 +30,9 @@ int vm_memory_create(struct vm *vm, char *err, size_t errlen)
 		return e;
 	}
 	madvise(vm->ram, vm->ram_len, MADV_DONTDUMP);
-	r[n++] = (struct gmem_region){ 0, vm->lo_len, vm->ram, 0 };
+	r[n++] = (struct gmem_region){0, vm->lo_len, vm->ram, 0};
 	if (vm->hi_len)
-		r[n++] = (struct gmem_region){ LAYOUT_HIGHMEM, vm->hi_len, vm->ram + vm->lo_len, 0 };
+		r[n++] = (struct gmem_region){LAYOUT_HIGHMEM, vm->hi_len, vm->ram + vm->lo_len, 0};
 	e = gmem_create(&vm->mem, r, n);
 	if (e) {
 		snprintf(err, errlen, "guest memory layout rejected");
@@ -51,7 +51,8 @@ int vm_memory_register(struct vm *vm, char *err, size_t errlen)
 		int e = kvm_set_user_memory(vm->kvm, i, r->gpa, r->len, r->hva, 0);
 
 		if (e) {
-			snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION failed: %s", strerror(-e));
+			snprintf(err, errlen, "KVM_SET_USER_MEMORY_REGION failed: %s",
+				 strerror(-e));
 			return e;
 		}
 	}

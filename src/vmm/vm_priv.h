@@ -49,7 +49,7 @@ struct vm {
 	struct bus pio, mmio;
 	struct dev_event_sink events;
 	struct vm_irq irq_com1, irq_rtc, irq_sci, irq_kbd, irq_aux;
-	int rtc_timer_fd;       /* -1: none */
+	int rtc_timer_fd; /* -1: none */
 	struct uart16550 *uart;
 	struct rtc *rtc;
 	struct i8042 *i8042;
@@ -60,9 +60,9 @@ struct vm {
 	struct vm_irq irq_rng;
 	struct virtio_rng *rng;
 	struct virtio_mmio *rng_mmio;
-	int serial_out_fd;      /* where the UART writes; owned if serial_out_owned */
+	int serial_out_fd; /* where the UART writes; owned if serial_out_owned */
 	bool serial_out_owned;
-	int serial_in_fd;       /* -1: no input */
+	int serial_in_fd; /* -1: no input */
 	char pty_path[64];
 
 	/* CPUs */
@@ -71,7 +71,7 @@ struct vm {
 	struct cpu_model model;
 	uint32_t apic_ids[VM_MAX_VCPUS];
 	struct vcpu *vcpus;
-	unsigned nvcpus_init;   /* vcpus[0..nvcpus_init) went through vcpu_init */
+	unsigned nvcpus_init; /* vcpus[0..nvcpus_init) went through vcpu_init */
 	struct kvm_cpuid_entry2 *supported_cpuid;
 	unsigned nsupported_cpuid;
 

@@ -37,7 +37,7 @@ static void vm_on_signal(void *ctx, int fd, uint32_t events)
  * deadline is re-read on every loop tick (at least every 50 ms). */
 static void vm_rtc_timer_arm(struct vm *vm)
 {
-	struct itimerspec its = { 0 };
+	struct itimerspec its = {0};
 	uint64_t ns = rtc_next_event_ns(vm->rtc);
 
 	if (vm->rtc_timer_fd < 0)
@@ -71,14 +71,14 @@ static void vm_tick(void *ctx)
 static int vm_console_start(struct vm *vm)
 {
 	struct console_config cc = {
-		.in_fd = vm->serial_in_fd,
-		.out_fd = vm->serial_out_fd >= 0 ? vm->serial_out_fd : STDERR_FILENO,
-		.raw_tty = vm->cfg->serial == SERIAL_STDIO,
-		.escapes = vm->cfg->serial == SERIAL_STDIO,
-		.uart = vm->uart,
-		.el = vm->el,
-		.quit = vm_console_quit,
-		.quit_ctx = vm,
+	    .in_fd = vm->serial_in_fd,
+	    .out_fd = vm->serial_out_fd >= 0 ? vm->serial_out_fd : STDERR_FILENO,
+	    .raw_tty = vm->cfg->serial == SERIAL_STDIO,
+	    .escapes = vm->cfg->serial == SERIAL_STDIO,
+	    .uart = vm->uart,
+	    .el = vm->el,
+	    .quit = vm_console_quit,
+	    .quit_ctx = vm,
 	};
 
 	if (vm->serial_in_fd < 0)

@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	/* desc at 0, avail at 0x100, used at 0x200, the rest of the input at 0x400.. */
 	memcpy(ram, data + 1, KVMM_MIN(size - 1, (size_t)FUZZ_RAM));
-	r = (struct gmem_region){ 0, FUZZ_RAM, ram, 0 };
+	r = (struct gmem_region){0, FUZZ_RAM, ram, 0};
 	if (gmem_create(&m, &r, 1) == 0) {
 		memset(&vq, 0, sizeof(vq));
 		vq.max_size = 16;

@@ -27,6 +27,14 @@ for spec in "vmdk:" "vmdk:subformat=streamOptimized" "vmdk:zeroed_grain=on" \
 	fi
 	echo "ok $spec"
 done
+# Foreign -> qcow2 (compressed for the stream-optimized VMDK), checked by qemu-img.
+for pair in "vmdk-subformat_streamOptimized:-c" "vhdx-:" "vdi-:" "vpc-:"; do
+	name=${pair%%:*}
+	$IMG convert ${pair#*:} -O qcow2 "$name.img" "$name.qcow2" || _fail "kvmm convert $name -> qcow2"
+	$QEMU_IMG check -q "$name.qcow2" || _fail "qemu-img check $name.qcow2"
+	$QEMU_IMG compare -q "$name.ref" "$name.qcow2" || _fail "content $name.qcow2"
+	echo "ok $name -> qcow2"
+done
 # Read-only: writes must fail.
 $IMG resize -f vmdk vmdk-.img +1M 2>/dev/null && _fail "resize of a vmdk succeeded"
 $IMG convert -n -O vdi src.raw vdi-.img 2>/dev/null && _fail "convert into a vdi succeeded"

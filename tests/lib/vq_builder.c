@@ -10,10 +10,11 @@ void vqb_init(struct vqb *b, uint16_t size)
 	struct gmem_region r;
 
 	memset(b, 0, sizeof(*b));
-	b->ram = mmap(NULL, VQB_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	b->ram =
+	    mmap(NULL, VQB_RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (b->ram == MAP_FAILED)
 		abort();
-	r = (struct gmem_region){ 0, VQB_RAM_SIZE, b->ram, 0 };
+	r = (struct gmem_region){0, VQB_RAM_SIZE, b->ram, 0};
 	if (gmem_create(&b->mem, &r, 1))
 		abort();
 	b->size = size;
@@ -75,8 +76,8 @@ static void vqb_fill(struct vqb *b, struct virtq_desc *table, struct vqb_seg *se
 		}
 		d->addr = segs[i].gpa;
 		d->len = segs[i].len;
-		d->flags = (segs[i].write ? VIRTQ_DESC_F_WRITE : 0) |
-			   (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0);
+		d->flags =
+		    (segs[i].write ? VIRTQ_DESC_F_WRITE : 0) | (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0);
 		d->next = (uint16_t)(first + i + 1);
 	}
 }

@@ -10,11 +10,11 @@
 #include "devices/virtio/virtq.h"
 #include "mem/gmem.h"
 
-#define VQB_RAM_SIZE (4u << 20)
-#define VQB_DESC_GPA 0x1000u
+#define VQB_RAM_SIZE  (4u << 20)
+#define VQB_DESC_GPA  0x1000u
 #define VQB_AVAIL_GPA 0x5000u
-#define VQB_USED_GPA 0x6000u
-#define VQB_DATA_GPA 0x100000u /* buffers are carved from here */
+#define VQB_USED_GPA  0x6000u
+#define VQB_DATA_GPA  0x100000u /* buffers are carved from here */
 
 struct vqb {
 	uint8_t *ram;

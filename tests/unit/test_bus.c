@@ -34,12 +34,12 @@ static void rec_write(void *dev, uint64_t off, const void *data, uint32_t len)
 	memcpy(r->last, data, len);
 }
 
-static const struct io_ops rec_ops = { rec_read, rec_write };
+static const struct io_ops rec_ops = {rec_read, rec_write};
 
 static void test_add_and_dispatch(void **state)
 {
 	struct bus b;
-	struct rec a = { 0 }, c = { 0 };
+	struct rec a = {0}, c = {0};
 	uint32_t v = 0;
 
 	bus_init(&b, "pio");
@@ -60,7 +60,7 @@ static void test_add_and_dispatch(void **state)
 static void test_reject_bad_ranges(void **state)
 {
 	struct bus b;
-	struct rec a = { 0 };
+	struct rec a = {0};
 
 	bus_init(&b, "mmio");
 	assert_int_equal(bus_add(&b, 0x1000, 0x100, &rec_ops, &a, "a"), 0);
@@ -76,7 +76,7 @@ static void test_reject_bad_ranges(void **state)
 static void test_unclaimed(void **state)
 {
 	struct bus b;
-	struct rec a = { 0 };
+	struct rec a = {0};
 	uint64_t v = 0;
 
 	bus_init(&b, "pio");
@@ -96,9 +96,9 @@ static void test_unclaimed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_add_and_dispatch),
-		cmocka_unit_test(test_reject_bad_ranges),
-		cmocka_unit_test(test_unclaimed),
+	    cmocka_unit_test(test_add_and_dispatch),
+	    cmocka_unit_test(test_reject_bad_ranges),
+	    cmocka_unit_test(test_unclaimed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

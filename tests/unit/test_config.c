@@ -17,15 +17,22 @@ static void test_parse_size(void **state)
 		int ret;
 		uint64_t want;
 	} cases[] = {
-		{ "512", true, 0, 512ull << 20 },   { "512", false, 0, 512 },
-		{ "4K", false, 0, 4096 },           { "2G", true, 0, 2ull << 30 },
-		{ "2GiB", true, 0, 2ull << 30 },    { "3gb", true, 0, 3ull << 30 },
-		{ "1T", true, 0, 1ull << 40 },      { "7B", true, 0, 7 },
-		{ "", true, -EINVAL, 0 },           { "G", true, -EINVAL, 0 },
-		{ "-1M", true, -EINVAL, 0 },        { "12X", true, -EINVAL, 0 },
-		{ "1Gx", true, -EINVAL, 0 },        { "1BB", true, -EINVAL, 0 },
-		{ "99999999999999999999", true, -ERANGE, 0 },
-		{ "17179869184G", true, -ERANGE, 0 },
+	    {"512", true, 0, 512ull << 20},
+	    {"512", false, 0, 512},
+	    {"4K", false, 0, 4096},
+	    {"2G", true, 0, 2ull << 30},
+	    {"2GiB", true, 0, 2ull << 30},
+	    {"3gb", true, 0, 3ull << 30},
+	    {"1T", true, 0, 1ull << 40},
+	    {"7B", true, 0, 7},
+	    {"", true, -EINVAL, 0},
+	    {"G", true, -EINVAL, 0},
+	    {"-1M", true, -EINVAL, 0},
+	    {"12X", true, -EINVAL, 0},
+	    {"1Gx", true, -EINVAL, 0},
+	    {"1BB", true, -EINVAL, 0},
+	    {"99999999999999999999", true, -ERANGE, 0},
+	    {"17179869184G", true, -ERANGE, 0},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -138,7 +145,7 @@ static void test_json(void **state)
 	assert_int_equal(vm_config_load_json(&c, dup, err, sizeof(err)), -EINVAL);
 	assert_int_equal(vm_config_load_json(&c, "/nonexistent.json", err, sizeof(err)), -EINVAL);
 	vm_config_fini(&c);
-	const char *paths[] = { ok, bad_type, bad_json, bad_val, unknown, dup };
+	const char *paths[] = {ok, bad_type, bad_json, bad_val, unknown, dup};
 	for (size_t i = 0; i < 6; i++) {
 		unlink(paths[i]);
 		free((void *)paths[i]);
@@ -148,11 +155,9 @@ static void test_json(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_size),
-		cmocka_unit_test(test_parse_cpu_list),
-		cmocka_unit_test(test_affinity),
-		cmocka_unit_test(test_option_errors),
-		cmocka_unit_test(test_json),
+	    cmocka_unit_test(test_parse_size), cmocka_unit_test(test_parse_cpu_list),
+	    cmocka_unit_test(test_affinity),   cmocka_unit_test(test_option_errors),
+	    cmocka_unit_test(test_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -33,7 +33,7 @@ static void log_write(void *dev, uint64_t off, const void *data, uint32_t len)
 	}
 }
 
-static const struct io_ops log_ops = { log_read, log_write };
+static const struct io_ops log_ops = {log_read, log_write};
 
 struct fixture {
 	struct bus pio, mmio;
@@ -51,7 +51,7 @@ static int setup(void **state)
 	bus_init(&f->mmio, "mmio");
 	assert_int_equal(bus_add(&f->pio, 0x3f8, 8, &log_ops, &f->log, "log"), 0);
 	assert_int_equal(bus_add(&f->mmio, 0xd0000000, 0x1000, &log_ops, &f->log, "log"), 0);
-	f->x = (struct exit_ctx){ &f->pio, &f->mmio, 0 };
+	f->x = (struct exit_ctx){&f->pio, &f->mmio, 0};
 	f->run_size = 4096;
 	f->run = calloc(1, f->run_size);
 	*state = f;
@@ -159,15 +159,15 @@ static void test_other_exits(void **state)
 		uint32_t reason, type;
 		enum vcpu_action want;
 	} cases[] = {
-		{ KVM_EXIT_SHUTDOWN, 0, VCPU_RESET },
-		{ KVM_EXIT_SYSTEM_EVENT, KVM_SYSTEM_EVENT_SHUTDOWN, VCPU_SHUTDOWN },
-		{ KVM_EXIT_SYSTEM_EVENT, KVM_SYSTEM_EVENT_RESET, VCPU_RESET },
-		{ KVM_EXIT_SYSTEM_EVENT, KVM_SYSTEM_EVENT_CRASH, VCPU_FATAL },
-		{ KVM_EXIT_FAIL_ENTRY, 0, VCPU_FATAL },
-		{ KVM_EXIT_INTERNAL_ERROR, 0, VCPU_FATAL },
-		{ KVM_EXIT_HLT, 0, VCPU_SHUTDOWN },
-		{ KVM_EXIT_INTR, 0, VCPU_CONTINUE },
-		{ 999, 0, VCPU_FATAL },
+	    {KVM_EXIT_SHUTDOWN, 0, VCPU_RESET},
+	    {KVM_EXIT_SYSTEM_EVENT, KVM_SYSTEM_EVENT_SHUTDOWN, VCPU_SHUTDOWN},
+	    {KVM_EXIT_SYSTEM_EVENT, KVM_SYSTEM_EVENT_RESET, VCPU_RESET},
+	    {KVM_EXIT_SYSTEM_EVENT, KVM_SYSTEM_EVENT_CRASH, VCPU_FATAL},
+	    {KVM_EXIT_FAIL_ENTRY, 0, VCPU_FATAL},
+	    {KVM_EXIT_INTERNAL_ERROR, 0, VCPU_FATAL},
+	    {KVM_EXIT_HLT, 0, VCPU_SHUTDOWN},
+	    {KVM_EXIT_INTR, 0, VCPU_CONTINUE},
+	    {999, 0, VCPU_FATAL},
 	};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -181,11 +181,11 @@ static void test_other_exits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_io_rep_out, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_io_in_unclaimed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_io_bounds, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_mmio, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_other_exits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_io_rep_out, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_io_in_unclaimed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_io_bounds, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mmio, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_other_exits, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,7 +12,7 @@ static uint8_t lo[4096], hi[4096];
 static struct gmem *make_two(void)
 {
 	/* [0, 4096) and [4096, 8192) adjacent; a hole at [8192, 65536); then none. */
-	struct gmem_region r[2] = { { 4096, sizeof(hi), hi, 0 }, { 0, sizeof(lo), lo, 0 } };
+	struct gmem_region r[2] = {{4096, sizeof(hi), hi, 0}, {0, sizeof(lo), lo, 0}};
 	struct gmem *m;
 
 	assert_int_equal(gmem_create(&m, r, 2), 0);
@@ -27,7 +27,7 @@ static void test_ptr_bounds(void **state)
 	assert_ptr_equal(gmem_ptr(m, 4096, 1), hi);
 	assert_null(gmem_ptr(m, 4000, 200)); /* spans two regions */
 	assert_null(gmem_ptr(m, 8192, 1));   /* hole */
-	assert_null(gmem_ptr(m, 0, 0));      /* zero length */
+	assert_null(gmem_ptr(m, 0, 0));	     /* zero length */
 	assert_null(gmem_ptr(m, UINT64_MAX, 2));
 	gmem_destroy(m);
 }
@@ -63,8 +63,8 @@ static void test_write_partial_fails_atomically(void **state)
 
 static void test_create_rejects_overlap(void **state)
 {
-	struct gmem_region r[2] = { { 0, 4096, lo, 0 }, { 4095, 4096, hi, 0 } };
-	struct gmem_region w[1] = { { UINT64_MAX - 10, 4096, lo, 0 } };
+	struct gmem_region r[2] = {{0, 4096, lo, 0}, {4095, 4096, hi, 0}};
+	struct gmem_region w[1] = {{UINT64_MAX - 10, 4096, lo, 0}};
 	struct gmem *m;
 
 	assert_int_equal(gmem_create(&m, r, 2), -EINVAL);
@@ -92,11 +92,11 @@ static void test_iov_split(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_ptr_bounds),
-		cmocka_unit_test(test_rw_cross),
-		cmocka_unit_test(test_write_partial_fails_atomically),
-		cmocka_unit_test(test_create_rejects_overlap),
-		cmocka_unit_test(test_iov_split),
+	    cmocka_unit_test(test_ptr_bounds),
+	    cmocka_unit_test(test_rw_cross),
+	    cmocka_unit_test(test_write_partial_fails_atomically),
+	    cmocka_unit_test(test_create_rejects_overlap),
+	    cmocka_unit_test(test_iov_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

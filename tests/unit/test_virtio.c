@@ -21,13 +21,13 @@ static void fake_reset(struct virtio_dev *vd)
 }
 
 static const struct virtio_dev_ops fake_ops = {
-	.name = "fake",
-	.device_id = VIRTIO_ID_RNG,
-	.num_queues = 1,
-	.max_queue_size = 16,
-	.features = 1ull << VIRTIO_F_EVENT_IDX,
-	.activate = fake_activate,
-	.reset = fake_reset,
+    .name = "fake",
+    .device_id = VIRTIO_ID_RNG,
+    .num_queues = 1,
+    .max_queue_size = 16,
+    .features = 1ull << VIRTIO_F_EVENT_IDX,
+    .activate = fake_activate,
+    .reset = fake_reset,
 };
 
 static void tr_queue(void *tr, uint16_t q)
@@ -40,7 +40,7 @@ static void tr_config(void *tr)
 	config_irqs++;
 }
 
-static const struct virtio_transport_ops tr_ops = { tr_queue, tr_config };
+static const struct virtio_transport_ops tr_ops = {tr_queue, tr_config};
 
 struct fixture {
 	struct vqb b;
@@ -160,7 +160,7 @@ static void test_bad_queue_needs_reset(void **state)
 static void test_queue_done_notifies(void **state)
 {
 	struct fixture *f = *state;
-	struct vqb_seg s[1] = { { 8, true, 0 } };
+	struct vqb_seg s[1] = {{8, true, 0}};
 	static struct virtq_elem e;
 
 	drive_to_ok(f, 1ull << VIRTIO_F_VERSION_1); /* no EVENT_IDX */
@@ -177,8 +177,8 @@ static void test_queue_done_notifies(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_negotiation),	      T(test_legacy_driver_refused), T(test_out_of_order),
-		T(test_bad_queue_needs_reset), T(test_queue_done_notifies),
+	    T(test_negotiation),	   T(test_legacy_driver_refused), T(test_out_of_order),
+	    T(test_bad_queue_needs_reset), T(test_queue_done_notifies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -102,7 +102,7 @@ static void driver_init(struct fixture *f, uint16_t qsize)
 static void test_request(void **state)
 {
 	struct fixture *f = *state;
-	struct vqb_seg s[2] = { { 32, true, 0 }, { 32, true, 0 } };
+	struct vqb_seg s[2] = {{32, true, 0}, {32, true, 0}};
 	static const uint8_t zero[64];
 
 	driver_init(f, 16);
@@ -129,7 +129,7 @@ static void test_request(void **state)
 static void test_rate_limit(void **state)
 {
 	struct fixture *f = *state; /* 100 bytes per second */
-	struct vqb_seg s[1] = { { 80, true, 0 } };
+	struct vqb_seg s[1] = {{80, true, 0}};
 
 	driver_init(f, 16);
 	for (int i = 0; i < 3; i++) {
@@ -167,7 +167,8 @@ static void test_hostile_chain(void **state)
 	struct fixture *f = *state;
 
 	driver_init(f, 16);
-	*vqb_desc(&f->b, 0) = (struct virtq_desc){ VQB_DATA_GPA, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 0 };
+	*vqb_desc(&f->b, 0) =
+	    (struct virtq_desc){VQB_DATA_GPA, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 0};
 	vqb_publish(&f->b, 0); /* loops on itself */
 	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	assert_true(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
@@ -207,11 +208,11 @@ static void test_hostile_registers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_request, setup_fast, teardown),
-		cmocka_unit_test_setup_teardown(test_rate_limit, setup_slow, teardown),
-		cmocka_unit_test_setup_teardown(test_bad_queue_needs_reset, setup_fast, teardown),
-		cmocka_unit_test_setup_teardown(test_hostile_chain, setup_fast, teardown),
-		cmocka_unit_test_setup_teardown(test_hostile_registers, setup_fast, teardown),
+	    cmocka_unit_test_setup_teardown(test_request, setup_fast, teardown),
+	    cmocka_unit_test_setup_teardown(test_rate_limit, setup_slow, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_queue_needs_reset, setup_fast, teardown),
+	    cmocka_unit_test_setup_teardown(test_hostile_chain, setup_fast, teardown),
+	    cmocka_unit_test_setup_teardown(test_hostile_registers, setup_fast, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

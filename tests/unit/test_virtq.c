@@ -26,7 +26,7 @@ static int teardown(void **state)
 static void test_simple_chain(void **state)
 {
 	struct vqb *b = *state;
-	struct vqb_seg s[3] = { { 16, false, 0 }, { 512, true, 0 }, { 1, true, 0 } };
+	struct vqb_seg s[3] = {{16, false, 0}, {512, true, 0}, {1, true, 0}};
 	uint16_t head;
 
 	assert_int_equal(vqb_activate(b, false, false), 0);
@@ -52,7 +52,7 @@ static void test_simple_chain(void **state)
 static void test_indirect(void **state)
 {
 	struct vqb *b = *state;
-	struct vqb_seg s[4] = { { 16, false, 0 }, { 8, false, 0 }, { 4096, true, 0 }, { 1, true, 0 } };
+	struct vqb_seg s[4] = {{16, false, 0}, {8, false, 0}, {4096, true, 0}, {1, true, 0}};
 
 	assert_int_equal(vqb_activate(b, false, true), 0);
 	vqb_add_chain(b, s, 4, true);
@@ -65,7 +65,7 @@ static void test_indirect(void **state)
 static void test_indirect_not_negotiated(void **state)
 {
 	struct vqb *b = *state;
-	struct vqb_seg s[1] = { { 16, false, 0 } };
+	struct vqb_seg s[1] = {{16, false, 0}};
 
 	assert_int_equal(vqb_activate(b, false, false), 0);
 	vqb_add_chain(b, s, 1, true);
@@ -77,7 +77,7 @@ static void test_indirect_not_negotiated(void **state)
 static void test_zero_length_skipped(void **state)
 {
 	struct vqb *b = *state;
-	struct vqb_seg s[3] = { { 16, false, 0 }, { 0, true, 0 }, { 8, true, 0 } };
+	struct vqb_seg s[3] = {{16, false, 0}, {0, true, 0}, {8, true, 0}};
 
 	assert_int_equal(vqb_activate(b, false, false), 0);
 	vqb_add_chain(b, s, 3, false);
@@ -102,8 +102,8 @@ static void test_loop(void **state)
 	struct vqb *b = *state;
 
 	assert_int_equal(vqb_activate(b, false, false), 0);
-	*vqb_desc(b, 0) = (struct virtq_desc){ VQB_DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1 };
-	*vqb_desc(b, 1) = (struct virtq_desc){ VQB_DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 0 };
+	*vqb_desc(b, 0) = (struct virtq_desc){VQB_DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1};
+	*vqb_desc(b, 1) = (struct virtq_desc){VQB_DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 0};
 	vqb_publish(b, 0);
 	expect_broken(b);
 }
@@ -113,7 +113,7 @@ static void test_next_out_of_range(void **state)
 	struct vqb *b = *state;
 
 	assert_int_equal(vqb_activate(b, false, false), 0);
-	*vqb_desc(b, 0) = (struct virtq_desc){ VQB_DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 16 };
+	*vqb_desc(b, 0) = (struct virtq_desc){VQB_DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 16};
 	vqb_publish(b, 0);
 	expect_broken(b);
 }
@@ -132,7 +132,7 @@ static void test_addr_outside_ram(void **state)
 	struct vqb *b = *state;
 
 	assert_int_equal(vqb_activate(b, false, false), 0);
-	*vqb_desc(b, 0) = (struct virtq_desc){ VQB_RAM_SIZE - 4, 8, 0, 0 };
+	*vqb_desc(b, 0) = (struct virtq_desc){VQB_RAM_SIZE - 4, 8, 0, 0};
 	vqb_publish(b, 0);
 	expect_broken(b);
 }
@@ -142,7 +142,7 @@ static void test_addr_wraps(void **state)
 	struct vqb *b = *state;
 
 	assert_int_equal(vqb_activate(b, false, false), 0);
-	*vqb_desc(b, 0) = (struct virtq_desc){ UINT64_MAX - 2, 8, 0, 0 };
+	*vqb_desc(b, 0) = (struct virtq_desc){UINT64_MAX - 2, 8, 0, 0};
 	vqb_publish(b, 0);
 	expect_broken(b);
 }
@@ -154,8 +154,8 @@ static void test_length_overflow(void **state)
 	assert_int_equal(vqb_activate(b, false, true), 0);
 	/* Two 3 GiB buffers: each would be outside RAM anyway, but the total check comes
 	 * first; either way the chain must be refused. */
-	*vqb_desc(b, 0) = (struct virtq_desc){ 0, 0xc0000000u, VIRTQ_DESC_F_NEXT, 1 };
-	*vqb_desc(b, 1) = (struct virtq_desc){ 0, 0xc0000000u, 0, 0 };
+	*vqb_desc(b, 0) = (struct virtq_desc){0, 0xc0000000u, VIRTQ_DESC_F_NEXT, 1};
+	*vqb_desc(b, 1) = (struct virtq_desc){0, 0xc0000000u, 0, 0};
 	vqb_publish(b, 0);
 	expect_broken(b);
 }
@@ -175,8 +175,9 @@ static void test_read_after_write(void **state)
 	struct vqb *b = *state;
 
 	assert_int_equal(vqb_activate(b, false, false), 0);
-	*vqb_desc(b, 0) = (struct virtq_desc){ VQB_DATA_GPA, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1 };
-	*vqb_desc(b, 1) = (struct virtq_desc){ VQB_DATA_GPA, 8, 0, 0 };
+	*vqb_desc(b, 0) =
+	    (struct virtq_desc){VQB_DATA_GPA, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1};
+	*vqb_desc(b, 1) = (struct virtq_desc){VQB_DATA_GPA, 8, 0, 0};
 	vqb_publish(b, 0);
 	expect_broken(b);
 }
@@ -187,8 +188,8 @@ static void test_nested_and_bad_indirect(void **state)
 	struct virtq_desc *t = vqb_host(b, 0x200000);
 
 	assert_int_equal(vqb_activate(b, false, true), 0);
-	t[0] = (struct virtq_desc){ 0x200100, 16, VIRTQ_DESC_F_INDIRECT, 0 };
-	*vqb_desc(b, 0) = (struct virtq_desc){ 0x200000, 16, VIRTQ_DESC_F_INDIRECT, 0 };
+	t[0] = (struct virtq_desc){0x200100, 16, VIRTQ_DESC_F_INDIRECT, 0};
+	*vqb_desc(b, 0) = (struct virtq_desc){0x200000, 16, VIRTQ_DESC_F_INDIRECT, 0};
 	vqb_publish(b, 0);
 	expect_broken(b);
 	virtq_reset(&b->vq);
@@ -198,7 +199,7 @@ static void test_nested_and_bad_indirect(void **state)
 	b->vq.used_gpa = VQB_USED_GPA;
 	assert_int_equal(vqb_activate(b, false, true), 0);
 	b->vq.last_avail = 1; /* skip the chain above */
-	*vqb_desc(b, 1) = (struct virtq_desc){ 0x200000, 17, VIRTQ_DESC_F_INDIRECT, 0 };
+	*vqb_desc(b, 1) = (struct virtq_desc){0x200000, 17, VIRTQ_DESC_F_INDIRECT, 0};
 	vqb_publish(b, 1);
 	expect_broken(b);
 }
@@ -209,9 +210,9 @@ static void test_indirect_loop(void **state)
 	struct virtq_desc *t = vqb_host(b, 0x200000);
 
 	assert_int_equal(vqb_activate(b, false, true), 0);
-	t[0] = (struct virtq_desc){ VQB_DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1 };
-	t[1] = (struct virtq_desc){ VQB_DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 0 };
-	*vqb_desc(b, 0) = (struct virtq_desc){ 0x200000, 32, VIRTQ_DESC_F_INDIRECT, 0 };
+	t[0] = (struct virtq_desc){VQB_DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1};
+	t[1] = (struct virtq_desc){VQB_DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 0};
+	*vqb_desc(b, 0) = (struct virtq_desc){0x200000, 32, VIRTQ_DESC_F_INDIRECT, 0};
 	vqb_publish(b, 0);
 	expect_broken(b);
 }
@@ -237,7 +238,7 @@ static void test_activate_checks(void **state)
 static void test_event_idx(void **state)
 {
 	struct vqb *b = *state;
-	struct vqb_seg s[1] = { { 8, true, 0 } };
+	struct vqb_seg s[1] = {{8, true, 0}};
 
 	assert_int_equal(vqb_activate(b, true, false), 0);
 	for (int i = 0; i < 4; i++)
@@ -263,7 +264,7 @@ static void test_event_idx(void **state)
 static void test_no_interrupt_flag(void **state)
 {
 	struct vqb *b = *state;
-	struct vqb_seg s[1] = { { 8, true, 0 } };
+	struct vqb_seg s[1] = {{8, true, 0}};
 	struct virtq_avail *a = vqb_host(b, VQB_AVAIL_GPA);
 
 	assert_int_equal(vqb_activate(b, false, false), 0);
@@ -273,13 +274,14 @@ static void test_no_interrupt_flag(void **state)
 	virtq_push(&b->vq, elem.head, 0);
 	assert_false(virtq_should_notify(&b->vq));
 	virtq_set_notify(&b->vq, false);
-	assert_true(((struct virtq_used *)vqb_host(b, VQB_USED_GPA))->flags & VIRTQ_USED_F_NO_NOTIFY);
+	assert_true(((struct virtq_used *)vqb_host(b, VQB_USED_GPA))->flags &
+		    VIRTQ_USED_F_NO_NOTIFY);
 }
 
 static void test_wraparound(void **state)
 {
 	struct vqb *b = *state;
-	struct vqb_seg s[2] = { { 8, false, 0 }, { 8, true, 0 } };
+	struct vqb_seg s[2] = {{8, false, 0}, {8, true, 0}};
 
 	assert_int_equal(vqb_activate(b, false, false), 0);
 	for (int i = 0; i < 70000; i++) {
@@ -296,12 +298,24 @@ static void test_wraparound(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_simple_chain),	     T(test_indirect),	      T(test_indirect_not_negotiated),
-		T(test_zero_length_skipped), T(test_loop),	      T(test_next_out_of_range),
-		T(test_head_out_of_range),   T(test_addr_outside_ram), T(test_addr_wraps),
-		T(test_length_overflow),     T(test_avail_jump),      T(test_read_after_write),
-		T(test_nested_and_bad_indirect), T(test_indirect_loop), T(test_activate_checks),
-		T(test_event_idx),	     T(test_no_interrupt_flag), T(test_wraparound),
+	    T(test_simple_chain),
+	    T(test_indirect),
+	    T(test_indirect_not_negotiated),
+	    T(test_zero_length_skipped),
+	    T(test_loop),
+	    T(test_next_out_of_range),
+	    T(test_head_out_of_range),
+	    T(test_addr_outside_ram),
+	    T(test_addr_wraps),
+	    T(test_length_overflow),
+	    T(test_avail_jump),
+	    T(test_read_after_write),
+	    T(test_nested_and_bad_indirect),
+	    T(test_indirect_loop),
+	    T(test_activate_checks),
+	    T(test_event_idx),
+	    T(test_no_interrupt_flag),
+	    T(test_wraparound),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

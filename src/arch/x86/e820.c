@@ -15,7 +15,7 @@ int e820_add(struct e820_map *map, uint64_t addr, uint64_t size, uint32_t type)
 		return -E2BIG;
 	for (i = map->n; i > 0 && map->e[i - 1].addr > addr; i--)
 		map->e[i] = map->e[i - 1];
-	map->e[i] = (struct e820_entry){ addr, size, type };
+	map->e[i] = (struct e820_entry){addr, size, type};
 	map->n++;
 	return 0;
 }
@@ -47,7 +47,8 @@ int e820_build(struct e820_map *map, const struct gmem *m)
 				err = e820_add(map, LAYOUT_EBDA, LAYOUT_BIOS_END - LAYOUT_EBDA,
 					       E820_RESERVED);
 			if (!err)
-				err = e820_add(map, LAYOUT_BIOS_END, end - LAYOUT_BIOS_END, E820_RAM);
+				err =
+				    e820_add(map, LAYOUT_BIOS_END, end - LAYOUT_BIOS_END, E820_RAM);
 		} else {
 			err = e820_add(map, r->gpa, r->len, E820_RAM);
 		}

@@ -8,9 +8,9 @@
 
 struct gmem;
 
-#define E820_RAM 1
-#define E820_RESERVED 2
-#define E820_ACPI 3
+#define E820_RAM	 1
+#define E820_RESERVED	 2
+#define E820_ACPI	 3
 #define E820_MAX_ENTRIES 32
 
 struct e820_entry {

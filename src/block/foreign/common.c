@@ -3,6 +3,7 @@
 #include "block/foreign/foreign.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,7 +23,15 @@ int foreign_init(struct foreign_disk *fdisk, const struct disk_ops *ops,
 		return -errno;
 	if (st.st_size < 0)
 		return -EINVAL;
-	err = disk_init_common(&fdisk->d, ops, fd, path, (o ? o->flags : 0) | DISK_O_RDONLY,
+	/* The readers use unaligned buffers for headers and tables: drop O_DIRECT if asked. */
+	if (o && o->flags & DISK_O_DIRECT) {
+		int fl = fcntl(fd, F_GETFL);
+
+		if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_DIRECT) < 0)
+			return -errno;
+	}
+	err = disk_init_common(&fdisk->d, ops, fd, path,
+			       ((o ? o->flags : 0) | DISK_O_RDONLY) & ~DISK_O_DIRECT,
 			       o ? o->depth : 0);
 	if (err)
 		return err;

@@ -17,6 +17,25 @@
 #include "base/ckd.h"
 #include "base/iovbuf.h"
 
+/* How a request holds s->io_lock: shared (reads, and writes that free no cluster), exclusive
+ * (anything that may free a cluster), or already held exclusively by the caller. Lock order:
+ * io_lock, then s->lock. */
+enum io_mode { IO_SHARED, IO_EXCL, IO_HELD };
+
+static void io_lock(struct qcow2 *s, enum io_mode m)
+{
+	if (m == IO_SHARED)
+		pthread_rwlock_rdlock(&s->io_lock);
+	else if (m == IO_EXCL)
+		pthread_rwlock_wrlock(&s->io_lock);
+}
+
+static void io_unlock(struct qcow2 *s, enum io_mode m)
+{
+	if (m != IO_HELD)
+		pthread_rwlock_unlock(&s->io_lock);
+}
+
 /* ---- mapping ---- */
 
 static int get_l2(struct qcow2 *s, uint64_t l1i, uint8_t **l2)
@@ -235,6 +254,7 @@ int qcow2_co_preadv(struct qcow2 *s, const struct iovec *iov, unsigned cnt, uint
 
 	if (!sl)
 		return -ENOMEM;
+	io_lock(s, IO_SHARED);
 	while (pos < total) {
 		struct qcow2_map m;
 		unsigned n;
@@ -250,6 +270,7 @@ int qcow2_co_preadv(struct qcow2 *s, const struct iovec *iov, unsigned cnt, uint
 			break;
 		pos += m.len;
 	}
+	io_unlock(s, IO_SHARED);
 	free(sl);
 	return err;
 }
@@ -456,8 +477,9 @@ out:
 }
 
 /* Write [goff, goff+len) inside one cluster from iov at iov_off. */
-static int write_cluster(struct qcow2 *s, const struct iovec *iov, unsigned cnt, uint64_t iov_off,
-			 uint64_t goff, uint64_t len, struct iovec *sl)
+static int write_cluster_mode(struct qcow2 *s, const struct iovec *iov, unsigned cnt,
+			      uint64_t iov_off, uint64_t goff, uint64_t len, struct iovec *sl,
+			      enum io_mode mode)
 {
 	uint64_t l1i = qcow2_l1_index(s, goff), l2i = qcow2_l2_index(s, goff), e, bm, host;
 	uint64_t a = qcow2_offset_in_cluster(s, goff);
@@ -466,6 +488,7 @@ static int write_cluster(struct qcow2 *s, const struct iovec *iov, unsigned cnt,
 	unsigned n;
 	int err;
 
+	io_lock(s, mode);
 	pthread_mutex_lock(&s->lock);
 	err = check_writable(s);
 	if (!err)
@@ -485,15 +508,31 @@ static int write_cluster(struct qcow2 *s, const struct iovec *iov, unsigned cnt,
 						    (unsigned long long)host)
 			  : qcow2_check_overlap(s, host + a, len, 0);
 		pthread_mutex_unlock(&s->lock);
-		if (err)
-			return err;
-		n = iov_slice(iov, cnt, iov_off, len, sl);
-		return disk_file_pwritev(s->d.fd, sl, n, host + a);
+		if (!err) {
+			n = iov_slice(iov, cnt, iov_off, len, sl);
+			err = disk_file_pwritev(s->d.fd, sl, n, host + a);
+		}
+		io_unlock(s, mode);
+		return err;
+	}
+	if (mode == IO_SHARED &&
+	    ((e & QCOW2_OFLAG_COMPRESSED) || (host && !(e & QCOW2_OFLAG_COPIED)))) {
+		/* COW out of a shared or compressed cluster frees it: wait for in-flight I/O. */
+		pthread_mutex_unlock(&s->lock);
+		io_unlock(s, mode);
+		return write_cluster_mode(s, iov, cnt, iov_off, goff, len, sl, IO_EXCL);
 	}
 	err = write_slow(s, l2, l2i, iov, cnt, iov_off, goff, len);
 unlock:
 	pthread_mutex_unlock(&s->lock);
+	io_unlock(s, mode);
 	return err;
+}
+
+static int write_cluster(struct qcow2 *s, const struct iovec *iov, unsigned cnt, uint64_t iov_off,
+			 uint64_t goff, uint64_t len, struct iovec *sl)
+{
+	return write_cluster_mode(s, iov, cnt, iov_off, goff, len, sl, IO_SHARED);
 }
 
 int qcow2_co_pwritev(struct qcow2 *s, const struct iovec *iov, unsigned cnt, uint64_t off)
@@ -614,7 +653,7 @@ static int write_zero_bytes(struct qcow2 *s, uint64_t goff, uint64_t len)
 
 	if (!z)
 		return -ENOMEM;
-	err = write_cluster(s, &v, 1, 0, goff, len, &sl);
+	err = write_cluster_mode(s, &v, 1, 0, goff, len, &sl, IO_HELD);
 	free(z);
 	return err;
 }
@@ -624,8 +663,8 @@ int qcow2_zero_or_discard(struct qcow2 *s, uint64_t off, uint64_t len, bool disc
 	return qcow2_zero_discard_dealloc(s, off, len, discard, may_unmap, false);
 }
 
-int qcow2_zero_discard_dealloc(struct qcow2 *s, uint64_t off, uint64_t len, bool discard,
-			       bool may_unmap, bool dealloc)
+static int zero_discard_excl(struct qcow2 *s, uint64_t off, uint64_t len, bool discard,
+			     bool may_unmap, bool dealloc)
 {
 	uint64_t end = off + len, sc = qcow2_sc_size(s);
 	int err = 0;
@@ -674,9 +713,32 @@ int qcow2_zero_discard_dealloc(struct qcow2 *s, uint64_t off, uint64_t len, bool
 	return 0;
 }
 
+int qcow2_zero_discard_dealloc(struct qcow2 *s, uint64_t off, uint64_t len, bool discard,
+			       bool may_unmap, bool dealloc)
+{
+	int err;
+
+	io_lock(s, IO_EXCL); /* clusters may be freed: no request may still use them */
+	err = zero_discard_excl(s, off, len, discard, may_unmap, dealloc);
+	io_unlock(s, IO_EXCL);
+	return err;
+}
+
 /* ---- compressed write ---- */
 
+static int write_compressed_excl(struct qcow2 *s, uint64_t off, const void *data, size_t len);
+
 int qcow2_write_compressed_cluster(struct qcow2 *s, uint64_t off, const void *data, size_t len)
+{
+	int err;
+
+	io_lock(s, IO_EXCL);
+	err = write_compressed_excl(s, off, data, len);
+	io_unlock(s, IO_EXCL);
+	return err;
+}
+
+static int write_compressed_excl(struct qcow2 *s, uint64_t off, const void *data, size_t len)
 {
 	uint64_t cs = s->cluster_size, host, nb, ne, old;
 	uint8_t *src = calloc(1, cs), *dst = malloc(cs), *l2;
@@ -694,7 +756,7 @@ int qcow2_write_compressed_cluster(struct qcow2 *s, uint64_t off, const void *da
 	if (!clen) { /* incompressible: store normally */
 		struct iovec v = {src, len}, sl;
 
-		err = write_cluster(s, &v, 1, 0, off, len, &sl);
+		err = write_cluster_mode(s, &v, 1, 0, off, len, &sl, IO_HELD);
 		goto out;
 	}
 	pthread_mutex_lock(&s->lock);

@@ -125,6 +125,7 @@ static void qcow2_free_state(struct qcow2 *s)
 	free(s->exts);
 	free(s->hdr_tail);
 	pthread_mutex_destroy(&s->lock);
+	pthread_rwlock_destroy(&s->io_lock);
 	disk_fini_common(&s->d);
 	free(s);
 }
@@ -277,6 +278,15 @@ static int qcow2_open(int fd, const char *path, const struct disk_open_opts *o, 
 	if (!s)
 		return -ENOMEM;
 	pthread_mutex_init(&s->lock, NULL);
+	{
+		pthread_rwlockattr_t a;
+
+		/* Writer preference: a discard is not starved by a stream of reads. */
+		pthread_rwlockattr_init(&a);
+		pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+		pthread_rwlock_init(&s->io_lock, &a);
+		pthread_rwlockattr_destroy(&a);
+	}
 	err = disk_init_common(&s->d, &qcow2_ops, -1, path, o->flags, o->depth);
 	if (err)
 		goto err_free;

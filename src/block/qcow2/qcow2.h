@@ -53,7 +53,8 @@ struct qcow2_snapshot {
 
 struct qcow2 {
 	struct disk d;
-	pthread_mutex_t lock; /* all metadata: header fields, L1, caches, reftable, snapshots */
+	pthread_mutex_t lock;	  /* all metadata: header fields, L1, caches, reftable, snapshots */
+	pthread_rwlock_t io_lock; /* shared by requests; exclusive while clusters may be freed */
 
 	/* header (host endian) */
 	uint32_t version;

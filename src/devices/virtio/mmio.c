@@ -46,7 +46,7 @@ static void mmio_notify_config(void *tr)
 	mmio_raise(t, VIRTIO_MMIO_INT_CONFIG);
 }
 
-static const struct virtio_transport_ops mmio_tr_ops = { mmio_notify_queue, mmio_notify_config };
+static const struct virtio_transport_ops mmio_tr_ops = {mmio_notify_queue, mmio_notify_config};
 
 int virtio_mmio_create(struct virtio_mmio **out, struct virtio_dev *vd, const struct irq_line *irq)
 {
@@ -93,8 +93,9 @@ static uint32_t mmio_read_reg(struct virtio_mmio *t, uint64_t off)
 	case VIRTIO_MMIO_VENDOR_ID:
 		return VIRTIO_MMIO_VENDOR;
 	case VIRTIO_MMIO_DEVICE_FEATURES:
-		return t->dev_feat_sel > 1 ? 0 :
-			(uint32_t)(virtio_offered_features(vd) >> (32 * t->dev_feat_sel));
+		return t->dev_feat_sel > 1
+			   ? 0
+			   : (uint32_t)(virtio_offered_features(vd) >> (32 * t->dev_feat_sel));
 	case VIRTIO_MMIO_QUEUE_NUM_MAX:
 		return vq ? vq->max_size : 0;
 	case VIRTIO_MMIO_QUEUE_READY:
@@ -230,4 +231,4 @@ static void mmio_write(void *dev, uint64_t off, const void *data, uint32_t len)
 	mmio_write_reg(t, off, v);
 }
 
-const struct io_ops virtio_mmio_io_ops = { mmio_read, mmio_write };
+const struct io_ops virtio_mmio_io_ops = {mmio_read, mmio_write};

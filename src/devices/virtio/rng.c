@@ -100,12 +100,12 @@ void virtio_rng_poll(struct virtio_rng *r)
 }
 
 static const struct virtio_dev_ops rng_ops = {
-	.name = "rng",
-	.device_id = VIRTIO_ID_RNG,
-	.num_queues = 1,
-	.max_queue_size = RNG_QUEUE_SIZE,
-	.features = (1ull << VIRTIO_F_INDIRECT_DESC) | (1ull << VIRTIO_F_EVENT_IDX),
-	.queue_notify = rng_queue_notify,
+    .name = "rng",
+    .device_id = VIRTIO_ID_RNG,
+    .num_queues = 1,
+    .max_queue_size = RNG_QUEUE_SIZE,
+    .features = (1ull << VIRTIO_F_INDIRECT_DESC) | (1ull << VIRTIO_F_EVENT_IDX),
+    .queue_notify = rng_queue_notify,
 };
 
 int virtio_rng_create(struct virtio_rng **out, const struct gmem *mem, uint64_t rate,

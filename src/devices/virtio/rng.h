@@ -11,7 +11,7 @@
 #include "devices/virtio/virtio.h"
 
 #define VIRTIO_RNG_DEFAULT_RATE (1u << 20) /* bytes per second */
-#define VIRTIO_RNG_MAX_REQUEST (64u << 10)
+#define VIRTIO_RNG_MAX_REQUEST	(64u << 10)
 
 struct virtio_rng;
 

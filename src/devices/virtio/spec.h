@@ -7,33 +7,33 @@
 
 /* Device status (virtio 1.2 §2.1). */
 #define VIRTIO_STATUS_ACKNOWLEDGE 0x01
-#define VIRTIO_STATUS_DRIVER 0x02
-#define VIRTIO_STATUS_DRIVER_OK 0x04
+#define VIRTIO_STATUS_DRIVER	  0x02
+#define VIRTIO_STATUS_DRIVER_OK	  0x04
 #define VIRTIO_STATUS_FEATURES_OK 0x08
 #define VIRTIO_STATUS_NEEDS_RESET 0x40
-#define VIRTIO_STATUS_FAILED 0x80
+#define VIRTIO_STATUS_FAILED	  0x80
 
 /* Reserved feature bits (§6). */
-#define VIRTIO_F_INDIRECT_DESC 28
-#define VIRTIO_F_EVENT_IDX 29
-#define VIRTIO_F_VERSION_1 32
+#define VIRTIO_F_INDIRECT_DESC	 28
+#define VIRTIO_F_EVENT_IDX	 29
+#define VIRTIO_F_VERSION_1	 32
 #define VIRTIO_F_ACCESS_PLATFORM 33
-#define VIRTIO_F_RING_PACKED 34
-#define VIRTIO_F_IN_ORDER 35
+#define VIRTIO_F_RING_PACKED	 34
+#define VIRTIO_F_IN_ORDER	 35
 
 /* Device IDs (§5). */
-#define VIRTIO_ID_NET 1
-#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_NET	  1
+#define VIRTIO_ID_BLOCK	  2
 #define VIRTIO_ID_CONSOLE 3
-#define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_RNG	  4
 #define VIRTIO_ID_BALLOON 5
 
 /* Split virtqueue (§2.7). */
-#define VIRTQ_DESC_F_NEXT 1
-#define VIRTQ_DESC_F_WRITE 2
-#define VIRTQ_DESC_F_INDIRECT 4
+#define VIRTQ_DESC_F_NEXT	   1
+#define VIRTQ_DESC_F_WRITE	   2
+#define VIRTQ_DESC_F_INDIRECT	   4
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1
-#define VIRTQ_USED_F_NO_NOTIFY 1
+#define VIRTQ_USED_F_NO_NOTIFY	   1
 
 struct virtq_desc {
 	uint64_t addr;
@@ -62,6 +62,6 @@ struct virtq_used {
 };
 
 /* Bytes of each ring part for a queue of `n` entries (with the EVENT_IDX trailer). */
-#define VIRTQ_DESC_BYTES(n) ((uint64_t)(n) * 16)
-#define VIRTQ_AVAIL_BYTES(n) (4 + (uint64_t)(n) * 2 + 2)
-#define VIRTQ_USED_BYTES(n) (4 + (uint64_t)(n) * 8 + 2)
+#define VIRTQ_DESC_BYTES(n)  ((uint64_t)(n)*16)
+#define VIRTQ_AVAIL_BYTES(n) (4 + (uint64_t)(n)*2 + 2)
+#define VIRTQ_USED_BYTES(n)  (4 + (uint64_t)(n)*8 + 2)

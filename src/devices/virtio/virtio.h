@@ -27,18 +27,18 @@ struct virtio_dev;
 /* What a transport provides to the core: raising the guest interrupt. */
 struct virtio_transport_ops {
 	void (*notify_queue)(void *tr, uint16_t q); /* used-buffer notification */
-	void (*notify_config)(void *tr);            /* configuration change */
+	void (*notify_config)(void *tr);	    /* configuration change */
 };
 
 struct virtio_dev_ops {
 	const char *name;
-	uint32_t device_id;     /* VIRTIO_ID_* */
+	uint32_t device_id; /* VIRTIO_ID_* */
 	uint16_t num_queues, max_queue_size;
-	uint64_t features;      /* offered; VERSION_1 is added by the core */
+	uint64_t features; /* offered; VERSION_1 is added by the core */
 	uint32_t config_len;
 	void (*config_read)(struct virtio_dev *vd, uint32_t off, void *buf, uint32_t len);
 	int (*config_write)(struct virtio_dev *vd, uint32_t off, const void *buf, uint32_t len);
-	int (*activate)(struct virtio_dev *vd);            /* queues already validated */
+	int (*activate)(struct virtio_dev *vd); /* queues already validated */
 	void (*queue_notify)(struct virtio_dev *vd, uint16_t q);
 	void (*reset)(struct virtio_dev *vd);
 	void (*destroy)(struct virtio_dev *vd);
@@ -51,7 +51,7 @@ struct virtio_dev {
 	void *tr;
 	uint64_t acked_features;
 	uint8_t status;
-	uint16_t num_queues;    /* host copy: the guest cannot change it */
+	uint16_t num_queues; /* host copy: the guest cannot change it */
 	pthread_mutex_t lock;
 	struct virtq vq[VIRTIO_MAX_QUEUES];
 	struct log_ratelimit rl;

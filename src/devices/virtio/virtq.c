@@ -122,7 +122,7 @@ static int virtq_add_segment(struct virtq *vq, struct virtq_walk *w, const struc
 
 static int virtq_walk_chain(struct virtq *vq, uint16_t head, struct virtq_elem *e)
 {
-	struct virtq_walk w = { .table = (const uint8_t *)vq->desc, .tsize = vq->size };
+	struct virtq_walk w = {.table = (const uint8_t *)vq->desc, .tsize = vq->size};
 	uint16_t idx = head;
 	int err;
 
@@ -199,7 +199,8 @@ void virtq_set_notify(struct virtq *vq, bool enable)
 	if (!vq->active)
 		return;
 	if (vq->event_idx) {
-		__atomic_store_n(virtq_avail_event(vq), enable ? vq->last_avail : (uint16_t)(vq->last_avail - 1),
+		__atomic_store_n(virtq_avail_event(vq),
+				 enable ? vq->last_avail : (uint16_t)(vq->last_avail - 1),
 				 __ATOMIC_RELAXED);
 	} else {
 		uint16_t f = __atomic_load_n(&vq->used->flags, __ATOMIC_RELAXED);

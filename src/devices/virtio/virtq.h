@@ -16,8 +16,8 @@
 #include "base/log.h"
 #include "mem/gmem.h"
 
-#define VIRTQ_MAX_SIZE 1024
-#define VIRTQ_MAX_IOV 1024               /* segments per popped chain */
+#define VIRTQ_MAX_SIZE	      1024
+#define VIRTQ_MAX_IOV	      1024	   /* segments per popped chain */
 #define VIRTQ_MAX_CHAIN_BYTES (1ull << 32) /* total bytes of one chain, both directions */
 
 struct virtq_desc;
@@ -26,9 +26,9 @@ struct virtq_used;
 
 struct virtq {
 	/* Set by the transport from guest register writes. */
-	uint16_t size;       /* negotiated size, a power of two ≤ max_size */
-	uint16_t max_size;   /* what the device offers */
-	bool ready;          /* driver enabled the queue */
+	uint16_t size;	   /* negotiated size, a power of two ≤ max_size */
+	uint16_t max_size; /* what the device offers */
+	bool ready;	   /* driver enabled the queue */
 	gpa_t desc_gpa, avail_gpa, used_gpa;
 
 	/* Valid after virtq_activate(). */
@@ -38,8 +38,8 @@ struct virtq {
 	struct virtq_used *used;
 	bool event_idx, indirect;
 	bool active, broken;
-	uint16_t last_avail;  /* next avail ring slot to consume */
-	uint16_t used_idx;    /* host copy of used->idx */
+	uint16_t last_avail;	 /* next avail ring slot to consume */
+	uint16_t used_idx;	 /* host copy of used->idx */
 	uint16_t signalled_used; /* used_idx when the guest was last notified */
 	bool signalled_valid;
 	struct log_ratelimit rl;
