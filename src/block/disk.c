@@ -181,8 +181,10 @@ int disk_open_backing(struct disk *d, const char *name, const char *fmt,
 	bo.cache_bytes = parent->cache_bytes;
 	bo.depth = d->depth + 1;
 	err = disk_open(path, &bo, &d->backing);
-	if (err)
-		log_err("disk: %s: cannot open backing file %s", d->filename, path);
+	/* Only the top image reports: a broken chain gives two lines, not one per level. */
+	if (err && d->depth == 0)
+		log_err("disk: %s: cannot open backing file %s: %s", d->filename, path,
+			strerror(-err));
 	free(path);
 	return err;
 }
