@@ -50,6 +50,7 @@ hostile        | hostile.elf        | --memory 128M | 1 | ^PASS hostile;;^hostil
 fwcfg          | fwcfg.elf          | --cpus 2 --memory 256M --cmdline "cpus=2 mem=256" | 1 | ^PASS fwcfg;;^ok - DMA and data-port reads agree | - | microvm | yes
 virtio-rng     | virtio_rng.elf     | --rng on --cmdline "reqs=8" | 1 | ^PASS virtio_rng;;^virtio_rng: 8 requests of 64 bytes served | - | microvm | yes
 demo           | demo.elf           | --cpus 2 --memory 128M | 0 | Hello from the kvmm demo guest;;^  Ring 3: ;;^All done | - | microvm | yes
+fatal-exit     | fatal.elf          | | 4 | ^fatal: aesenc with an MMIO operand | - | skip | yes
 demo-builtin   | -                  | | 0 | Hello from the kvmm demo guest;;^All done | - | skip | yes
 # Negative cases: the payloads must notice wrong values and broken code (status 3 = a check
 # failed, 5 = an unexpected exception was reported).
