@@ -4,7 +4,7 @@
  * that it runs where there is no Python (the nested-KVM initramfs of bench/nested-startup.sh)
  * and so that the sampler itself costs little CPU next to the VMM it measures.
  *
- *   startup-probe [--runs N] [--warmup N] [--guest-mib M] [--timeout SECS]
+ *   startup-probe [--runs N] [--warmup N] [--guest-mib M] [--sample-ms MS] [--timeout SECS]
  *                 --vmm NAME CMD [ARG...] [--vmm NAME CMD [ARG...]]...
  *
  * Runs every command N times, interleaved (run 1 of each VMM, then run 2 of each, ...), after
@@ -13,7 +13,7 @@
  *   exit_ms      exec -> the command has exited and been reaped
  *   overhead_kib peak of (RSS of the process - RSS of the mappings at least as large as the
  *                guest RAM), sampled from /proc/PID/smaps at every output event and at least
- *                every millisecond
+ *                every --sample-ms milliseconds (default 1; 0 = no sampling, overhead -1)
  *   maxrss_kib   ru_maxrss from wait4 (peak RSS including guest RAM touched)
  * "exec" is the moment just before fork(). stdin is /dev/null, stderr is discarded.
  * Prints one "RUN" line per measured run and one "MEDIAN" line per VMM:
@@ -96,11 +96,17 @@ static long probe_overhead_kib(pid_t pid, long guest_kib)
 	return total - guest;
 }
 
-static int probe_run(char **argv, long guest_kib, double timeout_ms, struct probe_result *r)
+/*
+ * Runs @argv once and fills @r. @sample_ms: smaps sampling period (0: do not sample, so that the
+ * times are not perturbed by the sampler; overhead_kib stays -1).
+ */
+static int probe_run(char **argv, long guest_kib, int sample_ms, double timeout_ms,
+		     struct probe_result *r)
 {
-	int pfd[2], devnull, wstatus = 0;
+	int pfd[2], xfd[2], devnull, wstatus = 0, xerr = 0;
 	bool eof = false, killed = false;
 	struct rusage ru;
+	int err;
 	double t0;
 	pid_t pid;
 
@@ -109,39 +115,49 @@ static int probe_run(char **argv, long guest_kib, double timeout_ms, struct prob
 	r->overhead_kib = -1;
 	if (pipe2(pfd, O_CLOEXEC) < 0)
 		return -errno;
+	/* xfd: closed by a successful exec (O_CLOEXEC), or carries errno if exec failed. */
+	if (pipe2(xfd, O_CLOEXEC) < 0) {
+		err = -errno;
+		goto err_close_pipe;
+	}
 	devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
 	if (devnull < 0) {
-		int err = -errno;
-
-		close(pfd[0]);
-		close(pfd[1]);
-		return err;
+		err = -errno;
+		goto err_close_xpipe;
 	}
 	t0 = probe_now_ms();
 	pid = fork();
 	if (pid < 0) {
-		int err = -errno;
-
-		close(devnull);
-		close(pfd[0]);
-		close(pfd[1]);
-		return err;
+		err = -errno;
+		goto err_close_devnull;
 	}
 	if (pid == 0) {
+		int e;
+
 		dup2(devnull, 0);
 		dup2(pfd[1], 1);
 		dup2(devnull, 2);
 		execvp(argv[0], argv);
+		e = errno;
+		if (write(xfd[1], &e, sizeof(e)) < 0)
+			_exit(126);
 		_exit(127);
 	}
 	close(pfd[1]);
+	close(xfd[1]);
 	close(devnull);
+	/* Sample only after the exec: before it, the child is a copy of this program. */
+	while (read(xfd[0], &xerr, sizeof(xerr)) < 0 && errno == EINTR)
+		;
+	close(xfd[0]);
+	if (xerr)
+		fprintf(stderr, "startup-probe: exec %s: %s\n", argv[0], strerror(xerr));
 
 	while (!eof) {
 		struct pollfd p = {.fd = pfd[0], .events = POLLIN};
 		char buf[65536];
 		long ov;
-		int n = poll(&p, 1, 1);
+		int n = poll(&p, 1, sample_ms ? sample_ms : 100);
 
 		if (n > 0) {
 			ssize_t got = read(pfd[0], buf, sizeof(buf));
@@ -151,9 +167,11 @@ static int probe_run(char **argv, long guest_kib, double timeout_ms, struct prob
 			if (got == 0 || (got < 0 && errno != EINTR && errno != EAGAIN))
 				eof = true;
 		}
-		ov = probe_overhead_kib(pid, guest_kib);
-		if (ov > r->overhead_kib)
-			r->overhead_kib = ov;
+		if (sample_ms) {
+			ov = probe_overhead_kib(pid, guest_kib);
+			if (ov > r->overhead_kib)
+				r->overhead_kib = ov;
+		}
 		if (!killed && probe_now_ms() - t0 > timeout_ms) {
 			kill(pid, SIGKILL);
 			killed = true;
@@ -171,6 +189,16 @@ static int probe_run(char **argv, long guest_kib, double timeout_ms, struct prob
 	else
 		r->status = 128 + WTERMSIG(wstatus);
 	return 0;
+
+err_close_devnull:
+	close(devnull);
+err_close_xpipe:
+	close(xfd[0]);
+	close(xfd[1]);
+err_close_pipe:
+	close(pfd[0]);
+	close(pfd[1]);
+	return err;
 }
 
 static int probe_cmp_double(const void *a, const void *b)
@@ -198,7 +226,8 @@ static double probe_median(const double *v, int n)
 static void probe_usage(void)
 {
 	fprintf(stderr, "usage: startup-probe [--runs N] [--warmup N] [--guest-mib M] "
-			"[--timeout SECS] --vmm NAME CMD [ARG...] [--vmm NAME CMD [ARG...]]...\n");
+			"[--sample-ms MS] [--timeout SECS] --vmm NAME CMD [ARG...] [--vmm NAME CMD "
+			"[ARG...]]...\n");
 }
 
 static int probe_parse_int(const char *s, long lo, long hi, long *out)
@@ -217,11 +246,12 @@ static int probe_parse_int(const char *s, long lo, long hi, long *out)
 int main(int argc, char **argv)
 {
 	static struct probe_vmm vmms[PROBE_MAX_VMMS];
-	long runs = 10, warmup = 1, guest_mib = 128, timeout_s = 30;
+	long runs = 10, warmup = 1, guest_mib = 128, timeout_s = 30, sample_ms = 1;
 	int nvmm = 0, i, v, err;
 
 	signal(SIGPIPE, SIG_IGN);
-	for (i = 1; i < argc; i++) {
+	i = 1;
+	while (i < argc) {
 		long *dst = NULL, hi = 0;
 
 		if (!strcmp(argv[i], "--vmm"))
@@ -235,16 +265,20 @@ int main(int argc, char **argv)
 		} else if (!strcmp(argv[i], "--guest-mib")) {
 			dst = &guest_mib;
 			hi = 1L << 30;
+		} else if (!strcmp(argv[i], "--sample-ms")) {
+			dst = &sample_ms;
+			hi = 1000;
 		} else if (!strcmp(argv[i], "--timeout")) {
 			dst = &timeout_s;
 			hi = 3600;
 		}
 		if (!dst || i + 1 >= argc ||
-		    probe_parse_int(argv[i + 1], dst == &warmup ? 0 : 1, hi, dst) < 0) {
+		    probe_parse_int(argv[i + 1], (dst == &warmup || dst == &sample_ms) ? 0 : 1, hi,
+				    dst) < 0) {
 			probe_usage();
 			return 2;
 		}
-		i++;
+		i += 2;
 	}
 	/* --vmm NAME CMD...: the command runs up to the next --vmm; each gets its own copy. */
 	while (i < argc) {
@@ -275,8 +309,8 @@ int main(int argc, char **argv)
 		for (v = 0; v < nvmm; v++) {
 			struct probe_result r;
 
-			err =
-			    probe_run(vmms[v].argv, guest_mib * 1024, (double)timeout_s * 1e3, &r);
+			err = probe_run(vmms[v].argv, guest_mib * 1024, (int)sample_ms,
+					(double)timeout_s * 1e3, &r);
 			if (err < 0) {
 				fprintf(stderr, "startup-probe: %s: %s\n", vmms[v].name,
 					strerror(-err));

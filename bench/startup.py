@@ -7,6 +7,11 @@ For each VMM and each of N runs it measures
   - VMM memory overhead: peak of (process RSS - RSS of the guest-RAM mapping), from
     /proc/PID/smaps sampled every millisecond (KiB)
 and prints medians and the kvmm/QEMU ratios. Needs /dev/kvm (both VMMs use it).
+The runs are interleaved (kvmm, qemu, kvmm, ...) after one discarded warm-up run of each. The
+payload gets the command line of the boot-pvh case of tests/guest/cases.sh ("hello=world
+mem=M", plus "qemu=1" under QEMU), so both VMMs must exit with the payload's PASS status 1; the
+script exits 1 otherwise. Where there is no /dev/kvm, bench/nested-startup.sh runs the same
+measurement (bench/startup-probe.c) inside a nested-KVM guest; see docs/benchmarks.md.
 
 usage: bench/startup.py [--kvmm build/kvmm] [--payload build/payload/boot.elf] [--runs 10]
                         [--memory 128]
@@ -92,14 +97,20 @@ def main():
     mem = a.memory << 20
     vmms = {
         "kvmm": [a.kvmm, "run", "--kernel", a.payload, "--memory", f"{a.memory}M",
-                 "--serial", "stdio", "--debug-exit"],
+                 "--cmdline", f"hello=world mem={a.memory}", "--serial", "stdio", "--debug-exit"],
         "qemu": [a.qemu, "-M", "microvm", "-accel", "kvm", "-nodefaults", "-no-user-config",
                  "-display", "none", "-serial", "stdio", "-m", f"{a.memory}M",
-                 "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", a.payload],
+                 "-device", "isa-debug-exit,iobase=0xf4,iosize=4", "-kernel", a.payload,
+                 "-append", f"hello=world mem={a.memory} qemu=1"],
     }
+    for cmd in vmms.values():  # warm-up, discarded
+        run_once(cmd, mem)
+    all_runs = {name: [] for name in vmms}
+    for _ in range(a.runs):
+        for name, cmd in vmms.items():
+            all_runs[name].append(run_once(cmd, mem))
     res = {}
-    for name, cmd in vmms.items():
-        runs = [run_once(cmd, mem) for _ in range(a.runs)]
+    for name, runs in all_runs.items():
         res[name] = {
             "first_ms": median([r[0] * 1000 if r[0] is not None else None for r in runs]),
             "exit_ms": median([r[1] * 1000 for r in runs]),
@@ -114,6 +125,10 @@ def main():
         ratio = q / k if k else float("nan")
         print(f"{label:14}{k:12.1f}{q:12.1f}{ratio:12.2f}")
     print(f"exit statuses: kvmm {res['kvmm']['status']}, qemu {res['qemu']['status']}")
+    if res["kvmm"]["status"] != [1] or res["qemu"]["status"] != [1]:
+        print("bench/startup: a VMM did not exit with the payload's PASS status 1 in every run",
+              file=sys.stderr)
+        return 1
     return 0
 
 

@@ -39,6 +39,8 @@ static const char run_usage[] =
     "                       pin vCPU threads, e.g. 0=2,1=3 or 0=0-3:1=4-7\n"
     "  --serial stdio|file:PATH|pty|none\n"
     "                       where COM1 goes (default stdio; Ctrl-A x quits, Ctrl-A h help)\n"
+    "  --disk path=FILE[,format=raw|qcow2|auto][,readonly=on][,serial=ID][,discard=on]\n"
+    "         [,queues=N]   a virtio-blk disk on virtio-mmio (repeatable, up to 8)\n"
     "  --rng on|off|RATE    virtio-rng (virtio-mmio) fed by getrandom, limited to RATE\n"
     "                       bytes/s (default 1M/s when on)\n"
     "  --debug-exit         isa-debug-exit at port 0xf4: writing v exits with (v<<1)|1\n"
@@ -68,7 +70,8 @@ enum {
 	OPT_NAME,
 	OPT_CONFIG,
 	OPT_KVM_DEVICE,
-	OPT_RNG
+	OPT_RNG,
+	OPT_DISK
 };
 
 static const struct option run_options[] = {
@@ -86,6 +89,7 @@ static const struct option run_options[] = {
     {"config", required_argument, NULL, OPT_CONFIG},
     {"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
     {"rng", required_argument, NULL, OPT_RNG},
+    {"disk", required_argument, NULL, OPT_DISK},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},

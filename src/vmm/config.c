@@ -38,6 +38,11 @@ void vm_config_fini(struct vm_config *c)
 	free(c->affinity);
 	free(c->serial_path);
 	free(c->kvm_path);
+	for (unsigned i = 0; i < c->ndisks; i++) {
+		free(c->disks[i].path);
+		free(c->disks[i].format);
+		free(c->disks[i].serial);
+	}
 	memset(c, 0, sizeof(*c));
 }
 
@@ -262,6 +267,78 @@ static int set_rng(struct vm_config *c, const char *v, char *err, size_t errlen)
 	return 0;
 }
 
+static int disk_set_field(struct vm_disk_config *d, const char *k, const char *v)
+{
+	unsigned long q;
+	char *end;
+
+	if (!strcmp(k, "path"))
+		return set_string(&d->path, v);
+	if (!strcmp(k, "format"))
+		return !strcmp(v, "auto") ? 0 : set_string(&d->format, v);
+	if (!strcmp(k, "serial"))
+		return strlen(v) > 20 ? -EINVAL : set_string(&d->serial, v);
+	if (!strcmp(k, "readonly"))
+		return parse_bool(v, &d->readonly);
+	if (!strcmp(k, "discard"))
+		return parse_bool(v, &d->discard);
+	if (!strcmp(k, "queues")) {
+		q = strtoul(v, &end, 10);
+		if (!*v || *end || q < 1 || q > 16)
+			return -EINVAL;
+		d->queues = (uint16_t)q;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+/* One --disk: comma-separated key=value; a first item without '=' is the path. */
+static int add_disk(struct vm_config *c, const char *v, char *err, size_t errlen)
+{
+	struct vm_disk_config *d;
+	char *dup, *tok, *save = NULL;
+	int r = 0;
+
+	if (c->ndisks >= VM_MAX_DISKS) {
+		snprintf(err, errlen, "--disk: at most %d disks", VM_MAX_DISKS);
+		return -EINVAL;
+	}
+	dup = strdup(v);
+	if (!dup)
+		return -ENOMEM;
+	d = &c->disks[c->ndisks];
+	memset(d, 0, sizeof(*d));
+	c->ndisks++;
+	for (tok = strtok_r(dup, ",", &save); tok && !r; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+
+		if (!eq && tok == dup) {
+			r = set_string(&d->path, tok);
+			continue;
+		}
+		if (!eq) {
+			r = -EINVAL;
+			snprintf(err, errlen, "--disk: '%s' is not key=value", tok);
+			break;
+		}
+		*eq = '\0';
+		r = disk_set_field(d, tok, eq + 1);
+		if (r == -ENOENT)
+			snprintf(err, errlen,
+				 "--disk: unknown key '%s' (path, format, readonly, "
+				 "serial, discard, queues)",
+				 tok);
+		else if (r == -EINVAL)
+			snprintf(err, errlen, "--disk: bad value '%s' for %s", eq + 1, tok);
+	}
+	if (!r && !d->path) {
+		snprintf(err, errlen, "--disk '%s': no path=FILE", v);
+		r = -EINVAL;
+	}
+	free(dup);
+	return r == -ENOENT ? -EINVAL : r;
+}
+
 int vm_config_set(struct vm_config *c, const char *key, const char *v, char *err, size_t errlen)
 {
 	int r = 0;
@@ -297,6 +374,8 @@ int vm_config_set(struct vm_config *c, const char *key, const char *v, char *err
 			snprintf(err, errlen, "--on-reboot: '%s' is not exit or restart", v);
 			r = -EINVAL;
 		}
+	} else if (!strcmp(key, "disk")) {
+		r = add_disk(c, v, err, errlen);
 	} else if (!strcmp(key, "rng")) {
 		r = set_rng(c, v, err, errlen);
 	} else if (!strcmp(key, "kvm-device") || !strcmp(key, "kvm_device"))
@@ -310,13 +389,62 @@ int vm_config_set(struct vm_config *c, const char *key, const char *v, char *err
 	return r;
 }
 
+/* A JSON scalar as the option text: strings as they are, integers in decimal, booleans on/off.
+ * NULL for anything else. */
+static const char *json_option_text(json_t *val, char *buf, size_t len)
+{
+	if (json_is_string(val))
+		return json_string_value(val);
+	if (json_is_integer(val) && json_integer_value(val) >= 0) {
+		snprintf(buf, len, "%" PRId64, (int64_t)json_integer_value(val));
+		return buf;
+	}
+	if (json_is_boolean(val)) {
+		snprintf(buf, len, "%s", json_is_true(val) ? "on" : "off");
+		return buf;
+	}
+	return NULL;
+}
+
+/* One key: a scalar, or (for repeatable options such as "disk") an array of scalars. */
+static int json_set_key(struct vm_config *c, const char *path, const char *key, json_t *val,
+			char *err, size_t errlen)
+{
+	char buf[64], sub[VM_CONFIG_ERRLEN];
+	size_t n = json_is_array(val) ? json_array_size(val) : 1;
+
+	if (!strcmp(key, "config")) {
+		snprintf(err, errlen, "%s: \"config\" cannot be nested", path);
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *v = json_is_array(val) ? json_array_get(val, i) : val;
+		const char *s = json_option_text(v, buf, sizeof(buf));
+		int r;
+
+		if (!s) {
+			snprintf(err, errlen,
+				 "%s: \"%s\" must be a string, a non-negative integer, "
+				 "a boolean, or an array of those",
+				 path, key);
+			return -EINVAL;
+		}
+		sub[0] = '\0';
+		r = vm_config_set(c, key, s, sub, sizeof(sub));
+		if (r) {
+			snprintf(err, errlen, "%s: %s", path, sub);
+			return r;
+		}
+	}
+	return 0;
+}
+
 int vm_config_load_json(struct vm_config *c, const char *path, char *err, size_t errlen)
 {
 	json_error_t je;
 	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 	const char *key;
 	json_t *val;
-	char buf[64], sub[VM_CONFIG_ERRLEN];
 	int r = 0;
 
 	if (!root) {
@@ -330,33 +458,9 @@ int vm_config_load_json(struct vm_config *c, const char *path, char *err, size_t
 	}
 	json_object_foreach(root, key, val)
 	{
-		const char *s = buf;
-
-		if (json_is_string(val))
-			s = json_string_value(val);
-		else if (json_is_integer(val) && json_integer_value(val) >= 0)
-			snprintf(buf, sizeof(buf), "%" PRId64, (int64_t)json_integer_value(val));
-		else if (json_is_boolean(val))
-			snprintf(buf, sizeof(buf), "%s", json_is_true(val) ? "on" : "off");
-		else {
-			snprintf(err, errlen,
-				 "%s: \"%s\" must be a string, a non-negative integer "
-				 "or a boolean",
-				 path, key);
-			r = -EINVAL;
+		r = json_set_key(c, path, key, val, err, errlen);
+		if (r)
 			break;
-		}
-		if (!strcmp(key, "config")) {
-			snprintf(err, errlen, "%s: \"config\" cannot be nested", path);
-			r = -EINVAL;
-			break;
-		}
-		sub[0] = '\0';
-		r = vm_config_set(c, key, s, sub, sizeof(sub));
-		if (r) {
-			snprintf(err, errlen, "%s: %s", path, sub);
-			break;
-		}
 	}
 	json_decref(root);
 	return r;

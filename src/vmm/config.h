@@ -21,6 +21,17 @@ struct vcpu_affinity {
 	cpu_set_t cpus;
 };
 
+#define VM_MAX_DISKS 8
+
+/* --disk path=FILE[,format=raw|qcow2|auto][,readonly=on][,serial=ID][,discard=on][,queues=N] */
+struct vm_disk_config {
+	char *path;
+	char *format; /* NULL: probe */
+	char *serial; /* NULL: none */
+	bool readonly, discard;
+	uint16_t queues;
+};
+
 struct vm_config {
 	char *name;
 	char *kernel;		    /* path; NULL: use kernel_data */
@@ -38,6 +49,8 @@ struct vm_config {
 	char *serial_path;
 	bool debug_exit;
 	uint64_t rng_rate; /* virtio-rng bytes per second; 0: no device */
+	struct vm_disk_config disks[VM_MAX_DISKS];
+	unsigned ndisks;
 	enum on_reboot on_reboot;
 	char *kvm_path; /* "/dev/kvm" */
 };

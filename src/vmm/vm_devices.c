@@ -22,6 +22,8 @@
 #include "devices/legacy/reset.h"
 #include "devices/legacy/rtc.h"
 #include "devices/legacy/uart16550.h"
+#include "block/disk.h"
+#include "devices/virtio/blk.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/rng.h"
 #include "kvm/kvm.h"
@@ -157,29 +159,80 @@ static int vm_legacy_create(struct vm *vm)
 	return e;
 }
 
-/* virtio-rng on the virtio-mmio transport, first slot of the virtio-mmio window. */
-static int vm_virtio_create(struct vm *vm, struct acpi_config *ac)
+/* Put a virtio device on the next virtio-mmio slot: 4 KiB window, its own level-triggered GSI,
+ * and a DSDT entry (LNRO0005) so the guest finds it. */
+static int vm_virtio_mmio_attach(struct vm *vm, struct acpi_config *ac, struct virtio_dev *vd,
+				 const char *name)
 {
-	struct irq_line irq = vm_irq_line(vm, &vm->irq_rng, LAYOUT_GSI_DYNAMIC);
+	unsigned slot = vm->nmmio;
+	uint64_t base = LAYOUT_VIRTIO_MMIO + slot * LAYOUT_VIRTIO_MMIO_SIZE;
+	uint32_t gsi = LAYOUT_GSI_DYNAMIC + slot;
+	struct irq_line irq;
 	int e;
 
-	if (!vm->cfg->rng_rate)
-		return 0;
-	e = virtio_rng_create(&vm->rng, vm->mem, vm->cfg->rng_rate, NULL, NULL);
-	if (!e)
-		e = virtio_mmio_create(&vm->rng_mmio, virtio_rng_dev(vm->rng), &irq);
-	if (!e)
-		e = bus_add(&vm->mmio, LAYOUT_VIRTIO_MMIO, LAYOUT_VIRTIO_MMIO_SIZE,
-			    &virtio_mmio_io_ops, vm->rng_mmio, "virtio-rng");
+	if (slot >= VM_MAX_VIRTIO_MMIO)
+		return -ENOSPC;
+	irq = vm_irq_line(vm, &vm->mmio_irq[slot], gsi);
+	e = virtio_mmio_create(&vm->mmio_tr[slot], vd, &irq);
+	if (e)
+		return e;
+	vm->nmmio++;
+	e = bus_add(&vm->mmio, base, LAYOUT_VIRTIO_MMIO_SIZE, &virtio_mmio_io_ops,
+		    vm->mmio_tr[slot], name);
 	if (e)
 		return e;
 	ac->virtio_mmio[ac->n_virtio_mmio++] = (struct acpi_virtio_mmio){
-	    .base = LAYOUT_VIRTIO_MMIO,
+	    .base = base,
 	    .len = LAYOUT_VIRTIO_MMIO_SIZE,
-	    .gsi = LAYOUT_GSI_DYNAMIC,
+	    .gsi = gsi,
 	    .edge = false,
 	};
 	return 0;
+}
+
+static int vm_disk_create(struct vm *vm, struct acpi_config *ac, unsigned i, char *err,
+			  size_t errlen)
+{
+	const struct vm_disk_config *dc = &vm->cfg->disks[i];
+	struct disk_open_opts oo = {.format = dc->format,
+				    .flags = dc->readonly ? DISK_O_RDONLY : 0};
+	struct virtio_blk_opts bo = {.serial = dc->serial,
+				     .readonly = dc->readonly,
+				     .discard = dc->discard,
+				     .write_zeroes = dc->discard,
+				     .queues = dc->queues};
+	int e = disk_open(dc->path, &oo, &vm->disks[i]);
+
+	if (e) {
+		snprintf(err, errlen, "--disk %s: %s", dc->path, strerror(-e));
+		return e;
+	}
+	e = virtio_blk_create(&vm->blks[i], vm->mem, vm->disks[i], &bo);
+	if (!e)
+		e = vm_virtio_mmio_attach(vm, ac, virtio_blk_dev(vm->blks[i]), "virtio-blk");
+	if (e)
+		snprintf(err, errlen, "--disk %s: cannot create the device: %s", dc->path,
+			 strerror(-e));
+	return e;
+}
+
+/* virtio devices on virtio-mmio: the rng first (when enabled), then the disks in order. */
+static int vm_virtio_create(struct vm *vm, struct acpi_config *ac, char *err, size_t errlen)
+{
+	int e = 0;
+
+	if (vm->cfg->rng_rate) {
+		e = virtio_rng_create(&vm->rng, vm->mem, vm->cfg->rng_rate, NULL, NULL);
+		if (!e)
+			e = vm_virtio_mmio_attach(vm, ac, virtio_rng_dev(vm->rng), "virtio-rng");
+		if (e) {
+			snprintf(err, errlen, "--rng: cannot create the device: %s", strerror(-e));
+			return e;
+		}
+	}
+	for (unsigned i = 0; !e && i < vm->cfg->ndisks; i++)
+		e = vm_disk_create(vm, ac, i, err, errlen);
+	return e;
 }
 
 /* What firmware and test guests read: fw_cfg items, CMOS memory size, ACPI and MP tables. */
@@ -200,11 +253,9 @@ static int vm_tables_create(struct vm *vm, char *err, size_t errlen)
 		memcpy(&e820[i * 20 + 8], &vm->e820.e[i].size, 8);
 		memcpy(&e820[i * 20 + 16], &vm->e820.e[i].type, 4);
 	}
-	e = vm_virtio_create(vm, &ac);
-	if (e) {
-		snprintf(err, errlen, "cannot create the virtio devices: %s", strerror(-e));
+	e = vm_virtio_create(vm, &ac, err, errlen);
+	if (e)
 		return e;
-	}
 	e = fw_cfg_create(&vm->fw_cfg, vm->mem);
 	if (!e)
 		e = bus_add(&vm->pio, LAYOUT_PORT_FW_CFG, FW_CFG_IO_SIZE, &fw_cfg_io_ops,
@@ -255,7 +306,12 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 
 void vm_devices_destroy(struct vm *vm)
 {
-	virtio_mmio_destroy(vm->rng_mmio);
+	for (unsigned i = 0; i < vm->nmmio; i++)
+		virtio_mmio_destroy(vm->mmio_tr[i]);
+	for (unsigned i = 0; i < VM_MAX_DISKS; i++) {
+		virtio_blk_destroy(vm->blks[i]);
+		disk_close(vm->disks[i]);
+	}
 	virtio_rng_destroy(vm->rng);
 	debug_exit_destroy(vm->debug_exit);
 	acpi_pm_destroy(vm->acpi_pm);

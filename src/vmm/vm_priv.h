@@ -10,6 +10,7 @@
 #include "arch/x86/cpuid.h"
 #include "arch/x86/e820.h"
 #include "arch/x86/boot.h"
+#include "arch/x86/layout.h"
 #include "devices/dev.h"
 #include "vmm/bus.h"
 #include "vmm/config.h"
@@ -28,7 +29,11 @@ struct fw_cfg;
 struct acpi_pm;
 struct console;
 struct virtio_rng;
+struct virtio_blk;
+struct disk;
 struct virtio_mmio;
+
+#define VM_MAX_VIRTIO_MMIO (LAYOUT_IOAPIC_PINS - LAYOUT_GSI_DYNAMIC)
 
 /* An ISA interrupt line of the in-kernel irqchip (KVM_IRQ_LINE). */
 struct vm_irq {
@@ -57,9 +62,13 @@ struct vm {
 	struct debug_exit *debug_exit;
 	struct fw_cfg *fw_cfg;
 	struct acpi_pm *acpi_pm;
-	struct vm_irq irq_rng;
 	struct virtio_rng *rng;
-	struct virtio_mmio *rng_mmio;
+	/* virtio-mmio slots: slot i is at LAYOUT_VIRTIO_MMIO + i * 4 KiB on GSI 16 + i. */
+	unsigned nmmio;
+	struct virtio_mmio *mmio_tr[VM_MAX_VIRTIO_MMIO];
+	struct vm_irq mmio_irq[VM_MAX_VIRTIO_MMIO];
+	struct disk *disks[VM_MAX_DISKS];
+	struct virtio_blk *blks[VM_MAX_DISKS];
 	int serial_out_fd; /* where the UART writes; owned if serial_out_owned */
 	bool serial_out_owned;
 	int serial_in_fd; /* -1: no input */

@@ -9,7 +9,8 @@
 #   args     extra `kvmm run` arguments, shell words (quote with "..."); placeholders:
 #            @INITRD@ @INITRD_SIZE@ @INITRD_SUM@ (a random initrd made per run, with its size
 #            and `cksum` CRC), @EPOCH@ (host UTC seconds just before the VMM starts) and
-#            @EPOCH_WRONG@ (the same minus one hour, for the negative case).
+#            @EPOCH_WRONG@ (the same minus one hour, for the negative case), @DISK@ (a fresh
+#            8 MiB raw image filled with 0xee, one per case).
 #            The runners always add --serial stdio --debug-exit (QEMU: -serial stdio and
 #            isa-debug-exit on 0xf4); run-qemu.sh appends "qemu=1" to the guest command line.
 #   status   expected exit status: 1 = payload passed (debug-exit code 0), 0 = powered off or
@@ -49,6 +50,9 @@ reset-restart  | reset.elf          | --on-reboot restart --cmdline "reset=tripl
 hostile        | hostile.elf        | --memory 128M | 1 | ^PASS hostile;;^hostile: survived | - | microvm | yes
 fwcfg          | fwcfg.elf          | --cpus 2 --memory 256M --cmdline "cpus=2 mem=256" | 1 | ^PASS fwcfg;;^ok - DMA and data-port reads agree | - | microvm | yes
 virtio-rng     | virtio_rng.elf     | --rng on --cmdline "reqs=8" | 1 | ^PASS virtio_rng;;^virtio_rng: 8 requests of 64 bytes served | - | microvm | yes
+virtio-blk     | virtio_blk.elf     | --disk path=@DISK@,serial=kvmm-disk0 --cmdline "serial=kvmm-disk0" | 1 | ^PASS virtio_blk;;^ok - GET_ID matches serial=kvmm-disk0;;^ok - IN sector 0: status 0 | - | microvm | yes
+virtio-blk-ro  | virtio_blk.elf     | --disk path=@DISK@,readonly=on,serial=ro0 --cmdline "serial=ro0 ro=1" | 1 | ^PASS virtio_blk;;^ok - OUT on a read-only disk: status 1 \(IOERR\) | - | microvm | yes
+virtio-rng-blk | virtio_blk.elf     | --rng on --disk path=@DISK@,serial=second --cmdline "serial=second" | 1 | ^PASS virtio_blk | - | microvm | yes
 demo           | demo.elf           | --cpus 2 --memory 128M | 0 | Hello from the kvmm demo guest;;^  Ring 3: ;;^All done | - | microvm | yes
 fatal-exit     | fatal.elf          | | 4 | ^fatal: aesenc with an MMIO operand | - | skip | yes
 demo-builtin   | -                  | | 0 | Hello from the kvmm demo guest;;^All done | - | skip | yes

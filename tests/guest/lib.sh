@@ -30,9 +30,20 @@ guest_setup() {
 	GUEST_INITRD_SUM=$(cksum <"$GUEST_INITRD" | cut -d' ' -f1)
 }
 
-# guest_expand STRING: substitute the @...@ placeholders.
+# guest_new_disk: a fresh 8 MiB raw image filled with 0xee; its path in GUEST_DISK.
+guest_new_disk() {
+	GUEST_DISK_N=$((${GUEST_DISK_N:-0} + 1))
+	GUEST_DISK=$GUEST_WORK/disk$GUEST_DISK_N.img
+	head -c $((8 << 20)) /dev/zero | tr '\0' '\356' >"$GUEST_DISK"
+}
+
+# guest_expand STRING: substitute the @...@ placeholders (@DISK@: a fresh image per case).
 guest_expand() {
 	local s=$1
+	if [[ $s == *@DISK@* ]]; then
+		guest_new_disk
+		s=${s//@DISK@/$GUEST_DISK}
+	fi
 	s=${s//@INITRD@/$GUEST_INITRD}
 	s=${s//@INITRD_SIZE@/$GUEST_INITRD_SIZE}
 	s=${s//@INITRD_SUM@/$GUEST_INITRD_SUM}

@@ -32,6 +32,25 @@ if [ "$ACCEL" = kvm ] && { ! [ -c /dev/kvm ] || ! { : <>/dev/kvm; } 2>/dev/null;
 	exit 77
 fi
 
+# disk_argv SPEC: kvmm's --disk path=P[,readonly=on][,serial=S] as QEMU microvm arguments.
+disk_argv() {
+	local spec=$1 kv path="" ro="" serial="" n=${#Q_ARGV[@]}
+	local -a items
+	IFS=, read -ra items <<<"$spec"
+	for kv in "${items[@]}"; do
+		case $kv in
+		path=*) path=${kv#path=} ;;
+		readonly=on) ro=",readonly=on" ;;
+		serial=*) serial=",serial=${kv#serial=}" ;;
+		*=*) ;;
+		*) path=$kv ;;
+		esac
+	done
+	Q_ARGV+=(-global virtio-mmio.force-legacy=false
+		-drive "id=d$n,file=$path,format=raw,if=none$ro"
+		-device "virtio-blk-device,drive=d$n$serial")
+}
+
 # qemu_argv: translate C_ARGV (kvmm arguments) into Q_ARGV.
 qemu_argv() {
 	local i=0 n=${#C_ARGV[@]} a append=""
@@ -48,6 +67,7 @@ qemu_argv() {
 			i=$((i + 1))
 			;;
 		--rng) Q_ARGV+=(-global virtio-mmio.force-legacy=false -device virtio-rng-device); i=$((i + 1)) ;;
+		--disk) disk_argv "${C_ARGV[i + 1]}"; i=$((i + 1)) ;;
 		--serial | --debug-exit) ;;
 		*)
 			echo "# run-qemu.sh: cannot map kvmm argument '$a'" >&2

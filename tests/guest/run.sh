@@ -69,15 +69,29 @@ run_case() {
 	guest_ok "$C_NAME"
 }
 
-# Cpus_allowed_list of the thread of process $1 named $2, or nothing.
+# Cpus_allowed_list of the thread of process $1 named $2, or nothing. Bash builtins only (no
+# fork per sample): on slow nested hosts a forked sampler misses the payload's spin window.
 thread_cpus() {
-	local t
+	local t comm key val
 	for t in /proc/"$1"/task/*; do
-		if [ "$(cat "$t/comm" 2>/dev/null)" = "$2" ]; then
-			sed -n 's/^Cpus_allowed_list:[[:space:]]*//p' "$t/status"
-			return
-		fi
+		comm=
+		read -r comm 2>/dev/null <"$t/comm"
+		[ "$comm" = "$2" ] || continue
+		while read -r key val; do
+			if [ "$key" = "Cpus_allowed_list:" ]; then
+				printf '%s' "$val"
+				return
+			fi
+		done 2>/dev/null <"$t/status"
+		return
 	done
+}
+
+# The kvmm process under `timeout` PID $1 (its only child), or nothing.
+child_pid() {
+	local c=
+	read -r c _ 2>/dev/null <"/proc/$1/task/$1/children"
+	printf '%s' "$c"
 }
 
 case_affinity() {
@@ -92,7 +106,7 @@ case_affinity() {
 	fi
 	GUEST_T0=$(date +%s%N)
 	timeout -k 5 "$TIMEOUT" "$KVMM" run --kernel "$PAYLOAD_DIR/smp.elf" --cpus 2 \
-		--cpu-affinity 0=0,1=1 --cmdline "cpus=2 spin=5" --serial stdio --debug-exit \
+		--cpu-affinity 0=0,1=1 --cmdline "cpus=2 spin=${GUEST_AFFINITY_SPIN:-10}" --serial stdio --debug-exit \
 		</dev/null >"$out" 2>"$err" &
 	pid=$!
 	# The timeout process execs nothing: find kvmm as its child.
@@ -100,7 +114,7 @@ case_affinity() {
 	# vCPU thread already gone) must not overwrite a good one (seen on slow nested hosts).
 	for _ in $(seq 100); do
 		local kpid s0 s1
-		kpid=$(pgrep -P "$pid" 2>/dev/null | head -n 1)
+		kpid=$(child_pid "$pid")
 		if [ -n "$kpid" ]; then
 			s0=$(thread_cpus "$kpid" vcpu0)
 			s1=$(thread_cpus "$kpid" vcpu1)
@@ -124,7 +138,47 @@ case_affinity() {
 	fi
 }
 
+# blk_image_ok IMG: IMG is the 0xee fill with sectors 0, 1, n/2 and n-1 holding the payload's
+# pattern. Shell and coreutils/busybox only (it also runs inside the nested-KVM initramfs).
+blk_image_ok() {
+	local img=$1 want=$GUEST_WORK/blk-want.img n s i pat
+	n=$(($(stat -c %s "$img") / 512))
+	head -c $((n * 512)) /dev/zero | tr '\0' '\356' >"$want"
+	for s in 0 1 $((n / 2)) $((n - 1)); do
+		pat=
+		for ((i = 0; i < 512; i++)); do
+			printf -v pat '%s\\x%02x' "$pat" $(((s * 7 + i * 13 + 0x21) & 0xff))
+		done
+		printf "$pat" | dd of="$want" bs=512 seek="$s" count=1 conv=notrunc 2>/dev/null
+	done
+	cmp -s "$img" "$want"
+}
+
+# The payload writes sectors 0, 1, capacity/2 and the last one with byte i of sector s =
+# (s*7 + i*13 + 0x21) & 0xff; everything else must still be the 0xee fill, and a read-only
+# disk must be untouched. Checked from the host after kvmm exits.
+case_blk_image() {
+	local name=virtio-blk-host-check out=$GUEST_WORK/blkimg.out status
+	if [ -n "${1:-}" ] && ! [[ $name =~ $1 ]]; then
+		return
+	fi
+	guest_new_disk
+	GUEST_T0=$(date +%s%N)
+	timeout -k 5 "$TIMEOUT" "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_blk.elf" \
+		--disk "path=$GUEST_DISK,serial=host" --cmdline "serial=host" --serial stdio \
+		--debug-exit </dev/null >"$out" 2>&1
+	status=$?
+	if [ "$status" -ne 1 ]; then
+		guest_not_ok "$name" "exit status $status, expected 1" "$out"
+	elif ! blk_image_ok "$GUEST_DISK"; then
+		guest_not_ok "$name" "the image does not hold exactly what the guest wrote" "$out"
+	else
+		guest_ok "$name" "4 sectors written, the rest untouched"
+	fi
+}
+
 guest_setup
 guest_each_case run_case "${1:-}"
 case_affinity "${1:-}"
+case_blk_image "${1:-}"
 guest_finish

@@ -1,0 +1,284 @@
+/* tests/guest/payload/virtio_blk.c — a minimal virtio-mmio driver for virtio-blk. Finds every
+ * virtio-mmio device in the ACPI DSDT (_HID "LNRO0005", Memory32Fixed in _CRS, as kvmm and QEMU
+ * microvm describe them) and picks the one whose DeviceID register is 2 (block). Negotiates
+ * VERSION_1 and FLUSH, sets up a 16-entry split queue, reads the capacity from the config space,
+ * then (one request per notify, polling the used ring):
+ *   - writes a pattern to sectors 0, 1, capacity/2 and the last sector (OUT), FLUSH, reads them
+ *     back (IN) and compares;
+ *   - GET_ID, compared with the command line's serial=ID (NUL-padded to 20 bytes) if given;
+ *   - with ro=1: checks that the device offers VIRTIO_BLK_F_RO and that an OUT returns
+ *     VIRTIO_BLK_S_IOERR (and skips the writes; reads must still work).
+ * The pattern written is byte i of sector s = (s * 7 + i * 13 + 0x21) & 0xff, so the host can
+ * check the image afterwards. Arguments: serial=ID, ro=1. */
+#include "payload.h"
+
+const char payload_name[] = "virtio_blk";
+
+#define QSIZE	   16
+#define RING_GPA   0x1200000ull /* desc 0x1200000, avail +0x1000, used +0x2000 */
+#define HDR_GPA	   0x1210000ull
+#define STATUS_GPA 0x1211000ull
+#define DATA_GPA   0x1220000ull /* 512 bytes per request slot */
+#define MAX_DEVS   8
+
+#define BLK_T_IN     0
+#define BLK_T_OUT    1
+#define BLK_T_FLUSH  4
+#define BLK_T_GET_ID 8
+#define BLK_S_OK     0
+#define BLK_S_IOERR  1
+#define BLK_F_RO     5
+#define BLK_F_FLUSH  9
+
+struct desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags, next;
+};
+
+struct blk_hdr {
+	uint32_t type, reserved;
+	uint64_t sector;
+};
+
+static volatile struct desc *d = (volatile struct desc *)RING_GPA;
+static volatile uint16_t *avail = (volatile uint16_t *)(RING_GPA + 0x1000);
+static volatile uint16_t *used = (volatile uint16_t *)(RING_GPA + 0x2000);
+static uint16_t next_idx;
+
+/* Every LNRO0005 device's MMIO base, in DSDT order. */
+static unsigned find_virtio_mmio(uint64_t rsdp, uint64_t *bases, unsigned max)
+{
+	const struct acpi_sdt_hdr *fadt = acpi_find_table(rsdp, "FACP");
+	const struct acpi_sdt_hdr *dsdt;
+	const uint8_t *p, *end;
+	uint64_t x_dsdt = 0;
+	uint32_t dsdt32 = 0;
+	unsigned n = 0;
+
+	if (!fadt || fadt->len < 44)
+		return 0;
+	memcpy(&dsdt32, (const uint8_t *)fadt + 40, 4);
+	if (fadt->len >= 148)
+		memcpy(&x_dsdt, (const uint8_t *)fadt + 140, 8);
+	dsdt = (const struct acpi_sdt_hdr *)(x_dsdt ? x_dsdt : dsdt32);
+	if (!dsdt || memcmp(dsdt->sig, "DSDT", 4))
+		return 0;
+	p = (const uint8_t *)dsdt;
+	end = p + dsdt->len;
+	for (; p + 8 <= end && n < max; p++) {
+		if (memcmp(p, "LNRO0005", 8))
+			continue;
+		for (const uint8_t *q = p + 8; q + 12 <= end && q < p + 256; q++) {
+			if (q[0] == 0x86 && q[1] == 0x09 && q[2] == 0x00) {
+				uint32_t base;
+
+				memcpy(&base, q + 4, 4);
+				bases[n++] = base;
+				break;
+			}
+		}
+	}
+	return n;
+}
+
+static uint64_t find_blk(uint64_t rsdp)
+{
+	uint64_t bases[MAX_DEVS];
+	unsigned n = find_virtio_mmio(rsdp, bases, MAX_DEVS);
+
+	printf("virtio_blk: %u virtio-mmio devices in the DSDT\n", n);
+	for (unsigned i = 0; i < n; i++)
+		if (mmio_read32(bases[i]) == 0x74726976 && mmio_read32(bases[i] + 8) == 2)
+			return bases[i];
+	return 0;
+}
+
+static bool driver_init(uint64_t b, bool *ro)
+{
+	uint32_t f0;
+
+	mmio_write32(b + 0x70, 0);
+	mmio_write32(b + 0x70, 1);
+	mmio_write32(b + 0x70, 3);
+	mmio_write32(b + 0x14, 0);
+	f0 = mmio_read32(b + 0x10);
+	mmio_write32(b + 0x14, 1);
+	if (!check(mmio_read32(b + 0x10) & 1, "device offers VERSION_1") ||
+	    !check(f0 & (1u << BLK_F_FLUSH), "device offers FLUSH"))
+		return false;
+	*ro = f0 & (1u << BLK_F_RO);
+	mmio_write32(b + 0x24, 1);
+	mmio_write32(b + 0x20, 1);
+	mmio_write32(b + 0x24, 0);
+	mmio_write32(b + 0x20, (1u << BLK_F_FLUSH) | (f0 & (1u << BLK_F_RO)));
+	mmio_write32(b + 0x70, 0x0b);
+	if (!check(mmio_read32(b + 0x70) & 0x08, "FEATURES_OK accepted"))
+		return false;
+	mmio_write32(b + 0x30, 0);
+	if (!check(mmio_read32(b + 0x34) >= QSIZE, "queue 0 max size %u", mmio_read32(b + 0x34)))
+		return false;
+	memset((void *)RING_GPA, 0, 0x3000);
+	mmio_write32(b + 0x38, QSIZE);
+	mmio_write32(b + 0x80, (uint32_t)RING_GPA);
+	mmio_write32(b + 0x84, 0);
+	mmio_write32(b + 0x90, (uint32_t)(RING_GPA + 0x1000));
+	mmio_write32(b + 0x94, 0);
+	mmio_write32(b + 0xa0, (uint32_t)(RING_GPA + 0x2000));
+	mmio_write32(b + 0xa4, 0);
+	mmio_write32(b + 0x44, 1);
+	mmio_write32(b + 0x70, 0x0f);
+	return check(mmio_read32(b + 0x70) == 0x0f, "status DRIVER_OK (0x%x)",
+		     mmio_read32(b + 0x70));
+}
+
+/* One request: header, optional data buffer (device-writable for IN/GET_ID), status.
+ * Returns the status byte, or -1 on timeout / a bad used element. *used_len gets the length. */
+static int request(uint64_t b, uint32_t type, uint64_t sector, void *data, uint32_t len,
+		   uint32_t *used_len)
+{
+	unsigned slot = next_idx % QSIZE;
+	uint16_t head = 0, i = 0; /* one request at a time: descriptors 0..2 are reused */
+	volatile struct blk_hdr *h = (volatile struct blk_hdr *)(HDR_GPA + slot * 16);
+	volatile uint8_t *st = (volatile uint8_t *)(STATUS_GPA + slot);
+	bool dev_writes = type == BLK_T_IN || type == BLK_T_GET_ID;
+
+	h->type = type;
+	h->reserved = 0;
+	h->sector = sector;
+	*st = 0xff;
+	d[i] = (struct desc){(uint64_t)(uintptr_t)h, 16, 1, (uint16_t)(i + 1)};
+	i++;
+	if (len) {
+		d[i] = (struct desc){(uint64_t)(uintptr_t)data, len,
+				     (uint16_t)(1 | (dev_writes ? 2 : 0)), (uint16_t)(i + 1)};
+		i++;
+	}
+	d[i] = (struct desc){(uint64_t)(uintptr_t)st, 1, 2, 0};
+	avail[2 + slot] = head;
+	__asm__ volatile("mfence" ::: "memory");
+	next_idx++;
+	avail[1] = next_idx;
+	__asm__ volatile("mfence" ::: "memory");
+	mmio_write32(b + 0x50, 0);
+	for (unsigned spin = 0; spin < 100000000; spin++) {
+		if (used[1] == next_idx) {
+			volatile uint32_t *elem = (volatile uint32_t *)(used + 2) + 2 * slot;
+
+			mmio_write32(b + 0x64, mmio_read32(b + 0x60)); /* ack */
+			if (!check(elem[0] == head, "used id %u is head %u", elem[0], head))
+				return -1;
+			*used_len = elem[1];
+			return *st;
+		}
+		cpu_relax();
+	}
+	check(false, "request type %u sector %lu completed", type, sector);
+	return -1;
+}
+
+static uint8_t pat(uint64_t sector, unsigned i)
+{
+	return (uint8_t)(sector * 7 + i * 13 + 0x21);
+}
+
+static void fill(uint8_t *p, uint64_t sector)
+{
+	for (unsigned i = 0; i < 512; i++)
+		p[i] = pat(sector, i);
+}
+
+static bool verify(const uint8_t *p, uint64_t sector)
+{
+	for (unsigned i = 0; i < 512; i++)
+		if (p[i] != pat(sector, i))
+			return false;
+	return true;
+}
+
+static void write_read(uint64_t b, const uint64_t *sectors, unsigned n)
+{
+	uint8_t *buf = (uint8_t *)DATA_GPA;
+	uint32_t ulen = 0;
+	int s;
+
+	for (unsigned k = 0; k < n; k++) {
+		fill(buf + k * 512, sectors[k]);
+		s = request(b, BLK_T_OUT, sectors[k], buf + k * 512, 512, &ulen);
+		check(s == BLK_S_OK && ulen == 1, "OUT sector %lu: status %d, used len %u",
+		      sectors[k], s, ulen);
+	}
+	s = request(b, BLK_T_FLUSH, 0, NULL, 0, &ulen);
+	check(s == BLK_S_OK && ulen == 1, "FLUSH: status %d, used len %u", s, ulen);
+	memset(buf, 0, n * 512);
+	for (unsigned k = 0; k < n; k++) {
+		s = request(b, BLK_T_IN, sectors[k], buf + k * 512, 512, &ulen);
+		check(s == BLK_S_OK && ulen == 513 && verify(buf + k * 512, sectors[k]),
+		      "IN sector %lu: status %d, used len %u, pattern read back", sectors[k], s,
+		      ulen);
+	}
+}
+
+static void readonly_checks(uint64_t b, bool ro_offered, uint64_t cap)
+{
+	uint8_t *buf = (uint8_t *)DATA_GPA;
+	uint32_t ulen = 0;
+	int s;
+
+	check(ro_offered, "device offers VIRTIO_BLK_F_RO");
+	fill(buf, 0);
+	s = request(b, BLK_T_OUT, 0, buf, 512, &ulen);
+	check(s == BLK_S_IOERR, "OUT on a read-only disk: status %d (IOERR)", s);
+	s = request(b, BLK_T_IN, cap - 1, buf, 512, &ulen);
+	check(s == BLK_S_OK && ulen == 513, "IN of the last sector on a read-only disk: status %d",
+	      s);
+}
+
+static void get_id(uint64_t b)
+{
+	char want[20], val[21], *got = (char *)(DATA_GPA + 0x8000);
+	uint32_t ulen = 0;
+	int s;
+
+	memset(want, 0, sizeof(want));
+	memset(got, 0xcc, 20);
+	s = request(b, BLK_T_GET_ID, 0, got, 20, &ulen);
+	if (!check(s == BLK_S_OK && ulen == 21, "GET_ID: status %d, used len %u", s, ulen))
+		return;
+	if (!cmdline_has("serial"))
+		return;
+	if (!check(cmdline_get("serial", val, sizeof(val)), "serial= is at most 20 bytes"))
+		return;
+	/* NUL-padded; QEMU writes only up to the NUL, so compare the string and its terminator */
+	memcpy(want, val, strlen(val));
+	check(memcmp(got, want, strlen(val) < 20 ? strlen(val) + 1 : 20) == 0,
+	      "GET_ID matches serial=%s", val);
+}
+
+int payload_main(const struct boot_info *bi)
+{
+	uint64_t rsdp = acpi_find_rsdp(bi->rsdp_paddr), b, cap;
+	bool ro = cmdline_u64("ro", 0) != 0, ro_offered = false;
+
+	b = rsdp ? find_blk(rsdp) : 0;
+	if (!check(b != 0, "virtio-mmio block device (LNRO0005, DeviceID 2) in the DSDT"))
+		return EXIT_CODE_FAIL;
+	printf("virtio_blk: device at 0x%lx\n", b);
+	if (!check(mmio_read32(b + 4) == 2, "version 2") || !driver_init(b, &ro_offered))
+		return EXIT_CODE_FAIL;
+	cap = mmio_read32(b + 0x100) | (uint64_t)mmio_read32(b + 0x104) << 32;
+	printf("virtio_blk: capacity %lu sectors\n", cap);
+	if (!check(cap >= 4, "capacity of at least 4 sectors"))
+		return EXIT_CODE_FAIL;
+	if (ro) {
+		readonly_checks(b, ro_offered, cap);
+	} else {
+		uint64_t sectors[4] = {0, 1, cap / 2, cap - 1};
+
+		check(!ro_offered, "device is writable (no VIRTIO_BLK_F_RO)");
+		write_read(b, sectors, 4);
+	}
+	get_id(b);
+	printf("virtio_blk: %u requests done\n", next_idx);
+	return check_failures() ? EXIT_CODE_FAIL : EXIT_CODE_PASS;
+}
