@@ -30,6 +30,7 @@ int vcpu_init(struct vcpu *v, struct vm *vm, unsigned index)
 	v->vm = vm;
 	v->index = index;
 	v->kv.fd = -1;
+	v->run = kvm_vcpu_run;
 	v->state = VCPU_STATE_PAUSED;
 	v->requested = VCPU_STATE_RUNNING;
 	pthread_mutex_init(&v->lock, NULL);
@@ -100,7 +101,7 @@ static void *vcpu_thread(void *arg)
 	enum vcpu_action act = VCPU_CONTINUE;
 
 	while (act == VCPU_CONTINUE && vcpu_check_requests(v)) {
-		int r = kvm_vcpu_run(&v->kv);
+		int r = v->run(&v->kv);
 
 		if (r == -EINTR || r == -EAGAIN) {
 			__atomic_store_n(&run->immediate_exit, 0, __ATOMIC_RELEASE);

@@ -24,6 +24,8 @@ struct vcpu {
 	struct kvm_vcpu kv;
 	struct exit_ctx exit;
 	const cpu_set_t *affinity; /* NULL: no pinning */
+	/* Enters the guest: kvm_vcpu_run, unless a test substitutes a simulated guest. */
+	int (*run)(struct kvm_vcpu *kv);
 	pthread_t thread;
 	bool started;
 
