@@ -177,8 +177,35 @@ case_blk_image() {
 	fi
 }
 
+# A fatal exit must end kvmm with status 4 and the one-screen diagnostic on stderr: the exit
+# reason, the registers and the bytes at the faulting instruction.
+case_fatal_diag() {
+	local name=fatal-diagnostic out=$GUEST_WORK/fatal.out err=$GUEST_WORK/fatal.err status re
+	if [ -n "${1:-}" ] && ! [[ $name =~ $1 ]]; then
+		return
+	fi
+	GUEST_T0=$(date +%s%N)
+	timeout -k 5 "$TIMEOUT" "$KVMM" run --kernel "$PAYLOAD_DIR/fatal.elf" --serial stdio \
+		--debug-exit </dev/null >"$out" 2>"$err"
+	status=$?
+	for re in 'vcpu0 stopped on an unrecoverable exit: INTERNAL_ERROR' \
+		'internal error suberror 1 \(instruction emulation failed\)' '^  rip [0-9a-f]{16} rsp' \
+		'^  cr0 [0-9a-f]+ cr2' '^  code at gpa 0x[0-9a-f]+: 66 0f 38 dc'; do
+		if ! grep -Eq -- "$re" "$err"; then
+			guest_not_ok "$name" "stderr lacks /$re/ (status $status)" "$err"
+			return
+		fi
+	done
+	if [ "$status" -ne 4 ]; then
+		guest_not_ok "$name" "exit status $status, expected 4" "$err"
+	else
+		guest_ok "$name" "status 4, diagnostic printed"
+	fi
+}
+
 guest_setup
 guest_each_case run_case "${1:-}"
 case_affinity "${1:-}"
 case_blk_image "${1:-}"
+case_fatal_diag "${1:-}"
 guest_finish
