@@ -387,6 +387,34 @@ static void test_compressed(void **state)
 	}
 }
 
+/* Partial write_zeroes over a compressed cluster of an extended-L2 image: the cluster has no
+ * subclusters to mark zero, so every byte of the range must be zeroed (found by the kill -9
+ * crash test: only the unaligned tail was zeroed, the whole subclusters kept their data). */
+static void test_zero_compressed_subclusters(void **state)
+{
+	struct qcow2_create_opts o = {.size = 1 << 20, .extended_l2 = true};
+	uint8_t *b = malloc(65536);
+	char *p = tmpname();
+	struct disk *d;
+
+	assert_int_equal(qcow2_create(p, &o), 0);
+	d = opn(p, 0);
+	for (int i = 0; i < 65536; i++)
+		b[i] = (uint8_t)("crash"[i % 5]);
+	assert_int_equal(qcow2_write_compressed(d, 65536, b, 65536), 0);
+	/* From the cluster start over 24 whole subclusters (2 KiB) and part of the next. */
+	assert_int_equal(disk_write_zeroes(d, 65536, 24 * 2048 + 1536, false), 0);
+	expect(d, 65536, 24 * 2048 + 1536, 0);
+	assert_int_equal(disk_pread(d, b, 65536, 65536), 0);
+	for (int i = 24 * 2048 + 1536; i < 65536; i++)
+		assert_int_equal(b[i], (uint8_t)("crash"[i % 5]));
+	expect_clean(d);
+	disk_close(d);
+	unlink(p);
+	free(p);
+	free(b);
+}
+
 static void test_backing_and_subclusters(void **state)
 {
 	char *base = tmpname(), *top = tmpname();
@@ -550,6 +578,43 @@ static void test_lazy_refcounts_repair(void **state)
 	unlink(copy);
 	free(p);
 	free(copy);
+}
+
+/* Lazy refcounts: a discarded cluster must not stay referenced by the on-disk L2 table once it
+ * can be reused. A copy of the file taken while the disk is open (what a kill -9 leaves) must
+ * read the discarded range as its old data or zeroes, never as the data of the write that reused
+ * the host cluster (found by the kill -9 crash test). */
+static void test_lazy_discard_reuse_crash(void **state)
+{
+	struct qcow2_create_opts o = {.size = 1 << 20, .lazy_refcounts = true};
+	char *p = tmpname(), *copy = tmpname();
+	uint8_t *b = malloc(65536);
+	struct disk *d, *c;
+	char cmd[256];
+
+	assert_int_equal(qcow2_create(p, &o), 0);
+	d = opn(p, 0);
+	fill(d, 0, 65536, 0x11);
+	assert_int_equal(disk_flush(d), 0);
+	assert_int_equal(disk_discard(d, 0, 65536), 0);
+	fill(d, 131072, 65536, 0x22); /* may reuse the host cluster freed by the discard */
+	snprintf(cmd, sizeof(cmd), "cp %s %s", p, copy);
+	assert_int_equal(system(cmd), 0);
+	c = opn(copy, 0); /* dirty: repaired on open */
+	assert_int_equal(disk_pread(c, b, 65536, 0), 0);
+	for (int i = 0; i < 65536; i++)
+		if (b[i] != 0x11 && b[i] != 0)
+			fail_msg("discarded byte %d reads %#x after a crash", i, b[i]);
+	expect_clean(c);
+	disk_close(c);
+	expect(d, 0, 65536, 0);
+	expect(d, 131072, 65536, 0x22);
+	disk_close(d);
+	unlink(p);
+	unlink(copy);
+	free(p);
+	free(copy);
+	free(b);
 }
 
 static void test_resize(void **state)
@@ -844,10 +909,12 @@ int main(void)
 	    cmocka_unit_test(test_overlap_is_sticky),
 	    cmocka_unit_test(test_zero_discard_extent),
 	    cmocka_unit_test(test_compressed),
+	    cmocka_unit_test(test_zero_compressed_subclusters),
 	    cmocka_unit_test(test_backing_and_subclusters),
 	    cmocka_unit_test(test_snapshots),
 	    cmocka_unit_test(test_check_repair),
 	    cmocka_unit_test(test_lazy_refcounts_repair),
+	    cmocka_unit_test(test_lazy_discard_reuse_crash),
 	    cmocka_unit_test(test_resize),
 	    cmocka_unit_test(test_amend),
 	    cmocka_unit_test(test_direct_flag),

@@ -360,7 +360,9 @@ int qcow2_l2_writable(struct qcow2 *s, uint64_t goff, uint8_t **l2)
 	return get_l2_writable(s, qcow2_l1_index(s, goff), l2);
 }
 
-/* After L2 entries stopped referencing clusters: make that durable, then drop the refs. */
+/* After L2 entries stopped referencing clusters: make that durable, then drop the refs. This
+ * holds with lazy refcounts too: a freed cluster may be reused (and new data written to it) at
+ * once, so the L2 table on disk must no longer point to it. */
 static int free_old_entries(struct qcow2 *s, const uint64_t *old, unsigned n)
 {
 	bool any = false;
@@ -371,13 +373,11 @@ static int free_old_entries(struct qcow2 *s, const uint64_t *old, unsigned n)
 			any = true;
 	if (!any)
 		return 0;
-	if (!s->dirty_set) {
-		err = qcow2_cache_flush(s, &s->l2c);
-		if (!err && fdatasync(s->d.fd))
-			err = -errno;
-		if (err)
-			return err;
-	}
+	err = qcow2_cache_flush(s, &s->l2c);
+	if (!err && fdatasync(s->d.fd))
+		err = -errno;
+	if (err)
+		return err;
 	for (unsigned i = 0; i < n; i++) {
 		err = qcow2_free_l2_entry_clusters(s, old[i]);
 		if (err)
@@ -535,9 +535,80 @@ static int write_cluster(struct qcow2 *s, const struct iovec *iov, unsigned cnt,
 	return write_cluster_mode(s, iov, cnt, iov_off, goff, len, sl, IO_SHARED);
 }
 
+/* Count the L2 entries from l2i on (at most max) that are (fresh) or are not (!fresh) ones a
+ * whole-cluster write may replace without freeing anything: unallocated, or zero without a
+ * cluster (standard entries). */
+static uint64_t count_fresh(const struct qcow2 *s, const uint8_t *l2, uint64_t l2i, uint64_t max,
+			    bool fresh)
+{
+	uint64_t n = 0;
+
+	while (n < max) {
+		uint64_t e = qcow2_l2_get(s, l2, l2i + n);
+
+		if ((e == 0 || e == QCOW2_OFLAG_ZERO) != fresh)
+			break;
+		n++;
+	}
+	return n;
+}
+
+/* Fast path of a write covering at least two whole clusters that are not allocated yet (in
+ * one L2 table, standard entries): allocate them as one contiguous run, write the data with
+ * one pwritev, then point the L2 entries at it. *done is the bytes written; when it is 0 the
+ * fast path does not apply and *skip is how many bytes the caller writes cluster by cluster
+ * before trying again. */
+static int write_fresh_run(struct qcow2 *s, const struct iovec *iov, unsigned cnt, uint64_t iov_off,
+			   uint64_t goff, uint64_t len, struct iovec *sl, uint64_t *done,
+			   uint64_t *skip)
+{
+	uint64_t cs = s->cluster_size, l1i = qcow2_l1_index(s, goff), l2i = qcow2_l2_index(s, goff);
+	uint64_t max = KVMM_MIN(len >> s->cluster_bits, qcow2_l2_entries(s) - l2i), n, host;
+	uint8_t *l2;
+	int err;
+
+	*done = 0;
+	*skip = KVMM_MIN(len, cs - qcow2_offset_in_cluster(s, goff));
+	if (max < 2 && qcow2_is_aligned(s, goff))
+		*skip = len; /* no run of two clusters in the rest of the request */
+	if (s->ext_l2 || !qcow2_is_aligned(s, goff) || max < 2)
+		return 0;
+	io_lock(s, IO_SHARED);
+	pthread_mutex_lock(&s->lock);
+	err = check_writable(s);
+	if (!err)
+		err = get_l2_writable(s, l1i, &l2);
+	if (err)
+		goto unlock;
+	n = count_fresh(s, l2, l2i, max, true);
+	if (n < 2) {
+		*skip = (n + count_fresh(s, l2, l2i + n, max - n, false)) * cs;
+		goto unlock;
+	}
+	/* Data before the L2 entries that point to it, as write_slow. */
+	err = qcow2_alloc_clusters(s, n, &host);
+	if (!err)
+		err = qcow2_check_overlap(s, host, n * cs, 0);
+	if (!err)
+		err =
+		    disk_file_pwritev(s->d.fd, sl, iov_slice(iov, cnt, iov_off, n * cs, sl), host);
+	if (!err)
+		err = get_l2(s, l1i, &l2); /* the allocation may have used the cache */
+	if (err)
+		goto unlock;
+	for (uint64_t i = 0; i < n; i++)
+		qcow2_l2_set(s, l2, l2i + i, (host + i * cs) | QCOW2_OFLAG_COPIED, 0);
+	qcow2_cache_mark_dirty(&s->l2c, l2);
+	*done = n * cs;
+unlock:
+	pthread_mutex_unlock(&s->lock);
+	io_unlock(s, IO_SHARED);
+	return err;
+}
+
 int qcow2_co_pwritev(struct qcow2 *s, const struct iovec *iov, unsigned cnt, uint64_t off)
 {
-	uint64_t total = iov_size(iov, cnt), pos = 0;
+	uint64_t total = iov_size(iov, cnt), pos = 0, done, run_at = 0;
 	struct iovec *sl = malloc((cnt ? cnt : 1) * sizeof(*sl));
 	int err = 0;
 
@@ -547,6 +618,19 @@ int qcow2_co_pwritev(struct qcow2 *s, const struct iovec *iov, unsigned cnt, uin
 		uint64_t in = qcow2_offset_in_cluster(s, off + pos);
 		uint64_t len = KVMM_MIN(total - pos, s->cluster_size - in);
 
+		if (pos >= run_at) {
+			uint64_t skip;
+
+			err = write_fresh_run(s, iov, cnt, pos, off + pos, total - pos, sl, &done,
+					      &skip);
+			if (err)
+				break;
+			if (done) {
+				pos += done;
+				continue;
+			}
+			run_at = pos + KVMM_MAX(skip, len);
+		}
 		err = write_cluster(s, iov, cnt, pos, off + pos, len, sl);
 		if (err)
 			break;
@@ -597,8 +681,10 @@ static void zero_subclusters(struct qcow2 *s, uint8_t *l2, uint64_t l2i, unsigne
 	qcow2_cache_mark_dirty(&s->l2c, l2);
 }
 
+/* Returns -EAGAIN when the caller must write real zeroes: over the whole range, or only over
+ * the bytes outside whole subclusters when *ends_only (those subclusters were zeroed here). */
 static int zero_cluster_range(struct qcow2 *s, uint64_t goff, uint64_t len, bool discard,
-			      bool unmap, bool dealloc, uint64_t *old)
+			      bool unmap, bool dealloc, uint64_t *old, bool *ends_only)
 {
 	uint64_t l1i = qcow2_l1_index(s, goff), l2i = qcow2_l2_index(s, goff);
 	uint64_t a = qcow2_offset_in_cluster(s, goff), sc = qcow2_sc_size(s);
@@ -606,6 +692,7 @@ static int zero_cluster_range(struct qcow2 *s, uint64_t goff, uint64_t len, bool
 	int err;
 
 	*old = 0;
+	*ends_only = false;
 	if (len == s->cluster_size) {
 		/* Nothing to do for discard of an unallocated cluster without backing. */
 		err = get_l2(s, l1i, &l2);
@@ -632,7 +719,9 @@ static int zero_cluster_range(struct qcow2 *s, uint64_t goff, uint64_t len, bool
 				return err;
 			if (!(qcow2_l2_get(s, l2, l2i) & QCOW2_OFLAG_COMPRESSED)) {
 				zero_subclusters(s, l2, l2i, first, last_ex - 1);
-				/* The partial subclusters at either end are written below. */
+				/* The partial subclusters at either end are written below. A
+				 * compressed cluster has no subclusters: it is written whole. */
+				*ends_only = true;
 				if ((uint64_t)first * sc > a) {
 					err = -EAGAIN;
 				}
@@ -685,11 +774,13 @@ static int zero_discard_excl(struct qcow2 *s, uint64_t off, uint64_t len, bool d
 	while (off < end) {
 		uint64_t n = KVMM_MIN(end - off, s->cluster_size - qcow2_offset_in_cluster(s, off));
 		uint64_t old = 0;
+		bool ends_only = false;
 
 		pthread_mutex_lock(&s->lock);
 		err = check_writable(s);
 		if (!err)
-			err = zero_cluster_range(s, off, n, discard, may_unmap, dealloc, &old);
+			err = zero_cluster_range(s, off, n, discard, may_unmap, dealloc, &old,
+						 &ends_only);
 		if (!err && old)
 			err = free_old_entries(s, &old, 1);
 		pthread_mutex_unlock(&s->lock);
@@ -698,7 +789,7 @@ static int zero_discard_excl(struct qcow2 *s, uint64_t off, uint64_t len, bool d
 			uint64_t a = off, b = off + n;
 			uint64_t fa = ALIGN_UP(a, sc), fb = ALIGN_DOWN(b, sc);
 
-			if (s->ext_l2 && fa < fb) {
+			if (ends_only && fa < fb) {
 				err = fa > a ? write_zero_bytes(s, a, fa - a) : 0;
 				if (!err && b > fb)
 					err = write_zero_bytes(s, fb, b - fb);
@@ -726,38 +817,19 @@ int qcow2_zero_discard_dealloc(struct qcow2 *s, uint64_t off, uint64_t len, bool
 
 /* ---- compressed write ---- */
 
-static int write_compressed_excl(struct qcow2 *s, uint64_t off, const void *data, size_t len);
-
-int qcow2_write_compressed_cluster(struct qcow2 *s, uint64_t off, const void *data, size_t len)
+/* Store the cluster at off: compressed (dst, clen bytes) or, with clen 0, as a normal cluster
+ * from src (len bytes). io_lock held exclusively. */
+static int write_compressed_excl(struct qcow2 *s, uint64_t off, const uint8_t *src, size_t len,
+				 const uint8_t *dst, size_t clen)
 {
+	uint64_t host, nb, ne, old;
+	uint8_t *l2;
 	int err;
 
-	io_lock(s, IO_EXCL);
-	err = write_compressed_excl(s, off, data, len);
-	io_unlock(s, IO_EXCL);
-	return err;
-}
-
-static int write_compressed_excl(struct qcow2 *s, uint64_t off, const void *data, size_t len)
-{
-	uint64_t cs = s->cluster_size, host, nb, ne, old;
-	uint8_t *src = calloc(1, cs), *dst = malloc(cs), *l2;
-	size_t clen = 0;
-	int err;
-
-	if (!src || !dst) {
-		err = -ENOMEM;
-		goto out;
-	}
-	memcpy(src, data, len);
-	err = qcow2_compress(s->compression_type, src, cs, dst, cs, &clen);
-	if (err)
-		goto out;
 	if (!clen) { /* incompressible: store normally */
-		struct iovec v = {src, len}, sl;
+		struct iovec v = {(void *)(uintptr_t)src, len}, sl;
 
-		err = write_cluster_mode(s, &v, 1, 0, off, len, &sl, IO_HELD);
-		goto out;
+		return write_cluster_mode(s, &v, 1, 0, off, len, &sl, IO_HELD);
 	}
 	pthread_mutex_lock(&s->lock);
 	err = check_writable(s);
@@ -782,6 +854,35 @@ static int write_compressed_excl(struct qcow2 *s, uint64_t off, const void *data
 		err = free_old_entries(s, &old, 1);
 	}
 	pthread_mutex_unlock(&s->lock);
+	return err;
+}
+
+int qcow2_write_compressed_cluster(struct qcow2 *s, uint64_t off, const void *data, size_t len)
+{
+	uint64_t cs = s->cluster_size;
+	uint8_t *src = NULL, *dst = malloc(cs);
+	const uint8_t *in = data;
+	size_t clen = 0;
+	int err = -ENOMEM;
+
+	if (!dst)
+		goto out;
+	if (len < cs) { /* the last cluster: compress it zero-padded */
+		src = calloc(1, cs);
+		if (!src)
+			goto out;
+		memcpy(src, data, len);
+		in = src;
+	}
+	/* Deflate outside every lock (compression_type is fixed at open), so that callers on
+	 * several threads compress in parallel; only the allocation and the L2 update below
+	 * are serialised. */
+	err = qcow2_compress(s->compression_type, in, cs, dst, cs, &clen);
+	if (err)
+		goto out;
+	io_lock(s, IO_EXCL);
+	err = write_compressed_excl(s, off, in, len, dst, clen);
+	io_unlock(s, IO_EXCL);
 out:
 	free(src);
 	free(dst);

@@ -325,6 +325,7 @@ static int read_tables(struct qcow2 *s)
 			return -EINVAL;
 		}
 	}
+	qcow2_reft_rescan(s);
 	return 0;
 }
 

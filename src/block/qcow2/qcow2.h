@@ -87,6 +87,8 @@ struct qcow2 {
 	uint64_t *l1;	/* active L1 table, host endian, l1_size entries */
 	uint64_t *reft; /* refcount table, host endian, reft_entries entries */
 	uint64_t reft_entries;
+	uint64_t
+	    reft_hi; /* 1 + index of the last non-zero reft entry (overlap checks stop there) */
 	struct qcow2_cache l2c, rbc;
 	struct qcow2_snapshot *snaps;
 	struct qcow2_unknown_ext *exts;
@@ -175,6 +177,14 @@ static inline void qcow2_l2_set(const struct qcow2 *s, uint8_t *t, uint64_t i, u
 		v = htobe64(bitmap);
 		__builtin_memcpy(t + i * s->l2_entry_size + 8, &v, 8);
 	}
+}
+
+/* Recompute s->reft_hi after s->reft was replaced or loaded. */
+static inline void qcow2_reft_rescan(struct qcow2 *s)
+{
+	s->reft_hi = s->reft_entries;
+	while (s->reft_hi && !s->reft[s->reft_hi - 1])
+		s->reft_hi--;
 }
 
 /* Mark the image corrupt (sticky, sets the header bit if writable), log why once. -EIO. */

@@ -198,6 +198,7 @@ static int alloc_refblock(struct qcow2 *s, uint64_t ri, unsigned depth)
 	if (err)
 		return err;
 	s->reft[ri] = off;
+	s->reft_hi = KVMM_MAX(s->reft_hi, ri + 1);
 	bump_file_end(s, c + 1);
 	return 0;
 }
@@ -307,6 +308,7 @@ static int grow_reftable(struct qcow2 *s, uint64_t min_entries)
 	s->reft = nt;
 	nt = NULL;
 	s->reft_entries = entries;
+	qcow2_reft_rescan(s);
 	s->reft_offset = E << s->cluster_bits;
 	s->reft_clusters = (uint32_t)tc;
 	bump_file_end(s, E + tc + nb);
@@ -490,7 +492,8 @@ int qcow2_check_overlap(struct qcow2 *s, uint64_t off, uint64_t len, unsigned sk
 	else if (!(skip & QCOW2_OL_SNAPTABLE) && s->nb_snapshots &&
 		 ranges_overlap(off, len, s->snapshots_offset, s->snapshots_size))
 		what = "the snapshot table";
-	for (uint64_t i = 0; !what && !(skip & QCOW2_OL_REFBLOCK) && i < s->reft_entries; i++)
+	/* Entries past reft_hi are zero. */
+	for (uint64_t i = 0; !what && !(skip & QCOW2_OL_REFBLOCK) && i < s->reft_hi; i++)
 		if (ranges_overlap(off, len, s->reft[i], s->cluster_size))
 			what = "a refcount block";
 	for (uint64_t i = 0; !what && !(skip & QCOW2_OL_L2) && i < s->l1_size; i++)
@@ -609,6 +612,7 @@ int qcow2_change_refcount_order(struct qcow2 *s, uint32_t order)
 	s->reft = nt;
 	nt = NULL;
 	s->reft_entries = tc << s->cluster_bits >> 3;
+	qcow2_reft_rescan(s);
 	s->reft_offset = E << s->cluster_bits;
 	s->reft_clusters = (uint32_t)tc;
 	s->refcount_order = order;
@@ -623,6 +627,7 @@ int qcow2_change_refcount_order(struct qcow2 *s, uint32_t order)
 		free(s->reft);
 		s->reft = old_reft;
 		s->reft_entries = old_entries;
+		qcow2_reft_rescan(s);
 		s->reft_offset = old_off;
 		s->reft_clusters = (uint32_t)(old_bytes >> s->cluster_bits);
 		s->refcount_order = old_order;
