@@ -58,9 +58,10 @@ echo "NESTED-INFO: kernel $kver, $(grep -c ^processor /proc/cpuinfo) CPUs," \
 	"boot to init $(cut -d' ' -f1 /proc/uptime) s"
 svm=yes
 grep -qw svm /proc/cpuinfo || svm="no (QEMU -cpu needs an AMD model with +svm)"
+svm_flags='svm|npt|nrip_save|lbrv|svm_lock|vmcb_clean|flushbyasid|decodeassists|pause_filter'
+svm_flags="$svm_flags|pfthreshold|vgif|v_vmsave_vmload|avic|x2apic|tsc_deadline_timer"
 echo "NESTED-INFO: svm features: $(sed -n 's/^flags[[:space:]]*: //p' /proc/cpuinfo | head -n 1 |
-	tr ' ' '\n' | grep -xE 'svm|npt|nrip_save|lbrv|svm_lock|vmcb_clean|flushbyasid|decodeassists|pause_filter|pfthreshold|vgif|v_vmsave_vmload|avic|x2apic|tsc_deadline_timer' |
-	tr '\n' ' ')"
+	tr ' ' '\n' | grep -xE "$svm_flags" | tr '\n' ' ')"
 
 moddir=/lib/modules/$kver
 if [ ! -f "$moddir/load-order" ]; then

@@ -4,10 +4,9 @@
 #
 #   tests/nested/mkinitramfs.sh OUT.cpio KVMM PAYLOAD_DIR [KVER]
 #
-# The archive (cpio newc, uncompressed: the TCG guest unpacks it faster than it could gunzip it)
-# holds:
+# The archive (cpio newc, uncompressed, ~19 MiB) holds:
 #   /init                 tests/nested/init.sh (busybox sh)
-#   /bin/busybox + applet symlinks
+#   /bin/busybox, /bin/sh (init.sh adds the other applet links at boot)
 #   /usr/bin/*            host bash and the coreutils/grep/sed/procps tools tests/guest/run.sh
 #                         needs (busybox lacks cksum and pgrep, and its date lacks %N), each with
 #                         the shared libraries ldd lists and the ELF interpreter, at their paths
@@ -40,7 +39,8 @@ die() {
 [ -n "$KVER" ] || KVER=$(nested_pick_kver)
 [ -n "$KVER" ] || die "no /lib/modules/*/ with kvm-amd.ko (apt-get install linux-image-amd64)"
 BUSYBOX=$(command -v busybox) || die "busybox not found (apt-get install busybox-static)"
-{ ldd "$BUSYBOX" 2>&1 || true; } | grep -q 'not a dynamic' || die "$BUSYBOX is not static (busybox-static)"
+{ ldd "$BUSYBOX" 2>&1 || true; } | grep -q 'not a dynamic' ||
+	die "$BUSYBOX is not static (apt-get install busybox-static)"
 command -v cpio >/dev/null || die "cpio not found (apt-get install cpio)"
 [ -x "$KVMM" ] || die "$KVMM is not an executable"
 [ -d "$PAYLOAD_DIR" ] || die "$PAYLOAD_DIR is not a directory"
