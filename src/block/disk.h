@@ -52,6 +52,9 @@ struct disk_ops {
 #define DISK_O_DIRECT	  0x2u /* O_DIRECT (cache=none) */
 #define DISK_O_NO_BACKING 0x4u /* do not open the backing chain */
 #define DISK_O_REPAIR	  0x8u /* qcow2: allow opening a corrupt/dirty image for qcow2_check() */
+/* cache=unsafe (qemu-img convert's default for its target): never fdatasync, not even on flush
+ * or close. Write ordering is kept, but after a host crash the image may be lost or corrupt. */
+#define DISK_O_UNSAFE 0x10u
 
 /* Deepest backing chain disk_open() follows (the top image is depth 0). */
 #define DISK_MAX_CHAIN_DEPTH 64

@@ -57,7 +57,7 @@ static int cache_write_entry(struct qcow2 *s, struct qcow2_cache *c, struct qcow
 		err = qcow2_cache_flush(s, c->depends);
 		if (err)
 			return err;
-		if (fdatasync(s->d.fd))
+		if (qcow2_fdatasync(s))
 			return -errno;
 	}
 	err = qcow2_check_overlap(s, e->offset, c->table_size,
@@ -148,11 +148,11 @@ int qcow2_flush_all(struct qcow2 *s, bool sync)
 {
 	int err = qcow2_cache_flush(s, &s->rbc);
 
-	if (!err && sync && fdatasync(s->d.fd))
+	if (!err && sync && qcow2_fdatasync(s))
 		err = -errno;
 	if (!err)
 		err = qcow2_cache_flush(s, &s->l2c);
-	if (!err && sync && fdatasync(s->d.fd))
+	if (!err && sync && qcow2_fdatasync(s))
 		err = -errno;
 	return err;
 }

@@ -330,7 +330,7 @@ static int get_l2_writable(struct qcow2 *s, uint64_t l1i, uint8_t **l2)
 	qcow2_cache_mark_dirty(&s->l2c, t);
 	/* The table (and its refcount, through the cache dependency) before the L1 entry. */
 	err = qcow2_cache_flush(s, &s->l2c);
-	if (!err && fdatasync(s->d.fd))
+	if (!err && qcow2_fdatasync(s))
 		err = -errno;
 	if (err)
 		goto out;
@@ -341,7 +341,7 @@ static int get_l2_writable(struct qcow2 *s, uint64_t l1i, uint8_t **l2)
 		goto out;
 	}
 	if (old) {
-		if (fdatasync(s->d.fd)) {
+		if (qcow2_fdatasync(s)) {
 			err = -errno;
 			goto out;
 		}
@@ -374,7 +374,7 @@ static int free_old_entries(struct qcow2 *s, const uint64_t *old, unsigned n)
 	if (!any)
 		return 0;
 	err = qcow2_cache_flush(s, &s->l2c);
-	if (!err && fdatasync(s->d.fd))
+	if (!err && qcow2_fdatasync(s))
 		err = -errno;
 	if (err)
 		return err;
@@ -927,7 +927,7 @@ int qcow2_grow_l1(struct qcow2 *s, uint64_t min_size)
 		memcpy(hdr + 4, &o, 8);
 	}
 	err = disk_file_pwrite(s->d.fd, hdr, sizeof(hdr), 36);
-	if (!err && fdatasync(s->d.fd))
+	if (!err && qcow2_fdatasync(s))
 		err = -errno;
 	if (err)
 		goto out;

@@ -675,7 +675,7 @@ int qcow2_snapshots_write(struct qcow2 *s)
 	wr64(hdr + 4, new_off);
 	err = disk_file_pwrite(s->d.fd, hdr, sizeof(hdr), 60);
 	if (!err)
-		err = fdatasync(s->d.fd) ? -errno : 0;
+		err = qcow2_fdatasync(s) ? -errno : 0;
 	if (err)
 		goto out;
 	s->snapshots_offset = new_off;

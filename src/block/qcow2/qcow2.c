@@ -33,7 +33,7 @@ int qcow2_signal_corruption(struct qcow2 *s, const char *fmt, ...)
 	    !(s->d.flags & DISK_O_REPAIR)) {
 		s->incompat |= QCOW2_INCOMPAT_CORRUPT;
 		if (qcow2_header_update_features(s) == 0)
-			(void)fdatasync(s->d.fd);
+			(void)qcow2_fdatasync(s);
 	}
 	s->corrupt = true;
 	return -EIO;
@@ -140,7 +140,7 @@ static void qcow2_close(struct disk *d)
 		if (!err && s->dirty_set) {
 			s->incompat &= ~QCOW2_INCOMPAT_DIRTY;
 			err = qcow2_header_update_features(s);
-			if (!err && fdatasync(d->fd))
+			if (!err && qcow2_fdatasync(s))
 				err = -errno;
 		}
 		if (err)
@@ -195,7 +195,7 @@ static int qcow2_resize(struct disk *d, uint64_t new_size, bool shrink)
 		goto out;
 	be = htobe64(new_size);
 	err = disk_file_pwrite(d->fd, &be, 8, 24);
-	if (!err && fdatasync(d->fd))
+	if (!err && qcow2_fdatasync(s))
 		err = -errno;
 	if (!err)
 		d->size = new_size;
@@ -506,7 +506,7 @@ int qcow2_amend(struct disk *d, const struct qcow2_amend_opts *o)
 		}
 	}
 	err = qcow2_header_write(s);
-	if (!err && fdatasync(d->fd))
+	if (!err && qcow2_fdatasync(s))
 		err = -errno;
 out:
 	pthread_mutex_unlock(&s->lock);

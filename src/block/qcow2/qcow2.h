@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "block/disk.h"
@@ -177,6 +178,12 @@ static inline void qcow2_l2_set(const struct qcow2 *s, uint8_t *t, uint64_t i, u
 		v = htobe64(bitmap);
 		__builtin_memcpy(t + i * s->l2_entry_size + 8, &v, 8);
 	}
+}
+
+/* fdatasync(2) of the image file (0, or -1 with errno), skipped with DISK_O_UNSAFE. */
+static inline int qcow2_fdatasync(const struct qcow2 *s)
+{
+	return (s->d.flags & DISK_O_UNSAFE) ? 0 : fdatasync(s->d.fd);
 }
 
 /* Recompute s->reft_hi after s->reft was replaced or loaded. */

@@ -187,7 +187,7 @@ static int alloc_refblock(struct qcow2 *s, uint64_t ri, unsigned depth)
 	/* The block must be on disk before the table entry that points to it. */
 	qcow2_cache_mark_dirty(&s->rbc, blk);
 	err = qcow2_cache_flush(s, &s->rbc);
-	if (!err && fdatasync(s->d.fd))
+	if (!err && qcow2_fdatasync(s))
 		err = -errno;
 	if (err)
 		return err;
@@ -288,7 +288,7 @@ static int grow_reftable(struct qcow2 *s, uint64_t min_entries)
 		nt[i] = be64toh(nt[i]);
 	if (!err)
 		err = qcow2_cache_flush(s, &s->rbc);
-	if (!err && fdatasync(s->d.fd))
+	if (!err && qcow2_fdatasync(s))
 		err = -errno;
 	if (err)
 		goto out;
@@ -300,7 +300,7 @@ static int grow_reftable(struct qcow2 *s, uint64_t min_entries)
 		memcpy(hdr + 8, &n, 4);
 	}
 	err = disk_file_pwrite(s->d.fd, hdr, sizeof(hdr), 48);
-	if (!err && fdatasync(s->d.fd))
+	if (!err && qcow2_fdatasync(s))
 		err = -errno;
 	if (err)
 		goto out;
@@ -517,7 +517,7 @@ int qcow2_mark_dirty(struct qcow2 *s)
 		return 0;
 	s->incompat |= QCOW2_INCOMPAT_DIRTY;
 	err = qcow2_header_update_features(s);
-	if (!err && fdatasync(s->d.fd))
+	if (!err && qcow2_fdatasync(s))
 		err = -errno;
 	if (err)
 		return err;
@@ -594,7 +594,7 @@ int qcow2_change_refcount_order(struct qcow2 *s, uint32_t order)
 			goto out;
 	}
 	err = disk_file_pwrite(s->d.fd, nt, tc << s->cluster_bits, E << s->cluster_bits);
-	if (!err && fdatasync(s->d.fd))
+	if (!err && qcow2_fdatasync(s))
 		err = -errno;
 	if (err)
 		goto out;
@@ -620,7 +620,7 @@ int qcow2_change_refcount_order(struct qcow2 *s, uint32_t order)
 	s->refcount_max = order == 6 ? UINT64_MAX : (1ull << (1u << order)) - 1;
 	bump_file_end(s, E + tc + nb);
 	err = qcow2_header_write(s);
-	if (!err && fdatasync(s->d.fd))
+	if (!err && qcow2_fdatasync(s))
 		err = -errno;
 	if (err) {
 		/* The header may still name the old structures: keep them in memory too. */

@@ -232,7 +232,7 @@ static int snapshot_apply_locked(struct qcow2 *s, int idx)
 		if (!err)
 			s->d.size = sn->disk_size;
 	}
-	if (!err && fdatasync(s->d.fd))
+	if (!err && qcow2_fdatasync(s))
 		err = -errno;
 	if (!err)
 		err = qcow2_free_l1_tree(s, old, old_n);
