@@ -434,10 +434,22 @@ int qcow2_alloc_bytes(struct qcow2 *s, uint64_t bytes, uint64_t *out)
 	uint64_t off = s->free_byte_offset;
 	int err;
 
+	uint64_t rc = 0;
+	bool share;
+
 	if (bytes > s->cluster_size)
 		return -EINVAL;
-	if (off && qcow2_offset_in_cluster(s, off) + bytes <= s->cluster_size &&
-	    qcow2_offset_in_cluster(s, off)) {
+	share = off && qcow2_offset_in_cluster(s, off) + bytes <= s->cluster_size &&
+		qcow2_offset_in_cluster(s, off);
+	/* A cluster whose refcount is already at the width's maximum (1 with refcount_bits=1)
+	 * cannot take another compressed cluster: start a new one, as QEMU does. */
+	if (share) {
+		err = qcow2_refcount_get(s, off >> s->cluster_bits, &rc);
+		if (err)
+			return err;
+		share = rc < s->refcount_max;
+	}
+	if (share) {
 		err = qcow2_refcount_update(s, off, 1, 1);
 		if (err)
 			return err;
