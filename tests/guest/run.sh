@@ -15,6 +15,9 @@ GUEST_DIR=$(cd "$(dirname "$0")" && pwd)
 . "$GUEST_DIR/lib.sh"
 
 TIMEOUT=${GUEST_TIMEOUT:-60}
+# A sanitizer report must not look like a payload's pass (status 1 = debug-exit code 0).
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}exitcode=99
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}exitcode=98
 : "${KVMM:?KVMM must point at the kvmm binary}"
 : "${PAYLOAD_DIR:?PAYLOAD_DIR must point at the built payloads}"
 
