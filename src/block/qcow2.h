@@ -122,3 +122,19 @@ int qcow2_write_compressed(struct disk *d, uint64_t off, const void *buf,
 			   size_t len) KVMM_MUST_CHECK;
 /* Cluster size of an open qcow2 disk, 0 if d is not qcow2. */
 uint32_t qcow2_cluster_size(const struct disk *d);
+
+/* Rewrite the backing file name and the backing-format header extension of a writable qcow2
+ * image in place (v2 and v3; internal snapshots and all other extensions, known or not, and the
+ * feature bits are kept). backing_file NULL or "" removes both; backing_fmt NULL or "" drops
+ * the format extension. The header, its extensions and the name must fit in the first cluster,
+ * else -ENOSPC (logged) and nothing is written. All pending data and metadata are made durable
+ * before the header changes. Updates d->backing_name/backing_fmt; it does not (re)open the
+ * backing chain (d->backing is left as it was: the caller reopens the image to follow the new
+ * chain). -EROFS if d is read-only. */
+int qcow2_set_backing(struct disk *d, const char *backing_file,
+		      const char *backing_fmt) KVMM_MUST_CHECK;
+
+/* Deallocate every cluster of the active layer of a writable qcow2 image so that the whole
+ * image reads from its backing file (or as zeroes without one), as QEMU's make_empty. Clusters
+ * still used by internal snapshots stay allocated for them. Metadata is flushed and synced. */
+int qcow2_make_empty(struct disk *d) KVMM_MUST_CHECK;

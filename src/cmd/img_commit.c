@@ -1,10 +1,10 @@
 /* cmd/img_commit.c — `kvmm img commit` and `kvmm img rebase` for qcow2 overlays.
  *
- * The block layer has no call that rewrites a qcow2 header's backing name, so rebase builds a
- * new overlay next to the image (same cluster size, version, refcount width) with the new
- * backing file, copies what it must and renames it over the original. Images with internal
- * snapshots are refused (they would be lost). commit copies the overlay's own clusters into its
- * backing file and then empties the overlay the same way (unless -d). */
+ * Both work in place, so internal snapshots and unknown header extensions survive. rebase -u only
+ * rewrites the header (qcow2_set_backing); safe rebase first writes into the image every cluster
+ * it does not define itself whose content differs between the old chain and the new backing
+ * file, then rewrites the header. commit copies the overlay's own clusters into its backing file
+ * and then deallocates them in the overlay (qcow2_make_empty), unless -d. */
 #include "cmd/img.h"
 
 #include <errno.h>
@@ -51,103 +51,60 @@ static int img_copy_own(struct disk *from, struct disk *to, uint8_t *buf)
 	return disk_flush(to);
 }
 
-/* Creation options reproducing an open qcow2 image d (size, cluster size, version, ...). */
-static int img_qcow2_like(struct disk *d, struct qcow2_create_opts *q)
-{
-	struct qcow2_info in;
-	int err = qcow2_get_info(d, &in);
-
-	if (err)
-		return err;
-	if (in.nb_snapshots) {
-		img_err("'%s' has internal snapshots; remove them first (they would be lost)",
-			d->filename);
-		return -ENOTSUP;
-	}
-	*q = (struct qcow2_create_opts){
-	    .size = disk_size(d),
-	    .version = in.version,
-	    .cluster_size = in.cluster_size,
-	    .refcount_bits = in.refcount_bits,
-	    .extended_l2 = in.extended_l2,
-	    .lazy_refcounts = in.lazy_refcounts,
-	    .compression_type = in.compression_type,
-	};
-	return 0;
-}
-
-/* Re-create path as an empty overlay with options q, via a temporary file and rename. */
-static int img_replace(const char *path, const struct qcow2_create_opts *q, unsigned flags,
-		       struct disk **out)
-{
-	char *tmp;
-	int err;
-
-	if (asprintf(&tmp, "%s.kvmm-tmp", path) < 0)
-		return -ENOMEM;
-	err = qcow2_create(tmp, q);
-	if (!err) {
-		struct disk_open_opts o = {.format = "qcow2", .flags = flags};
-
-		err = disk_open(tmp, &o, out);
-	}
-	if (err) {
-		remove(tmp);
-		img_err("Could not create a new overlay for '%s': %s", path, strerror(-err));
-	}
-	free(tmp);
-	return err;
-}
-
-static int img_rename_over(const char *path)
-{
-	char *tmp;
-	int err = 0;
-
-	if (asprintf(&tmp, "%s.kvmm-tmp", path) < 0)
-		return -ENOMEM;
-	if (rename(tmp, path) < 0) {
-		err = -errno;
-		img_err("Could not replace '%s': %s", path, strerror(errno));
-		remove(tmp);
-	}
-	free(tmp);
-	return err;
-}
-
 struct img_rebase {
 	const char *fmt, *path, *backing, *backing_fmt;
 	bool unsafe, progress;
-	struct disk *old, *neu, *nb, *out;
+	struct disk *img, *nb;
 	uint8_t *a, *b;
 };
 
-/* Safe rebase: write every range where the old chain and the new backing file differ. */
-static int img_rebase_safe(struct img_rebase *r)
+/* Does the image itself (not its backing chain) fully define [off, off + len)? */
+static bool img_own_range(struct disk *d, uint64_t off, uint64_t len)
 {
-	uint64_t size = disk_size(r->old);
+	while (len) {
+		struct disk_extent e;
+
+		if (disk_extent(d, off, len, &e) || !e.len ||
+		    (e.kind != DISK_EXTENT_DATA && e.kind != DISK_EXTENT_ZERO))
+			return false;
+		off += e.len;
+		len -= KVMM_MIN(len, e.len);
+	}
+	return true;
+}
+
+/* Safe rebase, in place: for every cluster the image does not define itself, compare what the
+ * old chain reads with what the new backing file reads and, where they differ, write the old
+ * content into the image. Whole clusters are written, so no copy-on-write ever reads the old
+ * backing file for the rest of a cluster. */
+static int img_rebase_copy(struct img_rebase *r, uint32_t cs)
+{
+	uint64_t size = disk_size(r->img), nbs = r->nb ? disk_size(r->nb) : 0;
+	uint64_t chunk = KVMM_MAX((uint64_t)IMG_COPY_CHUNK, (uint64_t)cs);
 	int err;
 
-	for (uint64_t off = 0; off < size; off += IMG_COPY_CHUNK) {
-		size_t n = (size_t)KVMM_MIN((uint64_t)IMG_COPY_CHUNK, size - off);
+	for (uint64_t off = 0; off < size; off += chunk) {
+		size_t n = (size_t)KVMM_MIN(chunk, size - off);
 
-		err = disk_pread(r->old, r->a, n, off);
-		if (err)
-			return err;
-		memset(r->b, 0, n);
-		if (r->nb && off < disk_size(r->nb)) {
-			err =
-			    disk_pread(r->nb, r->b,
-				       (size_t)KVMM_MIN((uint64_t)n, disk_size(r->nb) - off), off);
+		for (size_t p = 0; p < n; p += cs) {
+			size_t m = KVMM_MIN((size_t)cs, n - p);
+
+			if (img_own_range(r->img, off + p, m))
+				continue;
+			err = disk_pread(r->img, r->a, m, off + p);
 			if (err)
 				return err;
-		}
-		for (size_t p = 0; p < n; p += 65536) {
-			size_t m = KVMM_MIN((size_t)65536, n - p);
-
-			if (!memcmp(r->a + p, r->b + p, m))
+			memset(r->b, 0, m);
+			if (off + p < nbs) {
+				err = disk_pread(r->nb, r->b,
+						 (size_t)KVMM_MIN((uint64_t)m, nbs - (off + p)),
+						 off + p);
+				if (err)
+					return err;
+			}
+			if (!memcmp(r->a, r->b, m))
 				continue;
-			err = disk_pwrite(r->out, r->a + p, m, off + p);
+			err = disk_pwrite(r->img, r->a, m, off + p);
 			if (err)
 				return err;
 		}
@@ -156,53 +113,44 @@ static int img_rebase_safe(struct img_rebase *r)
 	}
 	if (r->progress)
 		printf("    (100.00/100%%)\n");
-	return disk_flush(r->out);
+	return disk_flush(r->img);
 }
 
 static int img_rebase_run(struct img_rebase *r)
 {
-	struct qcow2_create_opts q;
-	unsigned flags = DISK_O_RDONLY | (r->unsafe ? DISK_O_NO_BACKING : 0);
+	unsigned flags = r->unsafe ? DISK_O_NO_BACKING : 0;
+	const char *bf = *r->backing ? r->backing : NULL;
+	uint32_t cs;
 	int err;
 
-	if (img_open(r->path, r->fmt, flags, &r->old))
+	if (img_open(r->path, r->fmt, flags, &r->img))
 		return -EINVAL;
-	if (strcmp(disk_format(r->old), "qcow2")) {
-		img_err("Format driver '%s' does not support backing files", disk_format(r->old));
+	if (strcmp(disk_format(r->img), "qcow2")) {
+		img_err("Format driver '%s' does not support backing files", disk_format(r->img));
 		return -ENOTSUP;
 	}
-	err = img_qcow2_like(r->old, &q);
-	if (err)
-		return err;
-	q.backing_file = *r->backing ? r->backing : NULL;
-	q.backing_fmt = q.backing_file ? r->backing_fmt : NULL;
-	if (!r->unsafe && q.backing_file) {
-		char *p = img_backing_path(r->path, r->backing);
+	if (!r->unsafe) {
+		cs = qcow2_cluster_size(r->img);
+		if (bf) {
+			char *p = img_backing_path(r->path, bf);
 
-		err = p ? img_open(p, r->backing_fmt, DISK_O_RDONLY, &r->nb) : -ENOMEM;
-		free(p);
-		if (err)
+			err = p ? img_open(p, r->backing_fmt, DISK_O_RDONLY, &r->nb) : -ENOMEM;
+			free(p);
+			if (err)
+				return err;
+		}
+		r->a = malloc(cs);
+		r->b = malloc(cs);
+		err = r->a && r->b ? img_rebase_copy(r, cs) : -ENOMEM;
+		if (err) {
+			img_err("Could not rebase '%s': %s", r->path, strerror(-err));
 			return err;
+		}
 	}
-	/* Partial-cluster writes copy from the new backing file: open it unless -u. */
-	err = img_replace(r->path, &q, r->unsafe ? DISK_O_NO_BACKING : 0, &r->out);
+	err = qcow2_set_backing(r->img, bf, bf ? r->backing_fmt : NULL);
 	if (err)
-		return err;
-	r->a = malloc(IMG_COPY_CHUNK);
-	r->b = malloc(IMG_COPY_CHUNK);
-	if (!r->a || !r->b)
-		err = -ENOMEM;
-	else if (r->unsafe)
-		err = img_copy_own(r->old, r->out, r->a);
-	else
-		err = img_rebase_safe(r);
-	if (err) {
-		img_err("Could not rebase '%s': %s", r->path, strerror(-err));
-		return err;
-	}
-	disk_close(r->out);
-	r->out = NULL;
-	return img_rename_over(r->path);
+		img_err("Could not change the backing file of '%s': %s", r->path, strerror(-err));
+	return err;
 }
 
 int img_cmd_rebase(int argc, char **argv)
@@ -250,17 +198,8 @@ int img_cmd_rebase(int argc, char **argv)
 	}
 	r.path = argv[optind];
 	err = img_rebase_run(&r);
-	if (r.out) {
-		char *tmp;
-
-		disk_close(r.out);
-		if (asprintf(&tmp, "%s.kvmm-tmp", r.path) >= 0) {
-			remove(tmp);
-			free(tmp);
-		}
-	}
 	disk_close(r.nb);
-	disk_close(r.old);
+	disk_close(r.img);
 	free(r.a);
 	free(r.b);
 	return err ? 1 : 0;
@@ -268,12 +207,11 @@ int img_cmd_rebase(int argc, char **argv)
 
 static int img_commit_run(const char *path, const char *fmt, bool keep, uint8_t *buf)
 {
-	struct disk *top = NULL, *base = NULL, *empty = NULL;
-	struct qcow2_create_opts q;
+	struct disk *top = NULL, *base = NULL;
 	char *bpath = NULL;
 	int err;
 
-	err = img_open(path, fmt, DISK_O_RDONLY | DISK_O_NO_BACKING, &top);
+	err = img_open(path, fmt, (keep ? DISK_O_RDONLY : 0) | DISK_O_NO_BACKING, &top);
 	if (err)
 		goto out;
 	if (!top->backing_name) {
@@ -294,13 +232,12 @@ static int img_commit_run(const char *path, const char *fmt, bool keep, uint8_t 
 		img_err("Could not commit '%s': %s", path, strerror(-err));
 		goto out;
 	}
-	if (!keep && !strcmp(disk_format(top), "qcow2") && !img_qcow2_like(top, &q)) {
-		q.backing_file = top->backing_name;
-		q.backing_fmt = top->backing_fmt;
-		err = img_replace(path, &q, DISK_O_NO_BACKING, &empty);
-		disk_close(empty);
-		if (!err)
-			err = img_rename_over(path);
+	if (!keep && !strcmp(disk_format(top), "qcow2")) {
+		/* Empty the overlay in place: its own clusters now live in the backing file.
+		 * Internal snapshots keep theirs. */
+		err = qcow2_make_empty(top);
+		if (err)
+			img_err("Could not empty '%s': %s", path, strerror(-err));
 	}
 out:
 	free(bpath);

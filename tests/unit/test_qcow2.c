@@ -1,7 +1,8 @@
 /* Unit tests for block/qcow2: create/open for every refcount width and cluster-size extreme,
  * hostile headers (each rejected with the right code), overlapping metadata (sticky corruption),
  * zero/discard/extent semantics, compressed clusters, backing files and loops, subclusters,
- * snapshots, check/repair, lazy refcounts, resize and concurrent allocating writers. */
+ * snapshots, check/repair, lazy refcounts, resize, concurrent allocating writers, rewriting the
+ * backing file in place (qcow2_set_backing) and emptying an overlay (qcow2_make_empty). */
 #include "lib/harness.h"
 
 #include <endian.h>
@@ -897,6 +898,173 @@ static void test_create_options(void **state)
 	free(p);
 }
 
+/* True if the unknown extension `ext` (11 significant bytes) is in p's header cluster. */
+static bool header_has(const char *p, const uint8_t *ext, size_t n, size_t cs)
+{
+	uint8_t *hc = malloc(cs);
+	bool found = false;
+	int fd = open(p, O_RDONLY);
+
+	assert_true(fd >= 0 && hc);
+	assert_int_equal(pread(fd, hc, cs, 0), (ssize_t)cs);
+	for (size_t i = 72; i + n <= cs; i += 8)
+		if (!memcmp(hc + i, ext, n))
+			found = true;
+	close(fd);
+	free(hc);
+	return found;
+}
+
+static void check_backing(const char *p, const char *name, const char *fmt, uint8_t pat)
+{
+	struct disk *d = opn(p, DISK_O_RDONLY);
+
+	if (name) {
+		assert_non_null(d->backing_name);
+		assert_string_equal(d->backing_name, name);
+		assert_non_null(disk_backing(d));
+	} else {
+		assert_null(d->backing_name);
+		assert_null(disk_backing(d));
+	}
+	if (fmt) {
+		assert_non_null(d->backing_fmt);
+		assert_string_equal(d->backing_fmt, fmt);
+	} else {
+		assert_null(d->backing_fmt);
+	}
+	expect(d, 0, 1024, 0x77);   /* the overlay's own cluster */
+	expect(d, 4096, 4096, pat); /* from the backing file, or zeroes */
+	expect_clean(d);
+	disk_close(d);
+}
+
+static char *backing_image(uint8_t pat)
+{
+	struct qcow2_create_opts o = {.size = 1 << 20};
+	char *p = tmpname();
+	struct disk *d;
+
+	assert_int_equal(qcow2_create(p, &o), 0);
+	d = opn(p, 0);
+	fill(d, 0, 1 << 20, pat);
+	disk_close(d);
+	return p;
+}
+
+static void test_set_backing(void **state)
+{
+	/* Unknown extension type 0x11223344, 3 bytes "abc", padded to 8. */
+	uint8_t ext[16] = {0x11, 0x22, 0x33, 0x44, 0, 0, 0, 3, 'a', 'b', 'c'};
+	uint8_t end[8] = {0};
+	char *b1 = backing_image(0x55), *b2 = backing_image(0x66);
+	char longname[1100];
+
+	for (unsigned v = 2; v <= 3; v++) {
+		struct qcow2_create_opts o = {.size = 1 << 20, .version = v, .cluster_size = 1024};
+		struct qcow2_snapshot_info *sl;
+		struct qcow2_info in;
+		unsigned hl = v == 2 ? 72 : 112, n;
+		char *p = tmpname();
+		struct disk *d;
+
+		assert_int_equal(qcow2_create(p, &o), 0);
+		patch(p, hl, ext, sizeof(ext));
+		patch(p, hl + sizeof(ext), end, sizeof(end));
+		d = opn(p, 0);
+		fill(d, 0, 1024, 0x77);
+		assert_int_equal(qcow2_snapshot_create(d, "snap"), 0);
+		/* Set, with a format extension. */
+		assert_int_equal(qcow2_set_backing(d, b1, "qcow2"), 0);
+		assert_string_equal(d->backing_name, b1);
+		assert_string_equal(d->backing_fmt, "qcow2");
+		disk_close(d);
+		check_backing(p, b1, "qcow2", 0x55);
+		assert_true(header_has(p, ext, 11, 1024));
+		/* Change, without a format extension. */
+		d = opn(p, DISK_O_NO_BACKING);
+		assert_int_equal(qcow2_set_backing(d, b2, NULL), 0);
+		assert_null(d->backing_fmt);
+		disk_close(d);
+		check_backing(p, b2, NULL, 0x66);
+		/* Too long for the first cluster (or for the spec): -ENOSPC, nothing changed. */
+		d = opn(p, DISK_O_NO_BACKING);
+		memset(longname, 'x', sizeof(longname));
+		longname[1000] = 0;
+		assert_int_equal(qcow2_set_backing(d, longname, "qcow2"), -ENOSPC);
+		assert_string_equal(d->backing_name, b2);
+		longname[1000] = 'x';
+		longname[sizeof(longname) - 1] = 0;
+		assert_int_equal(qcow2_set_backing(d, longname, NULL), -ENOSPC);
+		assert_string_equal(d->backing_name, b2);
+		/* The same image still works after the failures: set b1 again, with a format. */
+		assert_int_equal(qcow2_set_backing(d, b1, "qcow2"), 0);
+		disk_close(d);
+		check_backing(p, b1, "qcow2", 0x55);
+		/* Remove: "" drops the name and the format extension. */
+		d = opn(p, DISK_O_NO_BACKING);
+		assert_int_equal(qcow2_set_backing(d, "", "qcow2"), 0);
+		assert_null(d->backing_name);
+		assert_null(d->backing_fmt);
+		disk_close(d);
+		check_backing(p, NULL, NULL, 0);
+		assert_true(header_has(p, ext, 11, 1024));
+		/* Read-only disks are refused; version and snapshots are intact. */
+		d = opn(p, DISK_O_RDONLY);
+		assert_int_equal(qcow2_set_backing(d, b1, NULL), -EROFS);
+		assert_int_equal(qcow2_get_info(d, &in), 0);
+		assert_int_equal(in.version, v);
+		assert_int_equal(qcow2_snapshot_list(d, &sl, &n), 0);
+		assert_int_equal(n, 1);
+		assert_string_equal(sl[0].name, "snap");
+		qcow2_snapshot_list_free(sl, n);
+		disk_close(d);
+		unlink(p);
+		free(p);
+	}
+	unlink(b1);
+	unlink(b2);
+	free(b1);
+	free(b2);
+}
+
+static void test_make_empty(void **state)
+{
+	char *b = backing_image(0x55);
+
+	for (unsigned v = 2; v <= 3; v++) {
+		struct qcow2_create_opts o = {
+		    .size = 1 << 20, .version = v, .backing_file = b, .backing_fmt = "qcow2"};
+		char *p = tmpname();
+		struct disk *d;
+
+		assert_int_equal(qcow2_create(p, &o), 0);
+		d = opn(p, 0);
+		fill(d, 0, 65536, 0x77);
+		assert_int_equal(qcow2_snapshot_create(d, "snap"), 0);
+		fill(d, 131072, 65536 + 100, 0x88);
+		assert_int_equal(disk_write_zeroes(d, 327680, 65536, false), 0);
+		assert_int_equal(qcow2_make_empty(d), 0);
+		expect(d, 0, 1 << 20, 0x55);
+		expect_clean(d);
+		disk_close(d);
+		d = opn(p, 0);
+		expect(d, 0, 1 << 20, 0x55);
+		assert_int_equal(qcow2_snapshot_apply(d, "snap"), 0);
+		expect(d, 0, 65536, 0x77);
+		expect(d, 65536, 65536, 0x55);
+		expect_clean(d);
+		disk_close(d);
+		d = opn(p, DISK_O_RDONLY);
+		assert_int_equal(qcow2_make_empty(d), -EROFS);
+		disk_close(d);
+		unlink(p);
+		free(p);
+	}
+	unlink(b);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -922,6 +1090,8 @@ int main(void)
 	    cmocka_unit_test(test_concurrent_same_cluster),
 	    cmocka_unit_test(test_concurrent_discard),
 	    cmocka_unit_test(test_create_options),
+	    cmocka_unit_test(test_set_backing),
+	    cmocka_unit_test(test_make_empty),
 	};
 
 	log_set_level(LOG_ERR);

@@ -422,7 +422,7 @@ int qcow2_header_write(struct qcow2 *s)
 {
 	uint32_t cs = s->cluster_size, pos;
 	uint8_t *b = calloc(1, cs);
-	int err = -EINVAL;
+	int err = -ENOSPC;
 
 	if (!b)
 		return -ENOMEM;
@@ -471,14 +471,119 @@ int qcow2_header_write(struct qcow2 *s)
 		memcpy(b + pos, s->d.backing_name, bl);
 		wr64(b + 8, pos);
 		wr32(b + 16, (uint32_t)bl);
-		s->backing_offset = pos;
-		s->backing_len = (uint32_t)bl;
 	}
 	err = disk_file_pwrite(s->d.fd, b, cs, 0);
+	if (!err) {
+		s->backing_offset = s->d.backing_name ? pos : 0;
+		s->backing_len = s->d.backing_name ? (uint32_t)strlen(s->d.backing_name) : 0;
+	}
 out:
-	if (err == -EINVAL)
-		log_err("qcow2: %s: header does not fit in one cluster", s->d.filename);
+	if (err == -ENOSPC)
+		log_err("qcow2: %s: header, extensions and backing file name do not fit in the "
+			"first cluster (%u bytes)",
+			s->d.filename, cs);
 	free(b);
+	return err;
+}
+
+/* Crash safety of qcow2_set_backing():
+ *  - Data first: every cluster the caller wrote (rebase copies, commit emptying) and all cached
+ *    metadata are flushed and fdatasync'ed before the header changes. A crash before the header
+ *    write leaves the old backing file in place with extra (equal-content) clusters: harmless.
+ *  - The new header is built in memory and written with one pwrite of the first cluster (the
+ *    header cluster holds nothing else: the header, its extensions and the backing name all
+ *    live there, and nothing else is ever allocated in cluster 0). Every field pointing outside
+ *    the cluster (L1, refcount table, snapshot table, sizes, feature bits) is rewritten with the
+ *    value it already has, so even a torn write cannot make them point past valid data; only
+ *    the backing name, its offset/length and the extension area change, and open() bounds the
+ *    name to the first cluster and each extension to the area before it. A torn write can at
+ *    worst produce an old/new mix of the name, as with QEMU's qcow2_update_header(), which uses
+ *    the same one-write scheme.
+ *  - fdatasync afterwards makes the new backing durable before we report success. */
+int qcow2_set_backing(struct disk *d, const char *backing_file, const char *backing_fmt)
+{
+	struct qcow2 *s = d && !strcmp(d->ops->format, "qcow2") ? qcow2_from_disk(d) : NULL;
+	char *nn = NULL, *nf = NULL, *on, *of;
+	uint64_t ooff;
+	uint32_t olen;
+	int err;
+
+	if (!s)
+		return -EINVAL;
+	if (disk_is_readonly(d))
+		return -EROFS;
+	if (backing_file && !*backing_file)
+		backing_file = NULL;
+	if (!backing_file || (backing_fmt && !*backing_fmt))
+		backing_fmt = NULL;
+	if (backing_file && strlen(backing_file) > QCOW2_MAX_BACKING_NAME) {
+		log_err("qcow2: %s: backing file name longer than %d bytes", d->filename,
+			QCOW2_MAX_BACKING_NAME);
+		return -ENOSPC;
+	}
+	if ((backing_file && !(nn = strdup(backing_file))) ||
+	    (backing_fmt && !(nf = strdup(backing_fmt)))) {
+		free(nn);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&s->lock);
+	err = s->corrupt ? -EIO : qcow2_flush_all(s, true);
+	if (!err && qcow2_fdatasync(s))
+		err = -errno;
+	if (err)
+		goto out;
+	on = s->d.backing_name;
+	of = s->d.backing_fmt;
+	ooff = s->backing_offset;
+	olen = s->backing_len;
+	s->d.backing_name = nn;
+	s->d.backing_fmt = nf;
+	err = qcow2_header_write(s);
+	if (!err && qcow2_fdatasync(s))
+		err = -errno;
+	if (err && err != -ENOSPC) {
+		/* The header may or may not have reached the disk: keep the new names, which is
+		 * what a successful write would hold; the caller reports the error. */
+		free(on);
+		free(of);
+		nn = nf = NULL;
+		goto out;
+	}
+	if (err) {
+		/* Nothing written: restore the old state. */
+		s->d.backing_name = on;
+		s->d.backing_fmt = of;
+		s->backing_offset = ooff;
+		s->backing_len = olen;
+		goto out;
+	}
+	free(on);
+	free(of);
+	nn = nf = NULL;
+out:
+	pthread_mutex_unlock(&s->lock);
+	free(nn);
+	free(nf);
+	return err;
+}
+
+int qcow2_make_empty(struct disk *d)
+{
+	struct qcow2 *s = d && !strcmp(d->ops->format, "qcow2") ? qcow2_from_disk(d) : NULL;
+	uint64_t end;
+	int err;
+
+	if (!s)
+		return -EINVAL;
+	if (disk_is_readonly(d))
+		return -EROFS;
+	end = ALIGN_UP(d->size, (uint64_t)s->cluster_size);
+	err = end ? qcow2_zero_discard_dealloc(s, 0, end, true, true, true) : 0;
+	if (err)
+		return err;
+	pthread_mutex_lock(&s->lock);
+	err = qcow2_flush_all(s, true);
+	pthread_mutex_unlock(&s->lock);
 	return err;
 }
 
