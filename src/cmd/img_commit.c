@@ -211,7 +211,7 @@ static int img_commit_run(const char *path, const char *fmt, bool keep, uint8_t 
 	char *bpath = NULL;
 	int err;
 
-	err = img_open(path, fmt, (keep ? DISK_O_RDONLY : 0) | DISK_O_NO_BACKING, &top);
+	err = img_open(path, fmt, DISK_O_RDONLY | DISK_O_NO_BACKING, &top);
 	if (err)
 		goto out;
 	if (!top->backing_name) {
@@ -235,7 +235,11 @@ static int img_commit_run(const char *path, const char *fmt, bool keep, uint8_t 
 	if (!keep && !strcmp(disk_format(top), "qcow2")) {
 		/* Empty the overlay in place: its own clusters now live in the backing file.
 		 * Internal snapshots keep theirs. */
-		err = qcow2_make_empty(top);
+		disk_close(top);
+		top = NULL;
+		err = img_open(path, "qcow2", DISK_O_NO_BACKING, &top);
+		if (!err)
+			err = qcow2_make_empty(top);
 		if (err)
 			img_err("Could not empty '%s': %s", path, strerror(-err));
 	}

@@ -1,7 +1,8 @@
 /* block/qcow2/header.c — parse, validate and write the qcow2 header, its extensions, the L1
  * table and the snapshot table. Everything read here comes from an untrusted file: each field is
  * checked against the spec limits and the file size before use. Caller holds s->lock (or owns s
- * exclusively during open). */
+ * exclusively during open), except for the public qcow2_set_backing() and qcow2_make_empty()
+ * (block/qcow2.h), which take it themselves and must not run concurrently with I/O. */
 #include "block/qcow2/qcow2.h"
 
 #include <errno.h>
