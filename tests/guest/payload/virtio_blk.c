@@ -47,45 +47,10 @@ static volatile uint16_t *used = (volatile uint16_t *)(RING_GPA + 0x2000);
 static uint16_t next_idx;
 
 /* Every LNRO0005 device's MMIO base, in DSDT order. */
-static unsigned find_virtio_mmio(uint64_t rsdp, uint64_t *bases, unsigned max)
-{
-	const struct acpi_sdt_hdr *fadt = acpi_find_table(rsdp, "FACP");
-	const struct acpi_sdt_hdr *dsdt;
-	const uint8_t *p, *end;
-	uint64_t x_dsdt = 0;
-	uint32_t dsdt32 = 0;
-	unsigned n = 0;
-
-	if (!fadt || fadt->len < 44)
-		return 0;
-	memcpy(&dsdt32, (const uint8_t *)fadt + 40, 4);
-	if (fadt->len >= 148)
-		memcpy(&x_dsdt, (const uint8_t *)fadt + 140, 8);
-	dsdt = (const struct acpi_sdt_hdr *)(x_dsdt ? x_dsdt : dsdt32);
-	if (!dsdt || memcmp(dsdt->sig, "DSDT", 4))
-		return 0;
-	p = (const uint8_t *)dsdt;
-	end = p + dsdt->len;
-	for (; p + 8 <= end && n < max; p++) {
-		if (memcmp(p, "LNRO0005", 8))
-			continue;
-		for (const uint8_t *q = p + 8; q + 12 <= end && q < p + 256; q++) {
-			if (q[0] == 0x86 && q[1] == 0x09 && q[2] == 0x00) {
-				uint32_t base;
-
-				memcpy(&base, q + 4, 4);
-				bases[n++] = base;
-				break;
-			}
-		}
-	}
-	return n;
-}
-
 static uint64_t find_blk(uint64_t rsdp)
 {
 	uint64_t bases[MAX_DEVS];
-	unsigned n = find_virtio_mmio(rsdp, bases, MAX_DEVS);
+	unsigned n = vmmio_find_all(rsdp, bases, MAX_DEVS);
 
 	printf("virtio_blk: %u virtio-mmio devices in the DSDT\n", n);
 	for (unsigned i = 0; i < n; i++)
@@ -115,21 +80,7 @@ static bool driver_init(uint64_t b, bool *ro)
 	mmio_write32(b + 0x70, 0x0b);
 	if (!check(mmio_read32(b + 0x70) & 0x08, "FEATURES_OK accepted"))
 		return false;
-	mmio_write32(b + 0x30, 0);
-	if (!check(mmio_read32(b + 0x34) >= QSIZE, "queue 0 max size %u", mmio_read32(b + 0x34)))
-		return false;
-	memset((void *)RING_GPA, 0, 0x3000);
-	mmio_write32(b + 0x38, QSIZE);
-	mmio_write32(b + 0x80, (uint32_t)RING_GPA);
-	mmio_write32(b + 0x84, 0);
-	mmio_write32(b + 0x90, (uint32_t)(RING_GPA + 0x1000));
-	mmio_write32(b + 0x94, 0);
-	mmio_write32(b + 0xa0, (uint32_t)(RING_GPA + 0x2000));
-	mmio_write32(b + 0xa4, 0);
-	mmio_write32(b + 0x44, 1);
-	mmio_write32(b + 0x70, 0x0f);
-	return check(mmio_read32(b + 0x70) == 0x0f, "status DRIVER_OK (0x%x)",
-		     mmio_read32(b + 0x70));
+	return vmmio_setup_queue0(b, QSIZE, RING_GPA);
 }
 
 /* One request: header, optional data buffer (device-writable for IN/GET_ID), status.

@@ -8,50 +8,15 @@
 
 const char payload_name[] = "virtio_rng";
 
-#define QSIZE 16
+#define QSIZE	 16
 #define RING_GPA 0x1200000ull /* desc 0x1200000, avail +0x1000, used +0x2000 */
-#define BUF_GPA 0x1210000ull
+#define BUF_GPA	 0x1210000ull
 
 struct desc {
 	uint64_t addr;
 	uint32_t len;
 	uint16_t flags, next;
 };
-
-static uint64_t find_virtio_mmio(uint64_t rsdp)
-{
-	const struct acpi_sdt_hdr *fadt = acpi_find_table(rsdp, "FACP");
-	const struct acpi_sdt_hdr *dsdt;
-	const uint8_t *p, *end;
-	uint64_t x_dsdt = 0;
-	uint32_t dsdt32 = 0;
-
-	/* The DSDT is referenced from the FADT (X_DSDT at 140, DSDT at 40), not the XSDT. */
-	if (!fadt || fadt->len < 44)
-		return 0;
-	memcpy(&dsdt32, (const uint8_t *)fadt + 40, 4);
-	if (fadt->len >= 148)
-		memcpy(&x_dsdt, (const uint8_t *)fadt + 140, 8);
-	dsdt = (const struct acpi_sdt_hdr *)(x_dsdt ? x_dsdt : dsdt32);
-	if (!dsdt || memcmp(dsdt->sig, "DSDT", 4))
-		return 0;
-	p = (const uint8_t *)dsdt;
-	end = p + dsdt->len;
-	for (; p + 8 <= end; p++) {
-		if (memcmp(p, "LNRO0005", 8))
-			continue;
-		/* the device's _CRS follows its _HID: the first Memory32Fixed descriptor */
-		for (const uint8_t *q = p + 8; q + 12 <= end && q < p + 256; q++) {
-			if (q[0] == 0x86 && q[1] == 0x09 && q[2] == 0x00) {
-				uint32_t base;
-
-				memcpy(&base, q + 4, 4);
-				return base;
-			}
-		}
-	}
-	return 0;
-}
 
 static volatile struct desc *d = (volatile struct desc *)RING_GPA;
 static volatile uint16_t *avail = (volatile uint16_t *)(RING_GPA + 0x1000);
@@ -72,20 +37,7 @@ static bool driver_init(uint64_t b)
 	mmio_write32(b + 0x70, 0x0b);
 	if (!check(mmio_read32(b + 0x70) & 0x08, "FEATURES_OK accepted"))
 		return false;
-	mmio_write32(b + 0x30, 0);
-	if (!check(mmio_read32(b + 0x34) >= QSIZE, "queue 0 max size %u", mmio_read32(b + 0x34)))
-		return false;
-	memset((void *)RING_GPA, 0, 0x3000);
-	mmio_write32(b + 0x38, QSIZE);
-	mmio_write32(b + 0x80, (uint32_t)RING_GPA);
-	mmio_write32(b + 0x84, 0);
-	mmio_write32(b + 0x90, (uint32_t)(RING_GPA + 0x1000));
-	mmio_write32(b + 0x94, 0);
-	mmio_write32(b + 0xa0, (uint32_t)(RING_GPA + 0x2000));
-	mmio_write32(b + 0xa4, 0);
-	mmio_write32(b + 0x44, 1);
-	mmio_write32(b + 0x70, 0x0f);
-	return check(mmio_read32(b + 0x70) == 0x0f, "status DRIVER_OK (0x%x)", mmio_read32(b + 0x70));
+	return vmmio_setup_queue0(b, QSIZE, RING_GPA);
 }
 
 /* One request: 2 writable segments of 32 bytes; returns the used length or -1 on timeout. */
@@ -95,8 +47,8 @@ static int request(uint64_t b, unsigned n)
 	uint16_t head = (uint16_t)((n * 2) % QSIZE);
 
 	memset(buf, 0, 64);
-	d[head] = (struct desc){ (uint64_t)buf, 32, 1 | 2, (uint16_t)(head + 1) };
-	d[head + 1] = (struct desc){ (uint64_t)buf + 32, 32, 2, 0 };
+	d[head] = (struct desc){(uint64_t)buf, 32, 1 | 2, (uint16_t)(head + 1)};
+	d[head + 1] = (struct desc){(uint64_t)buf + 32, 32, 2, 0};
 	avail[2 + (n % QSIZE)] = head;
 	__asm__ volatile("mfence" ::: "memory");
 	avail[1] = (uint16_t)(n + 1);
@@ -122,13 +74,11 @@ int payload_main(const struct boot_info *bi)
 	unsigned reqs = (unsigned)cmdline_u64("reqs", 8);
 	uint8_t first[64];
 
-	b = rsdp ? find_virtio_mmio(rsdp) : 0;
-	if (!check(b != 0, "virtio-mmio device (LNRO0005) in the DSDT"))
+	b = rsdp ? vmmio_find(rsdp, 4) : 0;
+	if (!check(b != 0, "virtio-mmio rng device (LNRO0005, DeviceID 4) in the DSDT"))
 		return EXIT_CODE_FAIL;
 	printf("virtio_rng: device at 0x%lx\n", b);
-	if (!check(mmio_read32(b) == 0x74726976, "magic") ||
-	    !check(mmio_read32(b + 4) == 2, "version 2") ||
-	    !check(mmio_read32(b + 8) == 4, "device id 4 (rng), got %u", mmio_read32(b + 8)))
+	if (!check(mmio_read32(b + 4) == 2, "version 2"))
 		return EXIT_CODE_FAIL;
 	if (!driver_init(b))
 		return EXIT_CODE_FAIL;
@@ -142,7 +92,8 @@ int payload_main(const struct boot_info *bi)
 			return EXIT_CODE_FAIL;
 		if (n == 0)
 			memcpy(first, buf, 64);
-		else if (!check(memcmp(first, buf, 64) != 0, "request %u differs from request 0", n))
+		else if (!check(memcmp(first, buf, 64) != 0, "request %u differs from request 0",
+				n))
 			return EXIT_CODE_FAIL;
 	}
 	printf("virtio_rng: %u requests of 64 bytes served\n", reqs);

@@ -278,5 +278,16 @@ void cpu_topo_read(struct cpu_topo *t);
  * Returns false if the CPU's physical address width cannot reach it. */
 bool paging_map_1g(uint64_t gpa);
 
+/* ---- virtio-mmio (lib/virtio_mmio.c; BSP) ---- */
+/* Bases of the virtio-mmio devices the DSDT describes (_HID "LNRO0005", the first
+ * Memory32Fixed of each _CRS), found through the FADT's DSDT pointer; returns how many. */
+unsigned vmmio_find_all(uint64_t rsdp, uint64_t *bases, unsigned max);
+/* The first of them whose magic is "virt" and whose DeviceID is `device_id`; 0 if none. */
+uint64_t vmmio_find(uint64_t rsdp, uint32_t device_id);
+/* Driver side after FEATURES_OK: queue 0 of `qsize` entries with desc/avail/used at ring_gpa,
+ * +0x1000, +0x2000 (zeroed), QueueReady, then DRIVER_OK. Checks (via check()) and returns
+ * whether the device accepted it. */
+bool vmmio_setup_queue0(uint64_t base, uint16_t qsize, uint64_t ring_gpa);
+
 /* Implemented by each payload. Return 0 for PASS or a failure code (EXIT_CODE_*). */
 int payload_main(const struct boot_info *bi);
