@@ -90,7 +90,11 @@ fi
 
 cd /kvmm || finish
 t0=$(cut -d' ' -f1 /proc/uptime)
+# hostile's 256 KiB rep ins/outs make this L1 kernel's KVM (on TCG's emulated SVM) loop in
+# its string-I/O emulation until soft lockups, and on one L1 CPU it never returns; the case is
+# covered by check-guest-qemu and by check-guest on hosts with /dev/kvm.
 KVMM=/kvmm/kvmm PAYLOAD_DIR=/kvmm/payload GUEST_TIMEOUT=$timeout GUEST_LOG_LINES=40 \
+	GUEST_SKIP='^hostile$' GUEST_SKIP_WHY='string I/O wedges the nested L1 kernel' \
 	bash /kvmm/tests/guest/run.sh ${filter:+"$filter"} </dev/null
 st=$?
 echo "NESTED-INFO: test run took $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" \

@@ -12,7 +12,7 @@
 #   NESTED_KERNEL   kernel image (default /boot/vmlinuz-$NESTED_KVER)
 #   NESTED_CPU      QEMU -cpu model (default EPYC: AMD, with svm and npt)
 #   NESTED_SMP, NESTED_MEM   QEMU -smp / -m (default 2 / 2G)
-#   NESTED_TIMEOUT  seconds for the whole QEMU run (default 720)
+#   NESTED_TIMEOUT  seconds for the whole QEMU run (default 600)
 #   NESTED_CASE_TIMEOUT  per-case timeout inside the guest (default 300: hostile takes ~120 s)
 #   NESTED_APPEND   extra guest kernel parameters (e.g. "kvmm.shell=1", or no "quiet": see
 #                   init.sh); NESTED_MONITOR=1 adds a HMP monitor on NESTED_OUT/monitor.sock
@@ -79,7 +79,7 @@ echo "# nested: $QEMU -accel tcg -cpu ${NESTED_CPU:-EPYC} -smp ${NESTED_SMP:-2}"
 	"-m ${NESTED_MEM:-2G}, kernel $KERNEL, initrd $INITRD ($(du -h "$INITRD" | cut -f1))"
 t0=$(date +%s%N)
 # -nodefaults: no VGA, no NIC option ROM (faster firmware); the serial port is the only output.
-timeout -k 10 "${NESTED_TIMEOUT:-720}" "$QEMU" -accel tcg -cpu "${NESTED_CPU:-EPYC}" \
+timeout -k 10 "${NESTED_TIMEOUT:-600}" "$QEMU" -accel tcg -cpu "${NESTED_CPU:-EPYC}" \
 	-smp "${NESTED_SMP:-2}" -m "${NESTED_MEM:-2G}" -nodefaults -display none -no-reboot \
 	-serial stdio "${MONITOR[@]}" -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND" \
 	</dev/null 2>"$OUT/qemu.err" | sed -u 's/\r$//' | tee "$LOG" |
@@ -95,7 +95,7 @@ if grep -aq '^NESTED-SKIP:' "$LOG"; then
 fi
 status=$(sed -n 's/^NESTED-EXIT: \([0-9]*\)$/\1/p' "$LOG" | tail -n 1)
 if [ -z "$status" ]; then
-	echo "# nested: FAIL: the guest never reported a result (timeout ${NESTED_TIMEOUT:-720} s," \
+	echo "# nested: FAIL: the guest never reported a result (timeout ${NESTED_TIMEOUT:-600} s," \
 		"QEMU status $qemu_status); last lines of the serial log:"
 	tail -n 40 "$LOG" | sed 's/^/#   /'
 	sed 's/^/#   qemu: /' "$OUT/qemu.err" | grep -v "TCG doesn't support" | tail -n 10
