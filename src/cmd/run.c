@@ -38,7 +38,11 @@ static const char run_usage[] =
     "  --cpu-affinity VCPU=HOSTCPUS[,VCPU=HOSTCPUS...]\n"
     "                       pin vCPU threads, e.g. 0=2,1=3 or 0=0-3:1=4-7\n"
     "  --serial stdio|file:PATH|pty|none\n"
-    "                       where COM1 goes (default stdio; Ctrl-A x quits, Ctrl-A h help)\n"
+    "                       where COM1 goes (default stdio, none with --console stdio;\n"
+    "                       Ctrl-A x quits, Ctrl-A h help)\n"
+    "  --console off|stdio|pty|file:PATH\n"
+    "                       virtio console (hvc0 on virtio-mmio; default off); stdio\n"
+    "                       cannot be shared with an explicit --serial stdio\n"
     "  --disk path=FILE[,format=raw|qcow2|auto][,readonly=on][,serial=ID][,discard=on]\n"
     "         [,queues=N]   a virtio-blk disk on virtio-mmio (repeatable, up to 8)\n"
     "  --rng on|off|RATE    virtio-rng (virtio-mmio) fed by getrandom, limited to RATE\n"
@@ -71,7 +75,8 @@ enum {
 	OPT_CONFIG,
 	OPT_KVM_DEVICE,
 	OPT_RNG,
-	OPT_DISK
+	OPT_DISK,
+	OPT_CONSOLE
 };
 
 static const struct option run_options[] = {
@@ -90,6 +95,7 @@ static const struct option run_options[] = {
     {"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
     {"rng", required_argument, NULL, OPT_RNG},
     {"disk", required_argument, NULL, OPT_DISK},
+    {"console", required_argument, NULL, OPT_CONSOLE},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},

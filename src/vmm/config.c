@@ -37,6 +37,7 @@ void vm_config_fini(struct vm_config *c)
 	free(c->cpu_model);
 	free(c->affinity);
 	free(c->serial_path);
+	free(c->console_path);
 	free(c->kvm_path);
 	for (unsigned i = 0; i < c->ndisks; i++) {
 		free(c->disks[i].path);
@@ -231,6 +232,25 @@ static int set_serial(struct vm_config *c, const char *v, char *err, size_t errl
 	return 0;
 }
 
+/* --console off|none|stdio|pty|file:PATH (the virtio console). */
+static int set_console(struct vm_config *c, const char *v, char *err, size_t errlen)
+{
+	if (!strcmp(v, "off") || !strcmp(v, "none"))
+		c->console = CONSOLE_OFF;
+	else if (!strcmp(v, "stdio"))
+		c->console = CONSOLE_STDIO;
+	else if (!strcmp(v, "pty"))
+		c->console = CONSOLE_PTY;
+	else if (!strncmp(v, "file:", 5) && v[5]) {
+		c->console = CONSOLE_FILE;
+		return set_string(&c->console_path, v + 5);
+	} else {
+		snprintf(err, errlen, "--console: '%s' is not off, stdio, pty or file:PATH", v);
+		return -EINVAL;
+	}
+	return 0;
+}
+
 static int set_memory(struct vm_config *c, const char *v, char *err, size_t errlen)
 {
 	uint64_t sz;
@@ -359,8 +379,12 @@ int vm_config_set(struct vm_config *c, const char *key, const char *v, char *err
 		r = set_string(&c->cpu_model, v);
 	else if (!strcmp(key, "cpu-affinity") || !strcmp(key, "cpu_affinity"))
 		r = parse_affinity(c, v, err, errlen);
-	else if (!strcmp(key, "serial"))
+	else if (!strcmp(key, "serial")) {
 		r = set_serial(c, v, err, errlen);
+		if (!r)
+			c->serial_set = true;
+	} else if (!strcmp(key, "console"))
+		r = set_console(c, v, err, errlen);
 	else if (!strcmp(key, "debug-exit") || !strcmp(key, "debug_exit")) {
 		r = parse_bool(v, &c->debug_exit);
 		if (r)

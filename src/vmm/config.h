@@ -15,6 +15,8 @@
 
 enum serial_mode { SERIAL_STDIO, SERIAL_FILE, SERIAL_PTY, SERIAL_NONE };
 enum on_reboot { ON_REBOOT_EXIT, ON_REBOOT_RESTART };
+/* --console: the virtio console (hvc0); off by default. */
+enum console_mode { CONSOLE_OFF, CONSOLE_STDIO, CONSOLE_PTY, CONSOLE_FILE };
 
 struct vcpu_affinity {
 	unsigned vcpu;
@@ -47,6 +49,9 @@ struct vm_config {
 	unsigned naffinity;
 	enum serial_mode serial;
 	char *serial_path;
+	bool serial_set; /* --serial given: with --console stdio, stdio is refused, not moved */
+	enum console_mode console;
+	char *console_path; /* CONSOLE_FILE */
 	bool debug_exit;
 	uint64_t rng_rate; /* virtio-rng bytes per second; 0: no device */
 	struct vm_disk_config disks[VM_MAX_DISKS];

@@ -29,8 +29,10 @@ static const char console_help[] = "\r\nkvmm console escapes:\r\n"
 static void console_flush(struct console *c)
 {
 	while (c->pend_off < c->pend_len) {
-		size_t n =
-		    uart16550_input(c->cfg.uart, c->pend + c->pend_off, c->pend_len - c->pend_off);
+		const uint8_t *p = c->pend + c->pend_off;
+		size_t left = c->pend_len - c->pend_off;
+		size_t n = c->cfg.input ? c->cfg.input(c->cfg.input_ctx, p, left)
+					: uart16550_input(c->cfg.uart, p, left);
 
 		if (n == 0)
 			return;

@@ -24,6 +24,7 @@
 #include "devices/legacy/uart16550.h"
 #include "block/disk.h"
 #include "devices/virtio/blk.h"
+#include "devices/virtio/console.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/rng.h"
 #include "kvm/kvm.h"
@@ -73,6 +74,16 @@ static int vm_serial_open(struct vm *vm, char *err, size_t errlen)
 	const struct vm_config *c = vm->cfg;
 	int fd, e;
 
+	/* One terminal, one console: --console stdio moves the serial port's default off stdio
+	 * (to none); an explicit --serial stdio with it is refused. */
+	if (c->console == CONSOLE_STDIO && c->serial == SERIAL_STDIO) {
+		if (!c->serial_set)
+			return 0;
+		snprintf(err, errlen,
+			 "--serial stdio and --console stdio cannot share the terminal "
+			 "(use --serial file:PATH, pty or none)");
+		return -EINVAL;
+	}
 	switch (c->serial) {
 	case SERIAL_STDIO:
 		vm->serial_out_fd = STDOUT_FILENO;
@@ -216,7 +227,8 @@ static int vm_disk_create(struct vm *vm, struct acpi_config *ac, unsigned i, cha
 	return e;
 }
 
-/* virtio devices on virtio-mmio: the rng first (when enabled), then the disks in order. */
+/* virtio devices on virtio-mmio: the rng first (when enabled), then the disks in order, then
+ * the virtio console (--console). */
 static int vm_virtio_create(struct vm *vm, struct acpi_config *ac, char *err, size_t errlen)
 {
 	int e = 0;
@@ -232,6 +244,15 @@ static int vm_virtio_create(struct vm *vm, struct acpi_config *ac, char *err, si
 	}
 	for (unsigned i = 0; !e && i < vm->cfg->ndisks; i++)
 		e = vm_disk_create(vm, ac, i, err, errlen);
+	if (!e && vm->cfg->console != CONSOLE_OFF) {
+		e = vm_vconsole_create(vm, err, errlen);
+		if (!e)
+			e = vm_virtio_mmio_attach(vm, ac, virtio_console_dev(vm->vcon),
+						  "virtio-console");
+		if (e && !err[0])
+			snprintf(err, errlen, "--console: cannot attach the device: %s",
+				 strerror(-e));
+	}
 	return e;
 }
 
@@ -313,6 +334,7 @@ void vm_devices_destroy(struct vm *vm)
 		disk_close(vm->disks[i]);
 	}
 	virtio_rng_destroy(vm->rng);
+	vm_vconsole_destroy(vm);
 	debug_exit_destroy(vm->debug_exit);
 	acpi_pm_destroy(vm->acpi_pm);
 	reset_destroy(vm->reset);

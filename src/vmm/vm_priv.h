@@ -32,6 +32,7 @@ struct virtio_rng;
 struct virtio_blk;
 struct disk;
 struct virtio_mmio;
+struct virtio_console;
 
 #define VM_MAX_VIRTIO_MMIO (LAYOUT_IOAPIC_PINS - LAYOUT_GSI_DYNAMIC)
 
@@ -73,6 +74,12 @@ struct vm {
 	bool serial_out_owned;
 	int serial_in_fd; /* -1: no input */
 	char pty_path[64];
+	/* The virtio console (--console; vm_vconsole.c). */
+	struct virtio_console *vcon;
+	int vcon_out_fd, vcon_in_fd; /* -1: none; owned if vcon_fd_owned */
+	bool vcon_fd_owned;
+	char vcon_pty_path[64];
+	struct console *vcon_console; /* its input (stdio, pty) while the VM runs */
 
 	/* CPUs */
 	unsigned ncpus;
@@ -103,6 +110,12 @@ struct vm {
 /* vm_devices.c */
 int vm_devices_create(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
 void vm_devices_destroy(struct vm *vm);
+/* vm_vconsole.c: the virtio console's backend (device created, not attached). */
+int vm_vconsole_create(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
+int vm_vconsole_start(struct vm *vm) KVMM_MUST_CHECK;
+void vm_vconsole_poll(struct vm *vm);
+void vm_vconsole_stop(struct vm *vm);
+void vm_vconsole_destroy(struct vm *vm);
 /* vm_memory.c */
 int vm_memory_create(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
 int vm_memory_register(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;

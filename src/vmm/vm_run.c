@@ -1,5 +1,5 @@
-/* vmm/vm_run.c — run a created VM: serial console on the event loop, termination signals
- * through a signalfd, vCPU threads started and joined. */
+/* vmm/vm_run.c — run a created VM: serial and virtio consoles on the event loop, termination
+ * signals through a signalfd, vCPU threads started and joined. */
 #include "vmm/vm_priv.h"
 
 #include <errno.h>
@@ -64,6 +64,7 @@ static void vm_tick(void *ctx)
 	struct vm *vm = ctx;
 
 	console_poll(vm->console);
+	vm_vconsole_poll(vm);
 	vm_rtc_timer_arm(vm);
 	virtio_rng_poll(vm->rng); /* requests held back by the rate limit */
 }
@@ -80,10 +81,15 @@ static int vm_console_start(struct vm *vm)
 	    .quit = vm_console_quit,
 	    .quit_ctx = vm,
 	};
+	int e = vm->serial_in_fd < 0 ? 0 : console_create(&vm->console, &cc);
 
-	if (vm->serial_in_fd < 0)
-		return 0;
-	return console_create(&vm->console, &cc);
+	if (!e)
+		e = vm_vconsole_start(vm);
+	if (e) {
+		console_destroy(vm->console);
+		vm->console = NULL;
+	}
+	return e;
 }
 
 int vm_run(struct vm *vm, struct vm_result *res)
@@ -132,6 +138,7 @@ int vm_run(struct vm *vm, struct vm_result *res)
 	*res = vm->result;
 	console_destroy(vm->console);
 	vm->console = NULL;
+	vm_vconsole_stop(vm);
 out_timer:
 	if (vm->rtc_timer_fd >= 0) {
 		evloop_del(vm->el, vm->rtc_timer_fd);

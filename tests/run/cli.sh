@@ -56,6 +56,9 @@ expect "stray argument" 2 "unexpected argument 'extra'" -- run extra
 expect "bad memory size" 2 "--memory: 'lots'" -- run --memory lots
 expect "memory too small" 2 "--memory: 1K is out of range" -- run --memory 1K
 expect "bad serial" 2 "--serial: 'tcp:1'" -- run --serial tcp:1
+expect "bad console" 2 "--console: 'tcp:1' is not off, stdio, pty or file:PATH" -- run --console tcp:1
+expect "console and serial on stdio" 2 "--serial stdio and --console stdio cannot share the terminal" -- run --kernel "$payload" --console stdio --serial stdio
+expect "console file unwritable" 2 "--console file:/nonexistent/dir/out: No such file" -- run --kernel "$payload" --console file:/nonexistent/dir/out
 expect "bad on-reboot" 2 "--on-reboot" -- run --on-reboot maybe
 expect "bad rng rate" 2 "--rng: 'fast'" -- run --rng fast
 expect "disk bad key" 2 "--disk: unknown key 'bogus'" -- run --disk path=/x,bogus=1

@@ -104,6 +104,35 @@ static void test_option_errors(void **state)
 	vm_config_fini(&c);
 }
 
+/* --console: off by default; the modes; --serial given or not is remembered (vm_devices.c
+ * moves an implicit serial off stdio for --console stdio and refuses an explicit one). */
+static void test_console(void **state)
+{
+	struct vm_config c;
+	char err[256];
+
+	assert_int_equal(vm_config_init(&c), 0);
+	assert_int_equal(c.console, CONSOLE_OFF);
+	assert_false(c.serial_set);
+	assert_int_equal(vm_config_set(&c, "console", "stdio", err, sizeof(err)), 0);
+	assert_int_equal(c.console, CONSOLE_STDIO);
+	assert_int_equal(vm_config_set(&c, "console", "pty", err, sizeof(err)), 0);
+	assert_int_equal(c.console, CONSOLE_PTY);
+	assert_int_equal(vm_config_set(&c, "console", "file:/tmp/hvc0.log", err, sizeof(err)), 0);
+	assert_int_equal(c.console, CONSOLE_FILE);
+	assert_string_equal(c.console_path, "/tmp/hvc0.log");
+	assert_int_equal(vm_config_set(&c, "console", "none", err, sizeof(err)), 0);
+	assert_int_equal(c.console, CONSOLE_OFF);
+	assert_int_equal(vm_config_set(&c, "console", "file:", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "--console"));
+	assert_int_equal(vm_config_set(&c, "console", "tcp:1", err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_set(&c, "serial", "bogus", err, sizeof(err)), -EINVAL);
+	assert_false(c.serial_set);
+	assert_int_equal(vm_config_set(&c, "serial", "stdio", err, sizeof(err)), 0);
+	assert_true(c.serial_set);
+	vm_config_fini(&c);
+}
+
 static char *write_tmp(const char *text)
 {
 	char *path = strdup("/tmp/kvmm-config-XXXXXX");
@@ -157,7 +186,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_parse_size), cmocka_unit_test(test_parse_cpu_list),
 	    cmocka_unit_test(test_affinity),   cmocka_unit_test(test_option_errors),
-	    cmocka_unit_test(test_json),
+	    cmocka_unit_test(test_json),       cmocka_unit_test(test_console),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
