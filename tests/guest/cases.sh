@@ -11,13 +11,15 @@
 #            and `cksum` CRC), @EPOCH@ (host UTC seconds just before the VMM starts) and
 #            @EPOCH_WRONG@ (the same minus one hour, for the negative case), @DISK@ (a fresh
 #            8 MiB raw image filled with 0xee, one per case).
-#            The runners always add --serial stdio --debug-exit (QEMU: -serial stdio and
-#            isa-debug-exit on 0xf4); run-qemu.sh appends "qemu=1" to the guest command line.
+#            The runners always add --debug-exit and, unless the case has its own --serial,
+#            --serial stdio (QEMU: isa-debug-exit on 0xf4 and -serial stdio); run-qemu.sh
+#            appends "qemu=1" to the guest command line. The virtio-console cases use
+#            --console stdio --serial none: stdin and the checked output are hvc0's.
 #   status   expected exit status: 1 = payload passed (debug-exit code 0), 0 = powered off or
 #            reset with --on-reboot exit; 3/5/7 are payload failures (see payload.h).
 #            reboots:N = the guest must boot N times (serial shows "payload NAME: booted via"
 #            N times), then the runner stops the VMM with SIGTERM (for --on-reboot restart)
-#   regexes  extended regexes separated by ';;'; each must match a line of the serial output
+#   regexes  extended regexes separated by ';;'; each must match a line of the VMM's stdout
 #   stdin    bytes for the VMM's stdin (printf %b escapes), '-' for none (/dev/null)
 #   qemu     microvm | pc | skip: machine for run-qemu.sh (skip: kvmm-only case)
 #   kvmm     yes | skip (skip: QEMU-only variant, e.g. the PM1a power-off path of -M pc)
@@ -53,6 +55,8 @@ virtio-rng     | virtio_rng.elf     | --rng on --cmdline "reqs=8" | 1 | ^PASS vi
 virtio-blk     | virtio_blk.elf     | --disk path=@DISK@,serial=kvmm-disk0 --cmdline "serial=kvmm-disk0" | 1 | ^PASS virtio_blk;;^ok - GET_ID matches serial=kvmm-disk0;;^ok - IN sector 0: status 0 | - | microvm | yes
 virtio-blk-ro  | virtio_blk.elf     | --disk path=@DISK@,readonly=on,serial=ro0 --cmdline "serial=ro0 ro=1" | 1 | ^PASS virtio_blk;;^ok - OUT on a read-only disk: status 1 \(IOERR\) | - | microvm | yes
 virtio-rng-blk | virtio_blk.elf     | --rng on --disk path=@DISK@,serial=second --cmdline "serial=second" | 1 | ^PASS virtio_blk | - | microvm | yes
+virtio-console | virtio_console.elf | --console stdio --serial none --cmdline "rx=21 sum=4006977468" | 1 | ^virtio_console: hello from hvc0;;^virtio_console: emergency write;;^virtio_console: echo ping-hvc0 0123456789$;;^virtio_console: received 21 of 21 bytes;;^virtio_console: PASS | ping-hvc0 0123456789\n | microvm | yes
+virtio-console-small | virtio_console.elf | --console stdio --serial none --cmdline "rx=55 sum=3577630309 bufs=2 buflen=3" | 1 | ^virtio_console: echo The quick brown fox jumps over the lazy dog 0123456789$;;^virtio_console: received 55 of 55 bytes;;^virtio_console: PASS | The quick brown fox jumps over the lazy dog 0123456789\n | microvm | yes
 demo           | demo.elf           | --cpus 2 --memory 128M | 0 | Hello from the kvmm demo guest;;^  Ring 3: ;;^All done | - | microvm | yes
 fatal-exit     | fatal.elf          | | 4 | ^fatal: aesenc with an MMIO operand | - | skip | yes
 demo-builtin   | -                  | | 0 | Hello from the kvmm demo guest;;^All done | - | skip | yes
@@ -64,6 +68,7 @@ neg-boot-mem      | boot.elf           | --memory 128M --cmdline "hello=world me
 neg-smp-topology  | smp.elf            | --cpus 2 --cmdline "cpus=2 sockets=1 cores=1 threads=2" | 3 | ^not ok - topology matches | - | microvm | yes
 neg-rtc-epoch     | rtc.elf            | --cmdline "epoch=@EPOCH_WRONG@" | 3 | ^not ok - default: RTC within 5 s | - | microvm | yes
 neg-fwcfg-cpus    | fwcfg.elf          | --cpus 1 --cmdline "cpus=2" | 3 | ^not ok - FW_CFG_NB_CPUS 1 | - | microvm | yes
+neg-virtio-console-sum | virtio_console.elf | --console stdio --serial none --cmdline "rx=21 sum=12345" | 3 | ^virtio_console: not ok - cksum 4006977468, want 12345;;^virtio_console: FAIL | ping-hvc0 0123456789\n | microvm | yes
 neg-exc-ud        | longmode_ring3.elf | --cmdline "fault=ud" | 5 | exception vector 6 \(#UD\) at rip | - | microvm | yes
 neg-exc-pf        | longmode_ring3.elf | --cmdline "fault=pf" | 5 | exception vector 14 \(#PF\).*cr2 7f0000000000 | - | microvm | yes
 neg-exc-user-pf   | longmode_ring3.elf | --cmdline "fault=user" | 5 | user exception vector 14 \(#PF\) at rip [0-9a-f]+ cs 33 | - | microvm | yes

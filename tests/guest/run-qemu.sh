@@ -6,7 +6,9 @@
 #       tests/guest/run-qemu.sh [NAME-REGEX]
 #
 # kvmm arguments are mapped: --memory -> -m, --cpus N[,sockets=..] -> -smp, --cmdline ->
-# -append (plus " qemu=1"), --initrd -> -initrd, --on-reboot exit -> -no-reboot. The machine is
+# -append (plus " qemu=1"), --initrd -> -initrd, --on-reboot exit -> -no-reboot, --serial X ->
+# -serial X (instead of -serial stdio), --console stdio -> a virtconsole on a stdio chardev
+# (virtio-serial-device, port 0), --rng and --disk -> virtio-mmio devices. The machine is
 # -M microvm unless the case's qemu column says pc. Prints TAP and a final line
 # "N passed, N failed, N skipped"; exits 0, 1 (failures) or 77 (QEMU or KVM unavailable).
 set -u
@@ -55,6 +57,7 @@ disk_argv() {
 qemu_argv() {
 	local i=0 n=${#C_ARGV[@]} a append=""
 	Q_ARGV=()
+	Q_SERIAL=(-serial stdio)
 	while [ "$i" -lt "$n" ]; do
 		a=${C_ARGV[i]}
 		case $a in
@@ -68,7 +71,17 @@ qemu_argv() {
 			;;
 		--rng) Q_ARGV+=(-global virtio-mmio.force-legacy=false -device virtio-rng-device); i=$((i + 1)) ;;
 		--disk) disk_argv "${C_ARGV[i + 1]}"; i=$((i + 1)) ;;
-		--serial | --debug-exit) ;;
+		--serial) Q_SERIAL=(-serial "${C_ARGV[i + 1]}"); i=$((i + 1)) ;;
+		--console)
+			# kvmm's virtio console = QEMU's virtconsole on a virtio-serial-device.
+			[ "${C_ARGV[i + 1]}" = stdio ] || return 1
+			Q_ARGV+=(-global virtio-mmio.force-legacy=false
+				-chardev stdio,id=vcon0,signal=off
+				-device virtio-serial-device,max_ports=1
+				-device virtconsole,chardev=vcon0)
+			i=$((i + 1))
+			;;
+		--debug-exit) ;;
 		*)
 			echo "# run-qemu.sh: cannot map kvmm argument '$a'" >&2
 			return 1
@@ -107,7 +120,7 @@ run_case() {
 	if [[ $C_STATUS == reboots:* ]]; then
 		if guest_run_reboots "${C_STATUS#reboots:}" "$out" "$err" timeout -k 5 "$TIMEOUT" \
 			"$QEMU" -M "$machine" -accel "$ACCEL" -nodefaults -no-user-config \
-			-display none -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=4 \
+			-display none "${Q_SERIAL[@]}" -device isa-debug-exit,iobase=0xf4,iosize=4 \
 			-kernel "$PAYLOAD_DIR/$C_PAYLOAD" "${Q_ARGV[@]}"; then
 			if ! missing=$(guest_check_output "$out"); then
 				guest_not_ok "$C_NAME" "serial output lacks /$missing/" "$out"
@@ -120,7 +133,7 @@ run_case() {
 		return
 	fi
 	guest_feed_stdin | timeout -k 5 "$TIMEOUT" "$QEMU" -M "$machine" -accel "$ACCEL" \
-		-nodefaults -no-user-config -display none -serial stdio \
+		-nodefaults -no-user-config -display none "${Q_SERIAL[@]}" \
 		-device isa-debug-exit,iobase=0xf4,iosize=4 \
 		-kernel "$PAYLOAD_DIR/$C_PAYLOAD" "${Q_ARGV[@]}" >"$out" 2>"$err"
 	status=${PIPESTATUS[1]}

@@ -4,7 +4,7 @@
 #   KVMM=/abs/build/kvmm PAYLOAD_DIR=/abs/build/payload tests/guest/run.sh [NAME-REGEX]
 #
 # Every case runs as `kvmm run --kernel PAYLOAD ARGS --serial stdio --debug-exit` under a
-# timeout; its exit status and serial output are checked. One extra case, cpu-affinity, checks
+# timeout (without --serial stdio if ARGS has a --serial); its exit status and serial output are checked. One extra case, cpu-affinity, checks
 # that --cpu-affinity 0=0,1=1 pins the threads named vcpu0/vcpu1 (needs 2 host CPUs).
 # Prints TAP and a final line "N passed, N failed, N skipped"; exits 0, 1 (failures) or
 # 77 (skip: /dev/kvm missing or not openable read-write).
@@ -30,7 +30,7 @@ fi
 
 run_case() {
 	local out=$GUEST_WORK/$C_NAME.out err=$GUEST_WORK/$C_NAME.err status missing
-	local -a kernel=()
+	local -a kernel=() serial
 	GUEST_T0=
 	if [ "$C_KVMM" = skip ]; then
 		guest_skip "$C_NAME" "QEMU-only case"
@@ -42,10 +42,13 @@ run_case() {
 		return
 	fi
 	guest_args_to_array
+	# --serial stdio unless the case chooses (e.g. --console stdio with --serial none).
+	serial=(--serial stdio)
+	[[ " ${C_ARGV[*]} " == *" --serial "* ]] && serial=()
 	GUEST_T0=$(date +%s%N)
 	if [[ $C_STATUS == reboots:* ]]; then
 		if guest_run_reboots "${C_STATUS#reboots:}" "$out" "$err" timeout -k 5 "$TIMEOUT" \
-			"$KVMM" run "${kernel[@]}" "${C_ARGV[@]}" --serial stdio --debug-exit; then
+			"$KVMM" run "${kernel[@]}" "${C_ARGV[@]}" "${serial[@]}" --debug-exit; then
 			if ! missing=$(guest_check_output "$out"); then
 				guest_not_ok "$C_NAME" "serial output lacks /$missing/" "$out"
 				return
@@ -58,7 +61,7 @@ run_case() {
 		return
 	fi
 	guest_feed_stdin | timeout -k 5 "$TIMEOUT" "$KVMM" run "${kernel[@]}" "${C_ARGV[@]}" \
-		--serial stdio --debug-exit >"$out" 2>"$err"
+		"${serial[@]}" --debug-exit >"$out" 2>"$err"
 	status=${PIPESTATUS[1]}
 	if [ "$status" -ne "$C_STATUS" ]; then
 		guest_not_ok "$C_NAME" "exit status $status, expected $C_STATUS" "$out"

@@ -288,6 +288,9 @@ uint64_t vmmio_find(uint64_t rsdp, uint32_t device_id);
  * +0x1000, +0x2000 (zeroed), QueueReady, then DRIVER_OK. Checks (via check()) and returns
  * whether the device accepted it. */
 bool vmmio_setup_queue0(uint64_t base, uint16_t qsize, uint64_t ring_gpa);
+/* The same for queue q without DRIVER_OK (devices with several queues: set each up, then
+ * write status 0x0f). */
+bool vmmio_setup_queue(uint64_t base, uint16_t q, uint16_t qsize, uint64_t ring_gpa);
 
 /* Implemented by each payload. Return 0 for PASS or a failure code (EXIT_CODE_*). */
 int payload_main(const struct boot_info *bi);

@@ -66,3 +66,21 @@ bool vmmio_setup_queue0(uint64_t b, uint16_t qsize, uint64_t ring_gpa)
 	return check(mmio_read32(b + 0x70) == 0x0f, "status DRIVER_OK (0x%x)",
 		     mmio_read32(b + 0x70));
 }
+
+bool vmmio_setup_queue(uint64_t b, uint16_t q, uint16_t qsize, uint64_t ring_gpa)
+{
+	mmio_write32(b + 0x30, q);
+	if (!check(mmio_read32(b + 0x34) >= qsize, "queue %u max size %u", q,
+		   mmio_read32(b + 0x34)))
+		return false;
+	memset((void *)ring_gpa, 0, 0x3000);
+	mmio_write32(b + 0x38, qsize);
+	mmio_write32(b + 0x80, (uint32_t)ring_gpa);
+	mmio_write32(b + 0x84, (uint32_t)(ring_gpa >> 32));
+	mmio_write32(b + 0x90, (uint32_t)(ring_gpa + 0x1000));
+	mmio_write32(b + 0x94, (uint32_t)((ring_gpa + 0x1000) >> 32));
+	mmio_write32(b + 0xa0, (uint32_t)(ring_gpa + 0x2000));
+	mmio_write32(b + 0xa4, (uint32_t)((ring_gpa + 0x2000) >> 32));
+	mmio_write32(b + 0x44, 1);
+	return true;
+}
