@@ -57,6 +57,7 @@ virtio-blk-ro  | virtio_blk.elf     | --disk path=@DISK@,readonly=on,serial=ro0 
 virtio-rng-blk | virtio_blk.elf     | --rng on --disk path=@DISK@,serial=second --cmdline "serial=second" | 1 | ^PASS virtio_blk | - | microvm | yes
 virtio-console | virtio_console.elf | --console stdio --serial none --cmdline "rx=21 sum=4006977468" | 1 | ^virtio_console: hello from hvc0;;^virtio_console: emergency write;;^virtio_console: echo ping-hvc0 0123456789$;;^virtio_console: received 21 of 21 bytes;;^virtio_console: PASS | ping-hvc0 0123456789\n | microvm | yes
 virtio-console-small | virtio_console.elf | --console stdio --serial none --cmdline "rx=55 sum=3577630309 bufs=2 buflen=3" | 1 | ^virtio_console: echo The quick brown fox jumps over the lazy dog 0123456789$;;^virtio_console: received 55 of 55 bytes;;^virtio_console: PASS | The quick brown fox jumps over the lazy dog 0123456789\n | microvm | yes
+virtio-console-devs | virtio_console.elf | --rng on --disk path=@DISK@ --console stdio --serial none --cmdline "rx=21 sum=4006977468" | 1 | ^virtio_console: hello from hvc0;;^virtio_console: echo ping-hvc0 0123456789$;;^virtio_console: PASS | ping-hvc0 0123456789\n | microvm | yes
 demo           | demo.elf           | --cpus 2 --memory 128M | 0 | Hello from the kvmm demo guest;;^  Ring 3: ;;^All done | - | microvm | yes
 fatal-exit     | fatal.elf          | | 4 | ^fatal: aesenc with an MMIO operand | - | skip | yes
 demo-builtin   | -                  | | 0 | Hello from the kvmm demo guest;;^All done | - | skip | yes

@@ -76,9 +76,9 @@ qemu_argv() {
 			# kvmm's virtio console = QEMU's virtconsole on a virtio-serial-device.
 			[ "${C_ARGV[i + 1]}" = stdio ] || return 1
 			Q_ARGV+=(-global virtio-mmio.force-legacy=false
-				-chardev stdio,id=vcon0,signal=off
-				-device virtio-serial-device,max_ports=1
-				-device virtconsole,chardev=vcon0)
+				-chardev "stdio,id=vcon0,signal=off"
+				-device "virtio-serial-device,max_ports=1"
+				-device "virtconsole,chardev=vcon0")
 			i=$((i + 1))
 			;;
 		--debug-exit) ;;
