@@ -239,6 +239,8 @@ size_t virtio_console_input(struct virtio_console *c, const uint8_t *buf, size_t
 {
 	size_t n;
 
+	if (len == 0)
+		return 0;
 	pthread_mutex_lock(&c->vd.lock);
 	n = KVMM_MIN(len, VIRTIO_CONSOLE_RX_HOLD - c->hold_len);
 	con_hold_put(c, buf, n);
