@@ -4,8 +4,10 @@
 #   KVMM=/abs/build/kvmm PAYLOAD_DIR=/abs/build/payload tests/guest/run.sh [NAME-REGEX]
 #
 # Every case runs as `kvmm run --kernel PAYLOAD ARGS --serial stdio --debug-exit` under a
-# timeout (without --serial stdio if ARGS has a --serial); its exit status and serial output are checked. One extra case, cpu-affinity, checks
-# that --cpu-affinity 0=0,1=1 pins the threads named vcpu0/vcpu1 (needs 2 host CPUs).
+# timeout (without --serial stdio if ARGS has its own --serial); its exit status and output
+# are checked. One extra case, cpu-affinity, checks that --cpu-affinity 0=0,1=1 pins the
+# threads named vcpu0/vcpu1 (needs 2 host CPUs); others check a disk image, the fatal-exit
+# diagnostic and --console file:PATH from the host side.
 # Prints TAP and a final line "N passed, N failed, N skipped"; exits 0, 1 (failures) or
 # 77 (skip: /dev/kvm missing or not openable read-write).
 set -u
@@ -209,9 +211,34 @@ case_fatal_diag() {
 	fi
 }
 
+# --console file:PATH: hvc0's output lands in the file while COM1 stays on stdout (the payload
+# mirrors its hvc0 lines there with a "[hvc0] " prefix).
+case_vconsole_file() {
+	local name=virtio-console-file out=$GUEST_WORK/vcon-file.out log=$GUEST_WORK/hvc0.log status
+	if [ -n "${1:-}" ] && ! [[ $name =~ $1 ]]; then
+		return
+	fi
+	GUEST_T0=$(date +%s%N)
+	timeout -k 5 "$TIMEOUT" "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_console.elf" \
+		--console "file:$log" --serial stdio --debug-exit </dev/null >"$out" 2>&1
+	status=$?
+	if [ "$status" -ne 1 ]; then
+		guest_not_ok "$name" "exit status $status, expected 1" "$out"
+	elif ! grep -q '^virtio_console: hello from hvc0' "$log" ||
+		! grep -q '^virtio_console: emergency write' "$log" ||
+		! grep -q '^virtio_console: PASS' "$log"; then
+		guest_not_ok "$name" "hvc0 lines missing from the --console file" "$log"
+	elif ! tr -d '\r' <"$out" | grep -q '^PASS virtio_console'; then
+		guest_not_ok "$name" "serial output lacks PASS" "$out"
+	else
+		guest_ok "$name" "hvc0 in the file, COM1 on stdout"
+	fi
+}
+
 guest_setup
 guest_each_case run_case "${1:-}"
 case_affinity "${1:-}"
 case_blk_image "${1:-}"
 case_fatal_diag "${1:-}"
+case_vconsole_file "${1:-}"
 guest_finish
