@@ -24,10 +24,10 @@ nested-initramfs: $(NESTED_INITRD)
 # emulated SVM has been seen under heavy host load with -smp 2): retry once with one L1 CPU.
 check-nested: $(KVMM) $(PAYLOAD_ELFS)
 	@st=0; KVMM=$(abspath $(KVMM)) PAYLOAD_DIR=$(abspath $(PAYLOAD_OUT)) \
-		NESTED_OUT=$(abspath $(NESTED_OUT)) tests/nested/run.sh '$(CASES)' || st=$$?; \
+		NESTED_OUT=$(abspath $(NESTED_OUT)) tests/nested/run.sh '$(value CASES)' || st=$$?; \
 	if [ $$st -eq 3 ]; then echo "check-nested: the L1 guest hung; retrying once with NESTED_SMP=1"; \
 		st=0; NESTED_SMP=1 KVMM=$(abspath $(KVMM)) PAYLOAD_DIR=$(abspath $(PAYLOAD_OUT)) \
-		NESTED_OUT=$(abspath $(NESTED_OUT)) tests/nested/run.sh '$(CASES)' || st=$$?; fi; \
+		NESTED_OUT=$(abspath $(NESTED_OUT)) tests/nested/run.sh '$(value CASES)' || st=$$?; fi; \
 	if [ $$st -eq 3 ]; then echo "check-nested: SKIPPED: the nested L1 guest hung twice, no result (environment, not a kvmm failure)"; \
 	elif [ $$st -eq 77 ]; then echo "check-nested: SKIPPED: this host cannot run nested KVM under TCG"; \
 	elif [ $$st -ne 0 ]; then exit $$st; fi

@@ -44,6 +44,6 @@ $(PAYLOAD_OUT)/%.mb.elf: $(PAYLOAD_OUT)/obj/%.c.o $(PAYLOAD_LIB_OBJS) \
 payloads: $(PAYLOAD_ELFS)
 
 check-guest-qemu: $(PAYLOAD_ELFS)
-	ACCEL=$(or $(ACCEL),tcg) PAYLOAD_DIR=$(abspath $(PAYLOAD_OUT)) tests/guest/run-qemu.sh '$(CASES)'
+	ACCEL=$(or $(ACCEL),tcg) PAYLOAD_DIR=$(abspath $(PAYLOAD_OUT)) tests/guest/run-qemu.sh '$(value CASES)'
 
 .PHONY: payloads check-guest-qemu

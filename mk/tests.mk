@@ -20,7 +20,7 @@ check-img: $(KVMM)
 
 # Exit status 77 means "skipped" (no /dev/kvm): reported, not a failure.
 check-guest: $(KVMM) payloads
-	@st=0; KVMM=$(abspath $(KVMM)) PAYLOAD_DIR=$(abspath $(BUILD)/payload) tests/guest/run.sh || st=$$?; \
+	@st=0; KVMM=$(abspath $(KVMM)) PAYLOAD_DIR=$(abspath $(BUILD)/payload) tests/guest/run.sh '$(value CASES)' || st=$$?; \
 	if [ $$st -eq 77 ]; then echo "check-guest: SKIPPED: /dev/kvm is not available on this host"; \
 	elif [ $$st -ne 0 ]; then exit $$st; fi
 
