@@ -53,6 +53,9 @@ virtio-rng     | virtio_rng.elf     | --rng on --cmdline "reqs=8" | 1 | ^PASS vi
 virtio-blk     | virtio_blk.elf     | --disk path=@DISK@,serial=kvmm-disk0 --cmdline "serial=kvmm-disk0" | 1 | ^PASS virtio_blk;;^ok - GET_ID matches serial=kvmm-disk0;;^ok - IN sector 0: status 0 | - | microvm | yes
 virtio-blk-ro  | virtio_blk.elf     | --disk path=@DISK@,readonly=on,serial=ro0 --cmdline "serial=ro0 ro=1" | 1 | ^PASS virtio_blk;;^ok - OUT on a read-only disk: status 1 \(IOERR\) | - | microvm | yes
 virtio-rng-blk | virtio_blk.elf     | --rng on --disk path=@DISK@,serial=second --cmdline "serial=second" | 1 | ^PASS virtio_blk | - | microvm | yes
+virtio-rng-packed | virtio_rng.elf  | --rng on --cmdline "reqs=40 packed=1" | 1 | ^PASS virtio_rng;;^virtio_rng: packed virtqueue;;^ok - device offers VIRTIO_F_RING_PACKED;;^virtio_rng: 40 requests of 64 bytes served | - | microvm | yes
+virtio-blk-packed | virtio_blk.elf  | --disk path=@DISK@,serial=kvmm-disk0 --cmdline "serial=kvmm-disk0 packed=1" | 1 | ^PASS virtio_blk;;^virtio_blk: packed virtqueue;;^ok - GET_ID matches serial=kvmm-disk0;;^ok - IN sector 0: status 0 | - | microvm | yes
+virtio-blk-ro-packed | virtio_blk.elf | --disk path=@DISK@,readonly=on,serial=ro0 --cmdline "serial=ro0 ro=1 packed=1" | 1 | ^PASS virtio_blk;;^virtio_blk: packed virtqueue;;^ok - OUT on a read-only disk: status 1 \(IOERR\) | - | microvm | yes
 demo           | demo.elf           | --cpus 2 --memory 128M | 0 | Hello from the kvmm demo guest;;^  Ring 3: ;;^All done | - | microvm | yes
 fatal-exit     | fatal.elf          | | 4 | ^fatal: aesenc with an MMIO operand | - | skip | yes
 demo-builtin   | -                  | | 0 | Hello from the kvmm demo guest;;^All done | - | skip | yes

@@ -1,9 +1,9 @@
 /* tests/guest/payload/virtio_rng.c — a minimal virtio-mmio driver for virtio-rng. Finds the
  * device in the ACPI DSDT (_HID "LNRO0005", Memory32Fixed in _CRS — as both kvmm and QEMU
  * microvm describe it), checks the identification registers, negotiates VERSION_1, sets up a
- * 16-entry split queue, then asks for `reqs` buffers of 64 bytes (two segments each, one
- * request per notify) and polls the used ring. The data must not be all zeroes and two
- * requests must differ. Arguments: reqs=N (default 8). */
+ * 16-entry queue (split, or packed with packed=1: lib/vring.c), then asks for `reqs` buffers of
+ * 64 bytes (two segments each, one request per notify) and polls the used ring. The data must
+ * not be all zeroes and two requests must differ. Arguments: reqs=N (default 8), packed=1. */
 #include "payload.h"
 
 const char payload_name[] = "virtio_rng";
@@ -12,15 +12,7 @@ const char payload_name[] = "virtio_rng";
 #define RING_GPA 0x1200000ull /* desc 0x1200000, avail +0x1000, used +0x2000 */
 #define BUF_GPA	 0x1210000ull
 
-struct desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags, next;
-};
-
-static volatile struct desc *d = (volatile struct desc *)RING_GPA;
-static volatile uint16_t *avail = (volatile uint16_t *)(RING_GPA + 0x1000);
-static volatile uint16_t *used = (volatile uint16_t *)(RING_GPA + 0x2000);
+static struct vring vq;
 
 static bool driver_init(uint64_t b)
 {
@@ -31,12 +23,14 @@ static bool driver_init(uint64_t b)
 	if (!check(mmio_read32(b + 0x10) & 1, "device offers VERSION_1"))
 		return false;
 	mmio_write32(b + 0x24, 1);
-	mmio_write32(b + 0x20, 1);
+	mmio_write32(b + 0x20, vmmio_features_hi(b));
 	mmio_write32(b + 0x24, 0);
 	mmio_write32(b + 0x20, 0);
 	mmio_write32(b + 0x70, 0x0b);
 	if (!check(mmio_read32(b + 0x70) & 0x08, "FEATURES_OK accepted"))
 		return false;
+	vring_init(&vq, QSIZE, RING_GPA, vmmio_want_packed());
+	printf("virtio_rng: %s virtqueue\n", vq.packed ? "packed" : "split");
 	return vmmio_setup_queue0(b, QSIZE, RING_GPA);
 }
 
@@ -44,24 +38,19 @@ static bool driver_init(uint64_t b)
 static int request(uint64_t b, unsigned n)
 {
 	uint8_t *buf = (uint8_t *)(BUF_GPA + (uint64_t)n * 64);
-	uint16_t head = (uint16_t)((n * 2) % QSIZE);
+	struct vring_seg s[2] = {{(uint64_t)buf, 32, true}, {(uint64_t)buf + 32, 32, true}};
+	uint16_t id, got;
+	uint32_t len;
 
 	memset(buf, 0, 64);
-	d[head] = (struct desc){(uint64_t)buf, 32, 1 | 2, (uint16_t)(head + 1)};
-	d[head + 1] = (struct desc){(uint64_t)buf + 32, 32, 2, 0};
-	avail[2 + (n % QSIZE)] = head;
-	__asm__ volatile("mfence" ::: "memory");
-	avail[1] = (uint16_t)(n + 1);
-	__asm__ volatile("mfence" ::: "memory");
+	id = vring_add(&vq, s, 2);
 	mmio_write32(b + 0x50, 0);
 	for (unsigned spin = 0; spin < 10000000; spin++) {
-		if (used[1] == (uint16_t)(n + 1)) {
-			volatile uint32_t *elem = (volatile uint32_t *)(used + 2) + 2 * (n % QSIZE);
-
+		if (vring_get_used(&vq, &got, &len)) {
 			mmio_write32(b + 0x64, mmio_read32(b + 0x60)); /* ack */
-			if (!check(elem[0] == head, "used id %u is head %u", elem[0], head))
+			if (!check(got == id, "used id %u is %u", got, id))
 				return -1;
-			return (int)elem[1];
+			return (int)len;
 		}
 		cpu_relax();
 	}

@@ -289,5 +289,35 @@ uint64_t vmmio_find(uint64_t rsdp, uint32_t device_id);
  * whether the device accepted it. */
 bool vmmio_setup_queue0(uint64_t base, uint16_t qsize, uint64_t ring_gpa);
 
+/* Driver side of virtio feature negotiation: true if the command line says packed=1. */
+bool vmmio_want_packed(void);
+/* The high feature word (bits 32..63) to acknowledge: VERSION_1, and RING_PACKED when
+ * packed=1 (checked: the device must offer it). Selects DeviceFeaturesSel 1. */
+uint32_t vmmio_features_hi(uint64_t base);
+
+/* ---- virtqueue, driver side (lib/vring.c; BSP) ---- */
+#define VRING_MAX 256 /* largest queue size the payloads use */
+struct vring_seg {
+	uint64_t addr;
+	uint32_t len;
+	bool write; /* device-writable */
+};
+struct vring {
+	bool packed;
+	uint16_t size;
+	uint64_t gpa;			/* descriptors; driver area +0x1000; device area +0x2000 */
+	uint16_t avail_idx, used_idx;	/* split */
+	uint16_t next_avail, next_used; /* descriptor positions */
+	bool avail_wrap, used_wrap;	/* packed */
+	uint16_t ndesc[VRING_MAX];	/* packed: descriptors per ID */
+};
+/* Zero the three areas (0x3000 bytes at gpa) and reset the driver state. */
+void vring_init(struct vring *r, uint16_t size, uint64_t gpa, bool packed);
+/* Make a chain of n segments available; returns its ID (split: the head index). The caller
+ * notifies the device. */
+uint16_t vring_add(struct vring *r, const struct vring_seg *s, unsigned n);
+/* The next used element, if the device returned one. */
+bool vring_get_used(struct vring *r, uint16_t *id, uint32_t *len);
+
 /* Implemented by each payload. Return 0 for PASS or a failure code (EXIT_CODE_*). */
 int payload_main(const struct boot_info *bi);

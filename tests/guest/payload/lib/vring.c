@@ -1,0 +1,129 @@
+/* tests/guest/payload/lib/vring.c — the driver side of one virtqueue for the payload drivers,
+ * split (virtio 1.2 §2.7) or packed (§2.8), transport-independent: the caller sets up the
+ * queue registers (desc at gpa, driver area at +0x1000, device area at +0x2000) and notifies.
+ * Descriptors are handed out in ring order; at most `size` descriptors may be outstanding. */
+#include "payload.h"
+
+#define F_NEXT	1
+#define F_WRITE 2
+#define F_AVAIL (1u << 7)
+#define F_USED	(1u << 15)
+
+struct split_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags, next;
+};
+
+struct packed_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t id, flags;
+};
+
+static void mb(void)
+{
+	__asm__ volatile("mfence" ::: "memory");
+}
+
+void vring_init(struct vring *r, uint16_t size, uint64_t gpa, bool packed)
+{
+	memset(r, 0, sizeof(*r));
+	r->size = size;
+	r->gpa = gpa;
+	r->packed = packed;
+	r->avail_wrap = r->used_wrap = true;
+	memset((void *)gpa, 0, 0x3000);
+}
+
+static uint16_t add_split(struct vring *r, const struct vring_seg *s, unsigned n)
+{
+	volatile struct split_desc *d = (volatile struct split_desc *)r->gpa;
+	volatile uint16_t *avail = (volatile uint16_t *)(r->gpa + 0x1000);
+	uint16_t head = r->next_avail;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t pos = (uint16_t)((head + i) % r->size);
+
+		d[pos].addr = s[i].addr;
+		d[pos].len = s[i].len;
+		d[pos].flags = (uint16_t)((s[i].write ? F_WRITE : 0) | (i + 1 < n ? F_NEXT : 0));
+		d[pos].next = (uint16_t)((pos + 1) % r->size);
+	}
+	r->next_avail = (uint16_t)((head + n) % r->size);
+	avail[2 + r->avail_idx % r->size] = head;
+	mb();
+	r->avail_idx++;
+	avail[1] = r->avail_idx;
+	mb();
+	return head;
+}
+
+/* As Linux does: every descriptor carries the ID and this lap's AVAIL/USED bits; the head's
+ * flags are written last, after a barrier. */
+static uint16_t add_packed(struct vring *r, const struct vring_seg *s, unsigned n)
+{
+	volatile struct packed_desc *d = (volatile struct packed_desc *)r->gpa;
+	uint16_t head = r->next_avail, id = head, head_flags = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t pos = r->next_avail;
+		uint16_t f = (uint16_t)((s[i].write ? F_WRITE : 0) | (i + 1 < n ? F_NEXT : 0) |
+					(r->avail_wrap ? F_AVAIL : F_USED));
+
+		d[pos].addr = s[i].addr;
+		d[pos].len = s[i].len;
+		d[pos].id = id;
+		if (i == 0)
+			head_flags = f;
+		else
+			d[pos].flags = f;
+		if (++r->next_avail == r->size) {
+			r->next_avail = 0;
+			r->avail_wrap = !r->avail_wrap;
+		}
+	}
+	r->ndesc[id % VRING_MAX] = (uint16_t)n;
+	mb();
+	d[head].flags = head_flags;
+	mb();
+	return id;
+}
+
+uint16_t vring_add(struct vring *r, const struct vring_seg *s, unsigned n)
+{
+	return r->packed ? add_packed(r, s, n) : add_split(r, s, n);
+}
+
+bool vring_get_used(struct vring *r, uint16_t *id, uint32_t *len)
+{
+	if (r->packed) {
+		volatile struct packed_desc *d = (volatile struct packed_desc *)r->gpa;
+		uint16_t f = d[r->next_used].flags;
+		bool avail = f & F_AVAIL, used = f & F_USED;
+
+		if (avail != used || used != r->used_wrap)
+			return false;
+		mb();
+		*id = d[r->next_used].id;
+		*len = d[r->next_used].len;
+		r->next_used = (uint16_t)(r->next_used + r->ndesc[*id % VRING_MAX]);
+		if (r->next_used >= r->size) {
+			r->next_used = (uint16_t)(r->next_used - r->size);
+			r->used_wrap = !r->used_wrap;
+		}
+		return true;
+	} else {
+		volatile uint16_t *used = (volatile uint16_t *)(r->gpa + 0x2000);
+		volatile uint32_t *elem;
+
+		if (used[1] == r->used_idx)
+			return false;
+		mb();
+		elem = (volatile uint32_t *)(used + 2) + 2 * (r->used_idx % r->size);
+		*id = (uint16_t)elem[0];
+		*len = elem[1];
+		r->used_idx++;
+		return true;
+	}
+}
