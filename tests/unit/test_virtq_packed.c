@@ -383,6 +383,16 @@ static void test_indirect_hostile(void **state)
 	pvqb_put_raw(b, VQB_DATA_GPA, 8, 0, 0, false);
 	expect_broken(b);
 
+	/* INDIRECT at the end of a chain of direct descriptors */
+	pvqb_fini(b);
+	pvqb_init(b, 16);
+	assert_int_equal(pvqb_activate(b, false, true), 0);
+	t = pvqb_host(b, 0x200000);
+	t[0] = (struct pvirtq_desc){VQB_DATA_GPA, 8, 0, 0};
+	pvqb_put_raw(b, VQB_DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 0, false);
+	pvqb_put_raw(b, 0x200000, 16, VIRTQ_DESC_F_INDIRECT, 0, false);
+	expect_broken(b);
+
 	/* INDIRECT without the feature */
 	pvqb_fini(b);
 	pvqb_init(b, 16);

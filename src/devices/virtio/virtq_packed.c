@@ -4,10 +4,10 @@
  * The descriptor ring is shared both ways: the driver marks a descriptor available by setting
  * AVAIL to its wrap counter and USED to the inverse; the device marks a used descriptor by
  * setting both to its own wrap counter. A chain is a run of consecutive ring descriptors with
- * NEXT on all but the last (which carries the buffer ID), or one descriptor pointing to an
- * indirect table whose entries are all used in order. Chains may be returned in any order: the
- * used descriptor goes to the next used position, which then advances by the number of ring
- * descriptors of that chain.
+ * NEXT on all but the last (which carries the buffer ID), or one descriptor (alone, without
+ * NEXT) pointing to an indirect table whose entries are all used in order. Chains may be returned
+ * in any order: the used descriptor goes to the next used position, which then advances by the
+ * number of ring descriptors of that chain.
  *
  * Hostile-driver bounds: every descriptor of a chain must be available in the current lap; a
  * chain has at most `size` ring descriptors; the descriptors in flight (popped, not pushed)
@@ -133,6 +133,9 @@ int virtq_packed_pop(struct virtq *vq, struct virtq_elem *e)
 			wrap = !wrap;
 		}
 		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+			/* §2.8.8: a list holds direct or one indirect descriptor, not both */
+			if (ndesc > 1)
+				return virtq_fail(vq, "indirect descriptor inside a packed chain");
 			err = walk_indirect(vq, &s, &d, e);
 			if (err)
 				return err;
