@@ -54,7 +54,7 @@ static uint64_t find_blk(uint64_t rsdp)
 
 static bool driver_init(uint64_t b, bool *ro)
 {
-	uint32_t f0;
+	uint32_t f0, hi;
 
 	mmio_write32(b + 0x70, 0);
 	mmio_write32(b + 0x70, 1);
@@ -62,18 +62,19 @@ static bool driver_init(uint64_t b, bool *ro)
 	mmio_write32(b + 0x14, 0);
 	f0 = mmio_read32(b + 0x10);
 	mmio_write32(b + 0x14, 1);
-	if (!check(mmio_read32(b + 0x10) & 1, "device offers VERSION_1") ||
+	hi = mmio_read32(b + 0x10);
+	if (!check(hi & 1, "device offers VERSION_1") ||
 	    !check(f0 & (1u << BLK_F_FLUSH), "device offers FLUSH"))
 		return false;
 	*ro = f0 & (1u << BLK_F_RO);
 	mmio_write32(b + 0x24, 1);
-	mmio_write32(b + 0x20, vmmio_features_hi(b));
+	mmio_write32(b + 0x20, vring_features_hi(hi));
 	mmio_write32(b + 0x24, 0);
 	mmio_write32(b + 0x20, (1u << BLK_F_FLUSH) | (f0 & (1u << BLK_F_RO)));
 	mmio_write32(b + 0x70, 0x0b);
 	if (!check(mmio_read32(b + 0x70) & 0x08, "FEATURES_OK accepted"))
 		return false;
-	vring_init(&vq, QSIZE, RING_GPA, vmmio_want_packed());
+	vring_init(&vq, QSIZE, RING_GPA, vring_want_packed());
 	printf("virtio_blk: %s virtqueue\n", vq.packed ? "packed" : "split");
 	return vmmio_setup_queue0(b, QSIZE, RING_GPA);
 }

@@ -16,20 +16,23 @@ static struct vring vq;
 
 static bool driver_init(uint64_t b)
 {
+	uint32_t hi;
+
 	mmio_write32(b + 0x70, 0);
 	mmio_write32(b + 0x70, 1);
 	mmio_write32(b + 0x70, 3);
 	mmio_write32(b + 0x14, 1);
-	if (!check(mmio_read32(b + 0x10) & 1, "device offers VERSION_1"))
+	hi = mmio_read32(b + 0x10);
+	if (!check(hi & 1, "device offers VERSION_1"))
 		return false;
 	mmio_write32(b + 0x24, 1);
-	mmio_write32(b + 0x20, vmmio_features_hi(b));
+	mmio_write32(b + 0x20, vring_features_hi(hi));
 	mmio_write32(b + 0x24, 0);
 	mmio_write32(b + 0x20, 0);
 	mmio_write32(b + 0x70, 0x0b);
 	if (!check(mmio_read32(b + 0x70) & 0x08, "FEATURES_OK accepted"))
 		return false;
-	vring_init(&vq, QSIZE, RING_GPA, vmmio_want_packed());
+	vring_init(&vq, QSIZE, RING_GPA, vring_want_packed());
 	printf("virtio_rng: %s virtqueue\n", vq.packed ? "packed" : "split");
 	return vmmio_setup_queue0(b, QSIZE, RING_GPA);
 }

@@ -289,12 +289,6 @@ uint64_t vmmio_find(uint64_t rsdp, uint32_t device_id);
  * whether the device accepted it. */
 bool vmmio_setup_queue0(uint64_t base, uint16_t qsize, uint64_t ring_gpa);
 
-/* Driver side of virtio feature negotiation: true if the command line says packed=1. */
-bool vmmio_want_packed(void);
-/* The high feature word (bits 32..63) to acknowledge: VERSION_1, and RING_PACKED when
- * packed=1 (checked: the device must offer it). Selects DeviceFeaturesSel 1. */
-uint32_t vmmio_features_hi(uint64_t base);
-
 /* ---- virtqueue, driver side (lib/vring.c; BSP) ---- */
 #define VRING_MAX 256 /* largest queue size the payloads use */
 struct vring_seg {
@@ -311,6 +305,11 @@ struct vring {
 	bool avail_wrap, used_wrap;	/* packed */
 	uint16_t ndesc[VRING_MAX];	/* packed: descriptors per ID */
 };
+/* True if the command line says packed=1. */
+bool vring_want_packed(void);
+/* The high feature word (bits 32..63) to acknowledge given the device's: VERSION_1, and
+ * RING_PACKED when packed=1 (checked: the device must offer it). */
+uint32_t vring_features_hi(uint32_t offered_hi);
 /* Zero the three areas (0x3000 bytes at gpa) and reset the driver state. */
 void vring_init(struct vring *r, uint16_t size, uint64_t gpa, bool packed);
 /* Make a chain of n segments available; returns its ID (split: the head index). The caller

@@ -1,6 +1,5 @@
 /* tests/guest/payload/lib/virtio_mmio.c — finding virtio-mmio devices through ACPI and the
- * common part of bringing one up (feature word 1 with RING_PACKED when the command line says
- * packed=1, queue 0), shared by the virtio payloads. */
+ * common part of bringing one up, shared by the virtio payloads. */
 #include "payload.h"
 
 unsigned vmmio_find_all(uint64_t rsdp, uint64_t *bases, unsigned max)
@@ -66,21 +65,4 @@ bool vmmio_setup_queue0(uint64_t b, uint16_t qsize, uint64_t ring_gpa)
 	mmio_write32(b + 0x70, 0x0f);
 	return check(mmio_read32(b + 0x70) == 0x0f, "status DRIVER_OK (0x%x)",
 		     mmio_read32(b + 0x70));
-}
-
-bool vmmio_want_packed(void)
-{
-	return cmdline_u64("packed", 0) != 0;
-}
-
-uint32_t vmmio_features_hi(uint64_t b)
-{
-	uint32_t hi;
-
-	mmio_write32(b + 0x14, 1);
-	hi = mmio_read32(b + 0x10);
-	if (!vmmio_want_packed())
-		return 1;
-	check(hi & (1u << (34 - 32)), "device offers VIRTIO_F_RING_PACKED");
-	return 1 | (hi & (1u << (34 - 32)));
 }

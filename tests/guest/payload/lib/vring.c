@@ -1,6 +1,7 @@
 /* tests/guest/payload/lib/vring.c — the driver side of one virtqueue for the payload drivers,
  * split (virtio 1.2 §2.7) or packed (§2.8), transport-independent: the caller sets up the
  * queue registers (desc at gpa, driver area at +0x1000, device area at +0x2000) and notifies.
+ * packed=1 on the command line selects the packed layout (vring_features_hi, vring_want_packed).
  * Descriptors are handed out in ring order; at most `size` descriptors may be outstanding. */
 #include "payload.h"
 
@@ -24,6 +25,21 @@ struct packed_desc {
 static void mb(void)
 {
 	__asm__ volatile("mfence" ::: "memory");
+}
+
+bool vring_want_packed(void)
+{
+	return cmdline_u64("packed", 0) != 0;
+}
+
+uint32_t vring_features_hi(uint32_t offered_hi)
+{
+	const uint32_t packed = 1u << (34 - 32); /* VIRTIO_F_RING_PACKED */
+
+	if (!vring_want_packed())
+		return 1;
+	check(offered_hi & packed, "device offers VIRTIO_F_RING_PACKED");
+	return 1 | (offered_hi & packed);
 }
 
 void vring_init(struct vring *r, uint16_t size, uint64_t gpa, bool packed)
