@@ -5,10 +5,11 @@
  * Descriptors are handed out in ring order; at most `size` descriptors may be outstanding. */
 #include "payload.h"
 
-#define F_NEXT	1
-#define F_WRITE 2
-#define F_AVAIL (1u << 7)
-#define F_USED	(1u << 15)
+#define F_NEXT	   1
+#define F_WRITE	   2
+#define F_INDIRECT 4
+#define F_AVAIL	   (1u << 7)
+#define F_USED	   (1u << 15)
 
 struct split_desc {
 	uint64_t addr;
@@ -49,10 +50,26 @@ void vring_init(struct vring *r, uint16_t size, uint64_t gpa, bool packed)
 	r->gpa = gpa;
 	r->packed = packed;
 	r->avail_wrap = r->used_wrap = true;
-	memset((void *)gpa, 0, 0x3000);
+	memset((void *)gpa, 0, 0x3000 + (uint64_t)VRING_MAX * VRING_TABLE_MAX * 16);
 }
 
-static uint16_t add_split(struct vring *r, const struct vring_seg *s, unsigned n)
+/* The indirect table for a chain whose ring descriptor is at `pos`. */
+static uint64_t table_gpa(const struct vring *r, uint16_t pos)
+{
+	return r->gpa + 0x3000 + (uint64_t)pos * VRING_TABLE_MAX * 16;
+}
+
+void vring_set_interrupts(struct vring *r, bool on)
+{
+	/* split: avail->flags NO_INTERRUPT; packed: driver event suppression flags DISABLE */
+	volatile uint16_t *flags = (volatile uint16_t *)(r->gpa + 0x1000 + (r->packed ? 2 : 0));
+
+	*flags = on ? 0 : 1;
+	mb();
+}
+
+/* `extra`: flags for every ring descriptor (F_INDIRECT for a table). */
+static uint16_t add_split(struct vring *r, const struct vring_seg *s, unsigned n, uint16_t extra)
 {
 	volatile struct split_desc *d = (volatile struct split_desc *)r->gpa;
 	volatile uint16_t *avail = (volatile uint16_t *)(r->gpa + 0x1000);
@@ -63,7 +80,8 @@ static uint16_t add_split(struct vring *r, const struct vring_seg *s, unsigned n
 
 		d[pos].addr = s[i].addr;
 		d[pos].len = s[i].len;
-		d[pos].flags = (uint16_t)((s[i].write ? F_WRITE : 0) | (i + 1 < n ? F_NEXT : 0));
+		d[pos].flags =
+		    (uint16_t)((s[i].write ? F_WRITE : 0) | (i + 1 < n ? F_NEXT : 0) | extra);
 		d[pos].next = (uint16_t)((pos + 1) % r->size);
 	}
 	r->next_avail = (uint16_t)((head + n) % r->size);
@@ -77,7 +95,7 @@ static uint16_t add_split(struct vring *r, const struct vring_seg *s, unsigned n
 
 /* As Linux does: every descriptor carries the ID and this lap's AVAIL/USED bits; the head's
  * flags are written last, after a barrier. */
-static uint16_t add_packed(struct vring *r, const struct vring_seg *s, unsigned n)
+static uint16_t add_packed(struct vring *r, const struct vring_seg *s, unsigned n, uint16_t extra)
 {
 	volatile struct packed_desc *d = (volatile struct packed_desc *)r->gpa;
 	uint16_t head = r->next_avail, id = head, head_flags = 0;
@@ -85,7 +103,7 @@ static uint16_t add_packed(struct vring *r, const struct vring_seg *s, unsigned 
 	for (unsigned i = 0; i < n; i++) {
 		uint16_t pos = r->next_avail;
 		uint16_t f = (uint16_t)((s[i].write ? F_WRITE : 0) | (i + 1 < n ? F_NEXT : 0) |
-					(r->avail_wrap ? F_AVAIL : F_USED));
+					(r->avail_wrap ? F_AVAIL : F_USED) | extra);
 
 		d[pos].addr = s[i].addr;
 		d[pos].len = s[i].len;
@@ -108,9 +126,35 @@ static uint16_t add_packed(struct vring *r, const struct vring_seg *s, unsigned 
 
 uint16_t vring_add(struct vring *r, const struct vring_seg *s, unsigned n)
 {
-	return r->packed ? add_packed(r, s, n) : add_split(r, s, n);
+	return r->packed ? add_packed(r, s, n, 0) : add_split(r, s, n, 0);
 }
 
+uint16_t vring_add_indirect(struct vring *r, const struct vring_seg *s, unsigned n)
+{
+	uint64_t t = table_gpa(r, r->next_avail);
+	struct vring_seg ring = {t, n * 16, false};
+
+	if (r->packed) {
+		volatile struct packed_desc *d = (volatile struct packed_desc *)t;
+
+		for (unsigned i = 0; i < n; i++) { /* used in order; only WRITE is valid here */
+			d[i].addr = s[i].addr;
+			d[i].len = s[i].len;
+			d[i].id = 0;
+			d[i].flags = s[i].write ? F_WRITE : 0;
+		}
+		return add_packed(r, &ring, 1, F_INDIRECT);
+	}
+	volatile struct split_desc *d = (volatile struct split_desc *)t;
+
+	for (unsigned i = 0; i < n; i++) {
+		d[i].addr = s[i].addr;
+		d[i].len = s[i].len;
+		d[i].flags = (uint16_t)((s[i].write ? F_WRITE : 0) | (i + 1 < n ? F_NEXT : 0));
+		d[i].next = (uint16_t)(i + 1);
+	}
+	return add_split(r, &ring, 1, F_INDIRECT);
+}
 bool vring_get_used(struct vring *r, uint16_t *id, uint32_t *len)
 {
 	if (r->packed) {
