@@ -2,7 +2,8 @@
 # Each tests/guest/payload/NAME.c becomes
 #   $(BUILD)/payload/NAME.elf     ELF64 with a Xen PVH note (PVH boot)
 #   $(BUILD)/payload/NAME.mb.elf  ELF32 with a multiboot v1 header (multiboot boot)
-# Targets: payloads, check-guest-qemu (every case under QEMU microvm, ACCEL=tcg by default).
+# Targets: payloads, check-guest-qemu (every case under QEMU microvm, ACCEL=tcg by default;
+# CASES=REGEX: a subset).
 PAYLOAD_SRC := tests/guest/payload
 PAYLOAD_OUT := $(BUILD)/payload
 PAYLOAD_CC ?= gcc

@@ -54,6 +54,7 @@ static void fuzz_driver(struct virtio_mmio *t, uint8_t flags, unsigned nq)
 		feat[0] &= ~(1u << VIRTIO_F_EVENT_IDX);
 	if (!(flags & 0x20))
 		feat[0] &= ~(1u << VIRTIO_F_INDIRECT_DESC);
+	feat[1] &= ~(1u << (VIRTIO_F_RING_PACKED - 32)); /* split; fuzz_virtq_packed: packed */
 	for (unsigned sel = 0; sel < 2; sel++) {
 		wr(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, sel);
 		wr(t, VIRTIO_MMIO_DRIVER_FEATURES, feat[sel]);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "devices/virtio/spec.h"
 #include "devices/virtio/virtq.h"
 #include "mem/gmem.h"
 
@@ -40,7 +41,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		vq.desc_gpa = 0;
 		vq.avail_gpa = 0x100;
 		vq.used_gpa = 0x200;
-		if (virtq_activate(&vq, m, flags & 0x10, flags & 0x20) == 0) {
+		if (virtq_activate(&vq, m,
+				   ((flags & 0x10) ? 1ull << VIRTIO_F_EVENT_IDX : 0) |
+				       ((flags & 0x20) ? 1ull << VIRTIO_F_INDIRECT_DESC : 0)) ==
+		    0) {
 			for (int i = 0; i < 64 && virtq_pop(&vq, &e) == 1; i++) {
 				/* touch every segment as a device would */
 				for (unsigned j = 0; j < e.nout + e.nin; j++)

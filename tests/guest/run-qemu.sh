@@ -50,7 +50,7 @@ disk_argv() {
 	done
 	Q_ARGV+=(-global virtio-mmio.force-legacy=false
 		-drive "id=d$n,file=$path,format=raw,if=none$ro"
-		-device "virtio-blk-device,drive=d$n$serial")
+		-device "virtio-blk-device,drive=d$n$serial$Q_PACKED")
 }
 
 # qemu_argv: translate C_ARGV (kvmm arguments) into Q_ARGV.
@@ -58,6 +58,12 @@ qemu_argv() {
 	local i=0 n=${#C_ARGV[@]} a append=""
 	Q_ARGV=()
 	Q_SERIAL=(-serial stdio)
+	# packed=1 on the guest command line: the payload drivers negotiate packed virtqueues,
+	# which QEMU offers only with packed=on.
+	Q_PACKED=""
+	for a in "${C_ARGV[@]}"; do
+		[[ " $a " == *" packed=1 "* ]] && Q_PACKED=",packed=on"
+	done
 	while [ "$i" -lt "$n" ]; do
 		a=${C_ARGV[i]}
 		case $a in
@@ -69,7 +75,7 @@ qemu_argv() {
 			[ "${C_ARGV[i + 1]}" = exit ] && Q_ARGV+=(-no-reboot)
 			i=$((i + 1))
 			;;
-		--rng) Q_ARGV+=(-global virtio-mmio.force-legacy=false -device virtio-rng-device); i=$((i + 1)) ;;
+		--rng) Q_ARGV+=(-global virtio-mmio.force-legacy=false -device "virtio-rng-device$Q_PACKED"); i=$((i + 1)) ;;
 		--disk) disk_argv "${C_ARGV[i + 1]}"; i=$((i + 1)) ;;
 		--serial) Q_SERIAL=(-serial "${C_ARGV[i + 1]}"); i=$((i + 1)) ;;
 		--console)

@@ -35,7 +35,9 @@ void vqb_fini(struct vqb *b)
 
 int vqb_activate(struct vqb *b, bool event_idx, bool indirect)
 {
-	return virtq_activate(&b->vq, b->mem, event_idx, indirect);
+	return virtq_activate(&b->vq, b->mem,
+			      (event_idx ? 1ull << VIRTIO_F_EVENT_IDX : 0) |
+				  (indirect ? 1ull << VIRTIO_F_INDIRECT_DESC : 0));
 }
 
 void *vqb_host(struct vqb *b, uint64_t gpa)

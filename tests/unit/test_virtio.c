@@ -93,14 +93,16 @@ static void test_negotiation(void **state)
 {
 	struct fixture *f = *state;
 
-	assert_int_equal(virtio_offered_features(&f->vd),
-			 (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_VERSION_1));
+	assert_int_equal(virtio_offered_features(&f->vd), (1ull << VIRTIO_F_EVENT_IDX) |
+							      (1ull << VIRTIO_F_VERSION_1) |
+							      (1ull << VIRTIO_F_RING_PACKED));
 	drive_to_ok(f, ~0ull); /* driver claims everything: only offered bits stick */
 	assert_int_equal(f->vd.acked_features, virtio_offered_features(&f->vd));
 	assert_int_equal(f->vd.status, 0x0f);
 	assert_int_equal(activations, 1);
 	assert_true(f->vd.vq[0].active);
 	assert_true(f->vd.vq[0].event_idx);
+	assert_true(f->vd.vq[0].packed); /* RING_PACKED negotiated: packed layout */
 	assert_false(virtio_queue_writable(&f->vd, 0));
 	/* features are frozen after FEATURES_OK */
 	virtio_set_driver_features(&f->vd, 0, 0);
@@ -173,12 +175,62 @@ static void test_queue_done_notifies(void **state)
 	assert_int_equal(queue_irqs, 1);
 }
 
+/* The ring layout follows VIRTIO_F_RING_PACKED; each layout has its own activation checks
+ * (packed: any size, 4-byte aligned driver area; split: a power of two, 2-byte aligned). */
+static void test_packed_layout_chosen(void **state)
+{
+	struct fixture *f = *state;
+	const uint64_t v1 = 1ull << VIRTIO_F_VERSION_1, packed = 1ull << VIRTIO_F_RING_PACKED;
+
+	drive_to_ok(f, v1);
+	assert_true(f->vd.vq[0].active);
+	assert_false(f->vd.vq[0].packed);
+	virtio_set_status(&f->vd, 0);
+	drive_to_ok(f, v1 | packed);
+	assert_int_equal(f->vd.status, 0x0f);
+	assert_true(f->vd.vq[0].active);
+	assert_true(f->vd.vq[0].packed);
+	virtio_set_status(&f->vd, 0);
+	assert_false(f->vd.vq[0].packed);
+
+	/* size 12: packed accepts it, split does not */
+	virtio_set_status(&f->vd, 0x01);
+	virtio_set_status(&f->vd, 0x03);
+	virtio_set_driver_features(&f->vd, 1, (uint32_t)((v1 | packed) >> 32));
+	virtio_set_status(&f->vd, 0x0b);
+	setup_queue(f);
+	f->vd.vq[0].size = 12;
+	virtio_set_status(&f->vd, 0x0f);
+	assert_int_equal(f->vd.status, 0x0f);
+	virtio_set_status(&f->vd, 0);
+	virtio_set_status(&f->vd, 0x01);
+	virtio_set_status(&f->vd, 0x03);
+	virtio_set_driver_features(&f->vd, 1, (uint32_t)(v1 >> 32));
+	virtio_set_status(&f->vd, 0x0b);
+	setup_queue(f);
+	f->vd.vq[0].size = 12;
+	virtio_set_status(&f->vd, 0x0f);
+	assert_true(f->vd.status & VIRTIO_STATUS_NEEDS_RESET);
+
+	/* driver area at +2: fine for a split avail ring, misaligned for packed */
+	virtio_set_status(&f->vd, 0);
+	virtio_set_status(&f->vd, 0x01);
+	virtio_set_status(&f->vd, 0x03);
+	virtio_set_driver_features(&f->vd, 1, (uint32_t)((v1 | packed) >> 32));
+	virtio_set_status(&f->vd, 0x0b);
+	setup_queue(f);
+	f->vd.vq[0].avail_gpa += 2;
+	virtio_set_status(&f->vd, 0x0f);
+	assert_true(f->vd.status & VIRTIO_STATUS_NEEDS_RESET);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    T(test_negotiation),	   T(test_legacy_driver_refused), T(test_out_of_order),
-	    T(test_bad_queue_needs_reset), T(test_queue_done_notifies),
+	    T(test_negotiation),	 T(test_legacy_driver_refused),
+	    T(test_out_of_order),	 T(test_bad_queue_needs_reset),
+	    T(test_queue_done_notifies), T(test_packed_layout_chosen),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -155,7 +155,7 @@ static void driver_init(struct fixture *f, unsigned nq)
 	wr(f, VIRTIO_MMIO_STATUS, 0);
 	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
 	wr(f, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	feat = features(f);
+	feat = features(f) & ~(1ull << VIRTIO_F_RING_PACKED); /* split rings (vq_builder) */
 	wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
 	wr(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)feat);
 	wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);

@@ -65,3 +65,28 @@ struct virtq_used {
 #define VIRTQ_DESC_BYTES(n)  ((uint64_t)(n)*16)
 #define VIRTQ_AVAIL_BYTES(n) (4 + (uint64_t)(n)*2 + 2)
 #define VIRTQ_USED_BYTES(n)  (4 + (uint64_t)(n)*8 + 2)
+
+/* Packed virtqueue (§2.8). Flags share NEXT/WRITE/INDIRECT with the split ring. */
+#define VIRTQ_DESC_F_AVAIL (1u << 7)
+#define VIRTQ_DESC_F_USED  (1u << 15)
+
+struct pvirtq_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t id;
+	uint16_t flags;
+};
+_Static_assert(sizeof(struct pvirtq_desc) == 16, "pvirtq_desc");
+
+/* Event suppression (§2.8.10): the driver area holds the driver's (read by the device), the
+ * device area the device's (read by the driver). */
+#define RING_EVENT_FLAGS_ENABLE	 0x0
+#define RING_EVENT_FLAGS_DISABLE 0x1
+#define RING_EVENT_FLAGS_DESC	 0x2 /* only with VIRTIO_F_EVENT_IDX */
+#define RING_EVENT_WRAP_SHIFT	 15  /* desc: offset in bits 0..14, wrap counter in bit 15 */
+
+struct pvirtq_event_suppress {
+	uint16_t desc;
+	uint16_t flags;
+};
+_Static_assert(sizeof(struct pvirtq_event_suppress) == 4, "pvirtq_event_suppress");

@@ -28,7 +28,8 @@ void virtio_dev_fini(struct virtio_dev *vd)
 
 uint64_t virtio_offered_features(const struct virtio_dev *vd)
 {
-	return vd->ops->features | (1ull << VIRTIO_F_VERSION_1);
+	/* Packed rings are the core's business (virtq_packed.c): offered for every device. */
+	return vd->ops->features | (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_RING_PACKED);
 }
 
 void virtio_set_driver_features(struct virtio_dev *vd, unsigned sel, uint32_t val)
@@ -63,13 +64,10 @@ static bool has_feature(const struct virtio_dev *vd, unsigned bit)
 
 static int virtio_activate(struct virtio_dev *vd)
 {
-	bool ev = has_feature(vd, VIRTIO_F_EVENT_IDX);
-	bool ind = has_feature(vd, VIRTIO_F_INDIRECT_DESC);
-
 	for (unsigned i = 0; i < vd->num_queues; i++) {
 		if (!vd->vq[i].ready)
 			continue;
-		if (virtq_activate(&vd->vq[i], vd->mem, ev, ind))
+		if (virtq_activate(&vd->vq[i], vd->mem, vd->acked_features))
 			return -EINVAL;
 	}
 	return vd->ops->activate ? vd->ops->activate(vd) : 0;

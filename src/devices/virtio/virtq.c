@@ -1,4 +1,5 @@
-/* devices/virtio/virtq.c — see virtq.h. */
+/* devices/virtio/virtq.c — see virtq.h: the split ring, the checks shared with the packed ring
+ * (segments, failure), and the dispatch to virtq_packed.c. */
 #include "devices/virtio/virtq.h"
 
 #include <errno.h>
@@ -17,17 +18,22 @@ void virtq_reset(struct virtq *vq)
 	vq->size = max;
 }
 
-static int virtq_fail(struct virtq *vq, const char *why)
+int virtq_fail(struct virtq *vq, const char *why)
 {
 	vq->broken = true;
 	log_ratelimited(&vq->rl, LOG_WARN, "virtqueue: %s: queue stopped until reset", why);
 	return -EINVAL;
 }
 
-int virtq_activate(struct virtq *vq, const struct gmem *m, bool event_idx, bool indirect)
+int virtq_activate(struct virtq *vq, const struct gmem *m, uint64_t features)
 {
 	uint16_t n = vq->size;
 
+	vq->event_idx = features & (1ull << VIRTIO_F_EVENT_IDX);
+	vq->indirect = features & (1ull << VIRTIO_F_INDIRECT_DESC);
+	vq->packed = features & (1ull << VIRTIO_F_RING_PACKED);
+	if (vq->packed)
+		return virtq_packed_activate(vq, m);
 	if (n == 0 || !IS_POW2(n) || n > vq->max_size || n > VIRTQ_MAX_SIZE)
 		return virtq_fail(vq, "size is not a power of two within the maximum");
 	if ((vq->desc_gpa & 15) || (vq->avail_gpa & 1) || (vq->used_gpa & 3))
@@ -38,8 +44,6 @@ int virtq_activate(struct virtq *vq, const struct gmem *m, bool event_idx, bool 
 	if (!vq->desc || !vq->avail || !vq->used)
 		return virtq_fail(vq, "ring outside guest RAM");
 	vq->mem = m;
-	vq->event_idx = event_idx;
-	vq->indirect = indirect;
 	vq->last_avail = 0;
 	vq->used_idx = 0;
 	vq->signalled_valid = false;
@@ -54,6 +58,8 @@ int virtq_pending(struct virtq *vq)
 
 	if (!vq->active || vq->broken)
 		return vq->broken ? -EINVAL : 0;
+	if (vq->packed)
+		return virtq_packed_pending(vq);
 	/* Acquire: pairs with the driver's write barrier between filling ring[] and idx. */
 	avail_idx = __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
 	n = (uint16_t)(avail_idx - vq->last_avail);
@@ -66,9 +72,8 @@ int virtq_pending(struct virtq *vq)
 struct virtq_walk {
 	const uint8_t *table;
 	uint32_t tsize, hops;
-	bool in_indirect, seen_write;
-	uint64_t total;
-	struct iovbuf iov;
+	bool in_indirect;
+	struct virtq_segs segs;
 };
 
 static int virtq_enter_indirect(struct virtq *vq, struct virtq_walk *w, const struct virtq_desc *d,
@@ -92,30 +97,29 @@ static int virtq_enter_indirect(struct virtq *vq, struct virtq_walk *w, const st
 	return 0;
 }
 
-static int virtq_add_segment(struct virtq *vq, struct virtq_walk *w, const struct virtq_desc *d,
-			     struct virtq_elem *e)
+int virtq_add_seg(struct virtq *vq, struct virtq_segs *s, uint64_t addr, uint32_t len, bool wr,
+		  struct virtq_elem *e)
 {
-	bool wr = d->flags & VIRTQ_DESC_F_WRITE;
 	int err;
 
-	if (!wr && w->seen_write)
+	if (!wr && s->seen_write)
 		return virtq_fail(vq, "readable descriptor after a writable one");
-	w->seen_write |= wr;
-	if (d->len == 0)
+	s->seen_write |= wr;
+	if (len == 0)
 		return 0; /* nothing to transfer; not an error */
-	if (ckd_add(&w->total, w->total, (uint64_t)d->len) || w->total > VIRTQ_MAX_CHAIN_BYTES)
+	if (ckd_add(&s->total, s->total, (uint64_t)len) || s->total > VIRTQ_MAX_CHAIN_BYTES)
 		return virtq_fail(vq, "chain too long");
-	err = gmem_iov_add(vq->mem, &w->iov, d->addr, d->len);
+	err = gmem_iov_add(vq->mem, &s->iov, addr, len);
 	if (err == -E2BIG)
 		return virtq_fail(vq, "too many segments in a chain");
 	if (err)
 		return virtq_fail(vq, "buffer outside guest RAM");
 	if (wr) {
-		e->in_len += d->len;
-		e->nin = w->iov.cnt - e->nout;
+		e->in_len += len;
+		e->nin = s->iov.cnt - e->nout;
 	} else {
-		e->out_len += d->len;
-		e->nout = w->iov.cnt;
+		e->out_len += len;
+		e->nout = s->iov.cnt;
 	}
 	return 0;
 }
@@ -126,7 +130,7 @@ static int virtq_walk_chain(struct virtq *vq, uint16_t head, struct virtq_elem *
 	uint16_t idx = head;
 	int err;
 
-	iovbuf_init(&w.iov, e->iov, VIRTQ_MAX_IOV);
+	iovbuf_init(&w.segs.iov, e->iov, VIRTQ_MAX_IOV);
 	for (;;) {
 		struct virtq_desc d;
 
@@ -139,7 +143,7 @@ static int virtq_walk_chain(struct virtq *vq, uint16_t head, struct virtq_elem *
 				return err;
 			continue;
 		}
-		err = virtq_add_segment(vq, &w, &d, e);
+		err = virtq_add_seg(vq, &w.segs, d.addr, d.len, d.flags & VIRTQ_DESC_F_WRITE, e);
 		if (err)
 			return err;
 		if (!(d.flags & VIRTQ_DESC_F_NEXT))
@@ -157,10 +161,12 @@ static uint16_t *virtq_avail_event(struct virtq *vq)
 
 int virtq_pop(struct virtq *vq, struct virtq_elem *e)
 {
-	int n = virtq_pending(vq);
 	uint16_t head;
-	int err;
+	int err, n;
 
+	if (vq->packed && vq->active && !vq->broken)
+		return virtq_packed_pop(vq, e);
+	n = virtq_pending(vq);
 	if (n <= 0)
 		return n;
 	head = __atomic_load_n(&vq->avail->ring[vq->last_avail & (vq->size - 1)], __ATOMIC_RELAXED);
@@ -168,6 +174,7 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *e)
 		return virtq_fail(vq, "head descriptor index out of range");
 	memset(e, 0, offsetof(struct virtq_elem, iov));
 	e->head = head;
+	e->id = head;
 	err = virtq_walk_chain(vq, head, e);
 	if (err)
 		return err;
@@ -179,8 +186,15 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *e)
 
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
 {
-	struct virtq_used_elem *u = &vq->used->ring[vq->used_idx & (vq->size - 1)];
+	struct virtq_used_elem *u;
 
+	if (!vq->active)
+		return;
+	if (vq->packed) {
+		virtq_packed_push(vq, head, len);
+		return;
+	}
+	u = &vq->used->ring[vq->used_idx & (vq->size - 1)];
 	__atomic_store_n(&u->id, head, __ATOMIC_RELAXED);
 	__atomic_store_n(&u->len, len, __ATOMIC_RELAXED);
 	vq->used_idx++;
@@ -198,6 +212,10 @@ void virtq_set_notify(struct virtq *vq, bool enable)
 {
 	if (!vq->active)
 		return;
+	if (vq->packed) {
+		virtq_packed_set_notify(vq, enable);
+		return;
+	}
 	if (vq->event_idx) {
 		__atomic_store_n(virtq_avail_event(vq),
 				 enable ? vq->last_avail : (uint16_t)(vq->last_avail - 1),
@@ -220,6 +238,8 @@ bool virtq_should_notify(struct virtq *vq)
 
 	if (!vq->active)
 		return false;
+	if (vq->packed)
+		return virtq_packed_should_notify(vq);
 	/* Full barrier: used->idx is published before we read the driver's suppression state;
 	 * pairs with the driver's barrier between writing used_event and reading used->idx. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);

@@ -1,7 +1,8 @@
 /* tests/guest/payload/virtio_blk.c — a minimal virtio-mmio driver for virtio-blk. Finds every
  * virtio-mmio device in the ACPI DSDT (_HID "LNRO0005", Memory32Fixed in _CRS, as kvmm and QEMU
  * microvm describe them) and picks the one whose DeviceID register is 2 (block). Negotiates
- * VERSION_1 and FLUSH, sets up a 16-entry split queue, reads the capacity from the config space,
+ * VERSION_1 and FLUSH, sets up a 16-entry queue (split, or packed with packed=1: lib/vring.c),
+ * reads the capacity from the config space,
  * then (one request per notify, polling the used ring):
  *   - writes a pattern to sectors 0, 1, capacity/2 and the last sector (OUT), FLUSH, reads them
  *     back (IN) and compares;
@@ -9,7 +10,7 @@
  *   - with ro=1: checks that the device offers VIRTIO_BLK_F_RO and that an OUT returns
  *     VIRTIO_BLK_S_IOERR (and skips the writes; reads must still work).
  * The pattern written is byte i of sector s = (s * 7 + i * 13 + 0x21) & 0xff, so the host can
- * check the image afterwards. Arguments: serial=ID, ro=1. */
+ * check the image afterwards. Arguments: serial=ID, ro=1, packed=1. */
 #include "payload.h"
 
 const char payload_name[] = "virtio_blk";
@@ -30,20 +31,12 @@ const char payload_name[] = "virtio_blk";
 #define BLK_F_RO     5
 #define BLK_F_FLUSH  9
 
-struct desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags, next;
-};
-
 struct blk_hdr {
 	uint32_t type, reserved;
 	uint64_t sector;
 };
 
-static volatile struct desc *d = (volatile struct desc *)RING_GPA;
-static volatile uint16_t *avail = (volatile uint16_t *)(RING_GPA + 0x1000);
-static volatile uint16_t *used = (volatile uint16_t *)(RING_GPA + 0x2000);
+static struct vring vq;
 static uint16_t next_idx;
 
 /* Every LNRO0005 device's MMIO base, in DSDT order. */
@@ -61,7 +54,7 @@ static uint64_t find_blk(uint64_t rsdp)
 
 static bool driver_init(uint64_t b, bool *ro)
 {
-	uint32_t f0;
+	uint32_t f0, hi;
 
 	mmio_write32(b + 0x70, 0);
 	mmio_write32(b + 0x70, 1);
@@ -69,17 +62,20 @@ static bool driver_init(uint64_t b, bool *ro)
 	mmio_write32(b + 0x14, 0);
 	f0 = mmio_read32(b + 0x10);
 	mmio_write32(b + 0x14, 1);
-	if (!check(mmio_read32(b + 0x10) & 1, "device offers VERSION_1") ||
+	hi = mmio_read32(b + 0x10);
+	if (!check(hi & 1, "device offers VERSION_1") ||
 	    !check(f0 & (1u << BLK_F_FLUSH), "device offers FLUSH"))
 		return false;
 	*ro = f0 & (1u << BLK_F_RO);
 	mmio_write32(b + 0x24, 1);
-	mmio_write32(b + 0x20, 1);
+	mmio_write32(b + 0x20, vring_features_hi(hi));
 	mmio_write32(b + 0x24, 0);
 	mmio_write32(b + 0x20, (1u << BLK_F_FLUSH) | (f0 & (1u << BLK_F_RO)));
 	mmio_write32(b + 0x70, 0x0b);
 	if (!check(mmio_read32(b + 0x70) & 0x08, "FEATURES_OK accepted"))
 		return false;
+	vring_init(&vq, QSIZE, RING_GPA, vring_want_packed());
+	printf("virtio_blk: %s virtqueue\n", vq.packed ? "packed" : "split");
 	return vmmio_setup_queue0(b, QSIZE, RING_GPA);
 }
 
@@ -88,38 +84,31 @@ static bool driver_init(uint64_t b, bool *ro)
 static int request(uint64_t b, uint32_t type, uint64_t sector, void *data, uint32_t len,
 		   uint32_t *used_len)
 {
-	unsigned slot = next_idx % QSIZE;
-	uint16_t head = 0, i = 0; /* one request at a time: descriptors 0..2 are reused */
+	unsigned slot = next_idx % QSIZE, n = 0;
 	volatile struct blk_hdr *h = (volatile struct blk_hdr *)(HDR_GPA + slot * 16);
 	volatile uint8_t *st = (volatile uint8_t *)(STATUS_GPA + slot);
 	bool dev_writes = type == BLK_T_IN || type == BLK_T_GET_ID;
+	struct vring_seg s[3];
+	uint16_t id, got;
+	uint32_t len_used;
 
 	h->type = type;
 	h->reserved = 0;
 	h->sector = sector;
 	*st = 0xff;
-	d[i] = (struct desc){(uint64_t)(uintptr_t)h, 16, 1, (uint16_t)(i + 1)};
-	i++;
-	if (len) {
-		d[i] = (struct desc){(uint64_t)(uintptr_t)data, len,
-				     (uint16_t)(1 | (dev_writes ? 2 : 0)), (uint16_t)(i + 1)};
-		i++;
-	}
-	d[i] = (struct desc){(uint64_t)(uintptr_t)st, 1, 2, 0};
-	avail[2 + slot] = head;
-	__asm__ volatile("mfence" ::: "memory");
+	s[n++] = (struct vring_seg){(uint64_t)(uintptr_t)h, 16, false};
+	if (len)
+		s[n++] = (struct vring_seg){(uint64_t)(uintptr_t)data, len, dev_writes};
+	s[n++] = (struct vring_seg){(uint64_t)(uintptr_t)st, 1, true};
+	id = vring_add(&vq, s, n);
 	next_idx++;
-	avail[1] = next_idx;
-	__asm__ volatile("mfence" ::: "memory");
 	mmio_write32(b + 0x50, 0);
 	for (unsigned spin = 0; spin < 100000000; spin++) {
-		if (used[1] == next_idx) {
-			volatile uint32_t *elem = (volatile uint32_t *)(used + 2) + 2 * slot;
-
+		if (vring_get_used(&vq, &got, &len_used)) {
 			mmio_write32(b + 0x64, mmio_read32(b + 0x60)); /* ack */
-			if (!check(elem[0] == head, "used id %u is head %u", elem[0], head))
+			if (!check(got == id, "used id %u is %u", got, id))
 				return -1;
-			*used_len = elem[1];
+			*used_len = len_used;
 			return *st;
 		}
 		cpu_relax();

@@ -1,9 +1,12 @@
 /* tests/guest/payload/virtio_rng.c — a minimal virtio-mmio driver for virtio-rng. Finds the
  * device in the ACPI DSDT (_HID "LNRO0005", Memory32Fixed in _CRS — as both kvmm and QEMU
  * microvm describe it), checks the identification registers, negotiates VERSION_1, sets up a
- * 16-entry split queue, then asks for `reqs` buffers of 64 bytes (two segments each, one
- * request per notify) and polls the used ring. The data must not be all zeroes and two
- * requests must differ. Arguments: reqs=N (default 8). */
+ * 16-entry queue (split, or packed with packed=1: lib/vring.c), then asks for `reqs` buffers of
+ * 64 bytes (two segments each; `batch` requests per notify; with indirect=1 each in an indirect
+ * table) and polls the used ring. The data must not be all zeroes and two requests must differ.
+ * After each batch the used-buffer interrupt bit must be set, or with nointr=1 (interrupts
+ * suppressed by the driver) clear. Arguments: reqs=N (default 8), batch=N (1..8, default 1),
+ * packed=1, indirect=1, nointr=1. */
 #include "payload.h"
 
 const char payload_name[] = "virtio_rng";
@@ -12,67 +15,88 @@ const char payload_name[] = "virtio_rng";
 #define RING_GPA 0x1200000ull /* desc 0x1200000, avail +0x1000, used +0x2000 */
 #define BUF_GPA	 0x1210000ull
 
-struct desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags, next;
-};
+#define F_INDIRECT (1u << 28)
 
-static volatile struct desc *d = (volatile struct desc *)RING_GPA;
-static volatile uint16_t *avail = (volatile uint16_t *)(RING_GPA + 0x1000);
-static volatile uint16_t *used = (volatile uint16_t *)(RING_GPA + 0x2000);
+static struct vring vq;
+static bool indirect, nointr;
 
 static bool driver_init(uint64_t b)
 {
+	uint32_t hi, lo;
+
 	mmio_write32(b + 0x70, 0);
 	mmio_write32(b + 0x70, 1);
 	mmio_write32(b + 0x70, 3);
+	mmio_write32(b + 0x14, 0);
+	lo = mmio_read32(b + 0x10);
+	if (indirect && !check(lo & F_INDIRECT, "device offers VIRTIO_F_INDIRECT_DESC"))
+		return false;
 	mmio_write32(b + 0x14, 1);
-	if (!check(mmio_read32(b + 0x10) & 1, "device offers VERSION_1"))
+	hi = mmio_read32(b + 0x10);
+	if (!check(hi & 1, "device offers VERSION_1"))
 		return false;
 	mmio_write32(b + 0x24, 1);
-	mmio_write32(b + 0x20, 1);
+	mmio_write32(b + 0x20, vring_features_hi(hi));
 	mmio_write32(b + 0x24, 0);
-	mmio_write32(b + 0x20, 0);
+	mmio_write32(b + 0x20, indirect ? F_INDIRECT : 0);
 	mmio_write32(b + 0x70, 0x0b);
 	if (!check(mmio_read32(b + 0x70) & 0x08, "FEATURES_OK accepted"))
 		return false;
-	return vmmio_setup_queue0(b, QSIZE, RING_GPA);
+	vring_init(&vq, QSIZE, RING_GPA, vring_want_packed());
+	printf("virtio_rng: %s virtqueue%s%s\n", vq.packed ? "packed" : "split",
+	       indirect ? ", indirect" : "", nointr ? ", interrupts suppressed" : "");
+	if (!vmmio_setup_queue0(b, QSIZE, RING_GPA)) /* zeroes the rings */
+		return false;
+	vring_set_interrupts(&vq, !nointr);
+	return true;
 }
 
-/* One request: 2 writable segments of 32 bytes; returns the used length or -1 on timeout. */
-static int request(uint64_t b, unsigned n)
+/* Requests [first, first + count): made available together, one notify, then the used ring
+ * is polled; each must come back with 64 bytes. Then the interrupt bit is checked and acked. */
+static bool batch(uint64_t b, unsigned first, unsigned count)
 {
-	uint8_t *buf = (uint8_t *)(BUF_GPA + (uint64_t)n * 64);
-	uint16_t head = (uint16_t)((n * 2) % QSIZE);
+	uint16_t ids[8], got;
+	uint32_t len, isr;
+	unsigned k = 0;
 
-	memset(buf, 0, 64);
-	d[head] = (struct desc){(uint64_t)buf, 32, 1 | 2, (uint16_t)(head + 1)};
-	d[head + 1] = (struct desc){(uint64_t)buf + 32, 32, 2, 0};
-	avail[2 + (n % QSIZE)] = head;
-	__asm__ volatile("mfence" ::: "memory");
-	avail[1] = (uint16_t)(n + 1);
-	__asm__ volatile("mfence" ::: "memory");
-	mmio_write32(b + 0x50, 0);
-	for (unsigned spin = 0; spin < 10000000; spin++) {
-		if (used[1] == (uint16_t)(n + 1)) {
-			volatile uint32_t *elem = (volatile uint32_t *)(used + 2) + 2 * (n % QSIZE);
+	for (unsigned i = 0; i < count; i++) {
+		uint8_t *buf = (uint8_t *)(BUF_GPA + (uint64_t)(first + i) * 64);
+		struct vring_seg s[2] = {{(uint64_t)buf, 32, true}, {(uint64_t)buf + 32, 32, true}};
 
-			mmio_write32(b + 0x64, mmio_read32(b + 0x60)); /* ack */
-			if (!check(elem[0] == head, "used id %u is head %u", elem[0], head))
-				return -1;
-			return (int)elem[1];
-		}
-		cpu_relax();
+		memset(buf, 0, 64);
+		ids[i] = indirect ? vring_add_indirect(&vq, s, 2) : vring_add(&vq, s, 2);
 	}
-	return -1;
+	mmio_write32(b + 0x50, 0);
+	for (unsigned spin = 0; spin < 10000000 && k < count; spin++) {
+		if (!vring_get_used(&vq, &got, &len)) {
+			cpu_relax();
+			continue;
+		}
+		/* virtio-rng completes in order */
+		if (!check(got == ids[k] && len == 64,
+			   "request %u: used id %u (want %u), length %u", first + k, got, ids[k],
+			   len))
+			return false;
+		k++;
+	}
+	if (!check(k == count, "requests %u..%u completed", first, first + count - 1))
+		return false;
+	isr = mmio_read32(b + 0x60);
+	mmio_write32(b + 0x64, isr); /* ack */
+	return check(!!(isr & 1) == !nointr, "requests %u..%u: used-buffer interrupt %s", first,
+		     first + count - 1, nointr ? "suppressed" : "raised");
 }
 
 int payload_main(const struct boot_info *bi)
 {
 	uint64_t rsdp = acpi_find_rsdp(bi->rsdp_paddr), b;
-	unsigned reqs = (unsigned)cmdline_u64("reqs", 8);
+	unsigned reqs = (unsigned)cmdline_u64("reqs", 8), per = (unsigned)cmdline_u64("batch", 1);
 	uint8_t first[64];
+
+	indirect = cmdline_u64("indirect", 0) != 0;
+	nointr = cmdline_u64("nointr", 0) != 0;
+	if (per < 1 || per > 8)
+		per = 1;
 
 	b = rsdp ? vmmio_find(rsdp, 4) : 0;
 	if (!check(b != 0, "virtio-mmio rng device (LNRO0005, DeviceID 4) in the DSDT"))
@@ -82,13 +106,14 @@ int payload_main(const struct boot_info *bi)
 		return EXIT_CODE_FAIL;
 	if (!driver_init(b))
 		return EXIT_CODE_FAIL;
+	for (unsigned n = 0; n < reqs; n += per)
+		if (!batch(b, n, n + per <= reqs ? per : reqs - n))
+			return EXIT_CODE_FAIL;
 	for (unsigned n = 0; n < reqs; n++) {
 		const uint8_t *buf = (const uint8_t *)(BUF_GPA + (uint64_t)n * 64);
 		static const uint8_t zero[64];
-		int len = request(b, n);
 
-		if (!check(len == 64, "request %u: used length %d", n, len) ||
-		    !check(memcmp(buf, zero, 64) != 0, "request %u: data not all zero", n))
+		if (!check(memcmp(buf, zero, 64) != 0, "request %u: data not all zero", n))
 			return EXIT_CODE_FAIL;
 		if (n == 0)
 			memcpy(first, buf, 64);

@@ -292,5 +292,42 @@ bool vmmio_setup_queue0(uint64_t base, uint16_t qsize, uint64_t ring_gpa);
  * write status 0x0f). */
 bool vmmio_setup_queue(uint64_t base, uint16_t q, uint16_t qsize, uint64_t ring_gpa);
 
+/* ---- virtqueue, driver side (lib/vring.c; BSP) ---- */
+#define VRING_MAX	256 /* largest queue size the payloads use */
+#define VRING_TABLE_MAX 4   /* segments per indirect table */
+struct vring_seg {
+	uint64_t addr;
+	uint32_t len;
+	bool write; /* device-writable */
+};
+struct vring {
+	bool packed;
+	uint16_t size;
+	uint64_t gpa;			/* descriptors; driver area +0x1000; device area +0x2000 */
+	uint16_t avail_idx, used_idx;	/* split */
+	uint16_t next_avail, next_used; /* descriptor positions */
+	bool avail_wrap, used_wrap;	/* packed */
+	uint16_t ndesc[VRING_MAX];	/* packed: descriptors per ID */
+};
+/* True if the command line says packed=1. */
+bool vring_want_packed(void);
+/* The high feature word (bits 32..63) to acknowledge given the device's: VERSION_1, and
+ * RING_PACKED when packed=1 (checked: the device must offer it). */
+uint32_t vring_features_hi(uint32_t offered_hi);
+/* Zero the three areas (0x3000 bytes at gpa) and the indirect tables after them (one of
+ * VRING_TABLE_MAX entries per ring position) and reset the driver state. */
+void vring_init(struct vring *r, uint16_t size, uint64_t gpa, bool packed);
+/* Make a chain of n segments available; returns its ID (split: the head index). The caller
+ * notifies the device. */
+uint16_t vring_add(struct vring *r, const struct vring_seg *s, unsigned n);
+/* The same chain (n <= VRING_TABLE_MAX) as one ring descriptor with VIRTQ_DESC_F_INDIRECT
+ * pointing to a table (needs VIRTIO_F_INDIRECT_DESC). */
+uint16_t vring_add_indirect(struct vring *r, const struct vring_seg *s, unsigned n);
+/* Ask for used-buffer interrupts or suppress them (split: VIRTQ_AVAIL_F_NO_INTERRUPT; packed:
+ * driver event suppression ENABLE / DISABLE). */
+void vring_set_interrupts(struct vring *r, bool on);
+/* The next used element, if the device returned one. */
+bool vring_get_used(struct vring *r, uint16_t *id, uint32_t *len);
+
 /* Implemented by each payload. Return 0 for PASS or a failure code (EXIT_CODE_*). */
 int payload_main(const struct boot_info *bi);
