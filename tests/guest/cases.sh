@@ -49,10 +49,15 @@ reset-cf9      | reset.elf          | --on-reboot exit --cmdline "reset=cf9" | $
 reset-restart  | reset.elf          | --on-reboot restart --cmdline "reset=triple" | reboots:3 | ^reset: resetting via triple | - | microvm | yes
 hostile        | hostile.elf        | --memory 128M | 1 | ^PASS hostile;;^hostile: survived | - | microvm | yes
 fwcfg          | fwcfg.elf          | --cpus 2 --memory 256M --cmdline "cpus=2 mem=256" | 1 | ^PASS fwcfg;;^ok - DMA and data-port reads agree | - | microvm | yes
-virtio-rng     | virtio_rng.elf     | --rng on --cmdline "reqs=8" | 1 | ^PASS virtio_rng;;^virtio_rng: 8 requests of 64 bytes served | - | microvm | yes
-virtio-blk     | virtio_blk.elf     | --disk path=@DISK@,serial=kvmm-disk0 --cmdline "serial=kvmm-disk0" | 1 | ^PASS virtio_blk;;^ok - GET_ID matches serial=kvmm-disk0;;^ok - IN sector 0: status 0 | - | microvm | yes
-virtio-blk-ro  | virtio_blk.elf     | --disk path=@DISK@,readonly=on,serial=ro0 --cmdline "serial=ro0 ro=1" | 1 | ^PASS virtio_blk;;^ok - OUT on a read-only disk: status 1 \(IOERR\) | - | microvm | yes
-virtio-rng-blk | virtio_blk.elf     | --rng on --disk path=@DISK@,serial=second --cmdline "serial=second" | 1 | ^PASS virtio_blk | - | microvm | yes
+virtio-rng     | virtio_rng.elf     | --rng on,transport=mmio --cmdline "reqs=8" | 1 | ^PASS virtio_rng;;^virtio_rng: 8 requests of 64 bytes served | - | microvm | yes
+virtio-blk     | virtio_blk.elf     | --disk path=@DISK@,serial=kvmm-disk0,transport=mmio --cmdline "serial=kvmm-disk0" | 1 | ^PASS virtio_blk;;^ok - GET_ID matches serial=kvmm-disk0;;^ok - IN sector 0: status 0 | - | microvm | yes
+virtio-blk-ro  | virtio_blk.elf     | --disk path=@DISK@,readonly=on,serial=ro0,transport=mmio --cmdline "serial=ro0 ro=1" | 1 | ^PASS virtio_blk;;^ok - OUT on a read-only disk: status 1 \(IOERR\) | - | microvm | yes
+virtio-rng-blk | virtio_blk.elf     | --rng on,transport=mmio --disk path=@DISK@,serial=second,transport=mmio --cmdline "serial=second" | 1 | ^PASS virtio_blk | - | microvm | yes
+virtio-rng-pci | virtio_rng.elf     | --rng on --cmdline "reqs=8 transport=pci" | 1 | ^PASS virtio_rng;;^virtio-pci: device 1044 at 00:01.0;;^virtio_rng: 8 requests of 64 bytes served | - | microvm | yes
+virtio-rng-pci-msix | virtio_rng.elf | --rng on,transport=pci --cmdline "reqs=8 transport=pci msix=1" | 1 | ^PASS virtio_rng;;^ok - MSI-X enabled;;^ok - 8 MSI-X interrupts for 8 completions | - | microvm | yes
+virtio-blk-pci | virtio_blk.elf     | --disk path=@DISK@,serial=kvmm-pci0 --cmdline "serial=kvmm-pci0 transport=pci" | 1 | ^PASS virtio_blk;;^virtio-pci: device 1042;;^ok - GET_ID matches serial=kvmm-pci0;;^ok - IN sector 0: status 0 | - | microvm | yes
+virtio-blk-pci-ro | virtio_blk.elf  | --disk path=@DISK@,readonly=on,serial=ro1,transport=pci --cmdline "serial=ro1 ro=1 transport=pci" | 1 | ^PASS virtio_blk;;^ok - OUT on a read-only disk: status 1 \(IOERR\) | - | microvm | yes
+virtio-mixed   | virtio_blk.elf     | --rng on,transport=mmio --disk path=@DISK@,serial=pci1 --cmdline "serial=pci1 transport=pci" | 1 | ^PASS virtio_blk;;^ok - GET_ID matches serial=pci1 | - | microvm | yes
 demo           | demo.elf           | --cpus 2 --memory 128M | 0 | Hello from the kvmm demo guest;;^  Ring 3: ;;^All done | - | microvm | yes
 fatal-exit     | fatal.elf          | | 4 | ^fatal: aesenc with an MMIO operand | - | skip | yes
 demo-builtin   | -                  | | 0 | Hello from the kvmm demo guest;;^All done | - | skip | yes

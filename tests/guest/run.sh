@@ -160,15 +160,17 @@ blk_image_ok() {
 # The payload writes sectors 0, 1, capacity/2 and the last one with byte i of sector s =
 # (s*7 + i*13 + 0x21) & 0xff; everything else must still be the 0xee fill, and a read-only
 # disk must be untouched. Checked from the host after kvmm exits.
+# case_blk_image REGEX NAME TRANSPORT: once over virtio-pci, once over virtio-mmio.
 case_blk_image() {
-	local name=virtio-blk-host-check out=$GUEST_WORK/blkimg.out status
+	local name=$2 tr=$3 out=$GUEST_WORK/blkimg-$3.out status
 	if [ -n "${1:-}" ] && ! [[ $name =~ $1 ]]; then
 		return
 	fi
 	guest_new_disk
 	GUEST_T0=$(date +%s%N)
 	timeout -k 5 "$TIMEOUT" "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_blk.elf" \
-		--disk "path=$GUEST_DISK,serial=host" --cmdline "serial=host" --serial stdio \
+		--disk "path=$GUEST_DISK,serial=host,transport=$tr" \
+		--cmdline "serial=host transport=$tr" --serial stdio \
 		--debug-exit </dev/null >"$out" 2>&1
 	status=$?
 	if [ "$status" -ne 1 ]; then
@@ -176,7 +178,7 @@ case_blk_image() {
 	elif ! blk_image_ok "$GUEST_DISK"; then
 		guest_not_ok "$name" "the image does not hold exactly what the guest wrote" "$out"
 	else
-		guest_ok "$name" "4 sectors written, the rest untouched"
+		guest_ok "$name" "4 sectors written over $tr, the rest untouched"
 	fi
 }
 
@@ -209,6 +211,7 @@ case_fatal_diag() {
 guest_setup
 guest_each_case run_case "${1:-}"
 case_affinity "${1:-}"
-case_blk_image "${1:-}"
+case_blk_image "${1:-}" virtio-blk-host-check pci
+case_blk_image "${1:-}" virtio-blk-mmio-host-check mmio
 case_fatal_diag "${1:-}"
 guest_finish
