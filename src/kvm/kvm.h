@@ -95,7 +95,6 @@ int kvm_set_msi_routes(struct kvm *k, const struct kvm_msi_route *r, unsigned n)
 int kvm_irqfd(struct kvm *k, int efd, uint32_t gsi, bool assign) KVMM_MUST_CHECK;
 /* KVM_IOEVENTFD on an MMIO address of len bytes (0 = any length where supported), no
  * datamatch: a guest write there signals efd instead of exiting. */
-int kvm_ioeventfd(struct kvm *k, int efd, uint64_t addr, uint32_t len,
-		  bool assign) KVMM_MUST_CHECK;
+int kvm_ioeventfd(struct kvm *k, int efd, uint64_t addr, uint32_t len, bool assign) KVMM_MUST_CHECK;
 /* KVM_SIGNAL_MSI: inject one MSI now. 0 (delivered or blocked by the guest) or -errno. */
 int kvm_signal_msi(struct kvm *k, uint64_t addr, uint32_t data) KVMM_MUST_CHECK;

@@ -60,9 +60,8 @@ int kvm_set_msi_routes(struct kvm *k, const struct kvm_msi_route *r, unsigned n)
 
 int kvm_irqfd(struct kvm *k, int efd, uint32_t gsi, bool assign)
 {
-	struct kvm_irqfd f = {.fd = (uint32_t)efd,
-			      .gsi = gsi,
-			      .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN};
+	struct kvm_irqfd f = {
+	    .fd = (uint32_t)efd, .gsi = gsi, .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN};
 	int e = vm_ioctl(k, KVM_IRQFD, &f);
 
 	return e < 0 ? e : 0;
@@ -70,10 +69,8 @@ int kvm_irqfd(struct kvm *k, int efd, uint32_t gsi, bool assign)
 
 int kvm_ioeventfd(struct kvm *k, int efd, uint64_t addr, uint32_t len, bool assign)
 {
-	struct kvm_ioeventfd f = {.addr = addr,
-				  .len = len,
-				  .fd = efd,
-				  .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN};
+	struct kvm_ioeventfd f = {
+	    .addr = addr, .len = len, .fd = efd, .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN};
 	int e = vm_ioctl(k, KVM_IOEVENTFD, &f);
 
 	return e < 0 ? e : 0;
@@ -81,9 +78,8 @@ int kvm_ioeventfd(struct kvm *k, int efd, uint64_t addr, uint32_t len, bool assi
 
 int kvm_signal_msi(struct kvm *k, uint64_t addr, uint32_t data)
 {
-	struct kvm_msi m = {.address_lo = (uint32_t)addr,
-			    .address_hi = (uint32_t)(addr >> 32),
-			    .data = data};
+	struct kvm_msi m = {
+	    .address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32), .data = data};
 	int e = vm_ioctl(k, KVM_SIGNAL_MSI, &m);
 
 	return e < 0 ? e : 0;

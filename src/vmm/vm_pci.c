@@ -60,8 +60,8 @@ static int routes_push(struct vm_pci *p)
 		struct vm_pci_fn *f = &p->fn[i];
 
 		for (unsigned v = 0; v < f->nvec; v++)
-			r[n++] = (struct kvm_msi_route){f->gsi_base + v, f->msg[v].addr,
-							f->msg[v].data};
+			r[n++] =
+			    (struct kvm_msi_route){f->gsi_base + v, f->msg[v].addr, f->msg[v].data};
 	}
 	e = kvm_set_msi_routes(p->vm->kvm, r, n);
 	free(r);
@@ -101,9 +101,12 @@ static const struct pci_msi_ops vm_msi_ops = {msi_send, msi_update};
 
 /* ---- ioeventfds ---- */
 
-/* Caller holds p->lock. (De)register queue q's notify address at bar_addr. */
+/* Caller holds p->lock. (De)register every queue's notify address for the BAR at bar_addr.
+ * A queue whose registration fails keeps working through MMIO exits. */
 static void ioeventfd_set(struct vm_pci *p, struct vm_pci_fn *f, uint64_t bar_addr, bool assign)
 {
+	unsigned ok = 0;
+
 	for (unsigned q = 0; q < f->nq; q++) {
 		uint64_t a = bar_addr + virtio_pci_notify_offset((uint16_t)q);
 		int e = kvm_ioeventfd(p->vm->kvm, f->q_efd[q], a, 2, assign);
@@ -113,7 +116,12 @@ static void ioeventfd_set(struct vm_pci *p, struct vm_pci_fn *f, uint64_t bar_ad
 					"pci %02x: KVM_IOEVENTFD at 0x%llx: %s (notify falls "
 					"back to MMIO exits)",
 					f->slot, (unsigned long long)a, strerror(-e));
+		else
+			ok++;
 	}
+	if (assign)
+		log_info("pci 00:%02x.0: %u of %u notify ioeventfds at 0x%llx", f->slot, ok, f->nq,
+			 (unsigned long long)(bar_addr + VIRTIO_PCI_NOTIFY_OFF));
 }
 
 static void bar_moved(void *ctx, struct pci_dev *d, unsigned bar, uint64_t old_addr,
@@ -155,8 +163,8 @@ int vm_pci_create(struct vm *vm, const struct io_ops *cf9_ops, void *cf9_dev)
 	l = (struct pci_bar_listener){bar_moved, p};
 	pci_host_set_listener(p->host, &l);
 	pci_host_set_cf9(p->host, cf9_ops, cf9_dev);
-	e = bus_add(&vm->pio, LAYOUT_PORT_PCI_CONFIG, PCI_HOST_PIO_SIZE, &pci_host_pio_ops,
-		    p->host, "pci-config");
+	e = bus_add(&vm->pio, LAYOUT_PORT_PCI_CONFIG, PCI_HOST_PIO_SIZE, &pci_host_pio_ops, p->host,
+		    "pci-config");
 	if (!e)
 		e = bus_add(&vm->mmio, LAYOUT_PCI_ECAM, LAYOUT_PCI_ECAM_SIZE, &pci_host_ecam_ops,
 			    p->host, "pci-ecam");
@@ -186,10 +194,8 @@ int vm_pci_attach_virtio(struct vm *vm, struct virtio_dev *vd, const char *name)
 		f->vec_efd[i] = -1;
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		f->q_efd[i] = -1;
-	o = (struct virtio_pci_opts){.intx = {intx_set, f},
-				     .msi = &vm_msi_ops,
-				     .msi_ctx = f,
-				     .msix_vectors = f->nvec};
+	o = (struct virtio_pci_opts){
+	    .intx = {intx_set, f}, .msi = &vm_msi_ops, .msi_ctx = f, .msix_vectors = f->nvec};
 	e = virtio_pci_create(&f->t, vd, &o);
 	if (e)
 		return e;

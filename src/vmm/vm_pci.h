@@ -25,7 +25,7 @@ struct vm_pci_fn {
 	const char *name;
 	unsigned slot, nq, nvec;
 	uint32_t intx_gsi;
-	uint32_t gsi_base;		/* MSI-X vector v is GSI gsi_base + v */
+	uint32_t gsi_base;			      /* MSI-X vector v is GSI gsi_base + v */
 	struct pci_msi_msg msg[PCI_MSIX_MAX_VECTORS]; /* under p->lock */
 	int vec_efd[PCI_MSIX_MAX_VECTORS];	      /* irqfd per vector, -1: none */
 	unsigned irqfd_assigned;		      /* vec_efd[0..n) are assigned */

@@ -168,13 +168,18 @@ case_blk_image() {
 	fi
 	guest_new_disk
 	GUEST_T0=$(date +%s%N)
-	timeout -k 5 "$TIMEOUT" "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_blk.elf" \
+	timeout -k 5 "$TIMEOUT" "$KVMM" run -v --kernel "$PAYLOAD_DIR/virtio_blk.elf" \
 		--disk "path=$GUEST_DISK,serial=host,transport=$tr" \
 		--cmdline "serial=host transport=$tr" --serial stdio \
 		--debug-exit </dev/null >"$out" 2>&1
 	status=$?
 	if [ "$status" -ne 1 ]; then
 		guest_not_ok "$name" "exit status $status, expected 1" "$out"
+	elif [ "$tr" = pci ] &&
+		! { grep -q 'MSI via GSI routes + irqfd; notify via ioeventfd (I/O thread)' "$out" &&
+			grep -Eq 'pci 00:01.0: 1 of 1 notify ioeventfds at 0xc000[0-9a-f]{4}' "$out"; }; then
+		# KVM here has irqfd and ioeventfd: the fast paths must be the ones in use.
+		guest_not_ok "$name" "kvmm did not use irqfd + ioeventfd" "$out"
 	elif ! blk_image_ok "$GUEST_DISK"; then
 		guest_not_ok "$name" "the image does not hold exactly what the guest wrote" "$out"
 	else

@@ -165,7 +165,7 @@ static void test_header(void **state)
 	assert_int_equal(ecam_rd(f, 1, PCI_INTERRUPT_PIN, 1), 1);
 	/* absent slots, functions and buses read all-ones; disabled CONFIG_ADDRESS too */
 	assert_int_equal(ecam_rd(f, 2, 0, 4), 0xffffffff);
-	assert_int_equal(ecam_rd(f, 1, (1u << 12), 4), 0xffffffff);  /* function 1 */
+	assert_int_equal(ecam_rd(f, 1, (1u << 12), 4), 0xffffffff);    /* function 1 */
 	assert_int_equal(ecam_rd(f, 1 | (1u << 5), 0, 4), 0xffffffff); /* bus 1 */
 	assert_int_equal(cf8_rd(f, 0x00000800, 0, 4), 0xffffffff);
 	/* extended config space of a present function reads 0 */
@@ -190,9 +190,9 @@ static void test_command_status(void **state)
 	struct fx *f = *state;
 
 	ecam_wr(f, 1, PCI_COMMAND, 0xffff, 2);
-	assert_int_equal(ecam_rd(f, 1, PCI_COMMAND, 2),
-			 PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_PARITY |
-			     PCI_COMMAND_SERR | PCI_COMMAND_INTX_DISABLE);
+	assert_int_equal(ecam_rd(f, 1, PCI_COMMAND, 2), PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER |
+							    PCI_COMMAND_PARITY | PCI_COMMAND_SERR |
+							    PCI_COMMAND_INTX_DISABLE);
 	/* RW1C error bits: set by the device, cleared by writing 1 */
 	f->d.cfg[PCI_STATUS + 1] = 0xf9;
 	ecam_wr(f, 1, PCI_STATUS, 0x0100, 2); /* clear bit 8 only */

@@ -82,9 +82,8 @@ static struct fx *make(bool msix)
 	vqb_init(&f.b, 16);
 	fake_irq_init(&f.irq);
 	assert_int_equal(virtio_rng_create(&f.rng, f.b.mem, 1u << 20, NULL, NULL), 0);
-	o = (struct virtio_pci_opts){.intx = f.irq.line,
-				     .msi = msix ? &log_ops : NULL,
-				     .msi_ctx = &f.msi};
+	o = (struct virtio_pci_opts){
+	    .intx = f.irq.line, .msi = msix ? &log_ops : NULL, .msi_ctx = &f.msi};
 	assert_int_equal(virtio_pci_create(&f.t, virtio_rng_dev(f.rng), &o), 0);
 	assert_int_equal(pci_host_create(&f.h, WIN, 0x10000000), 0);
 	assert_int_equal(pci_host_add(f.h, virtio_pci_dev(f.t), &f.slot), 0);

@@ -69,6 +69,7 @@
 #define LAYOUT_IRQ_AUX	    12
 #define LAYOUT_IOAPIC_PINS  24
 #define LAYOUT_GSI_DYNAMIC  16
-#define LAYOUT_GSI_PCI_INTX 16 /* INTA..INTD: 16..19 */
-#define LAYOUT_GSI_VIRTIO_MMIO 20
-#define LAYOUT_GSI_MSI_BASE 24
+
+#define LAYOUT_GSI_PCI_INTX    16 /* INTA..INTD: 16..19 */
+#define LAYOUT_GSI_VIRTIO_MMIO 20 /* slot i: 20 + i */
+#define LAYOUT_GSI_MSI_BASE    24 /* KVM GSI routes for MSI-X vectors (no IOAPIC pin) */

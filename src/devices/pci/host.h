@@ -17,11 +17,11 @@
 #include "devices/dev.h"
 #include "devices/pci/pci.h"
 
-#define PCI_HOST_SLOTS	    32
-#define PCI_HOST_VENDOR	    0x1b36 /* Red Hat, Inc. (QEMU's PCIe host bridge ids) */
-#define PCI_HOST_DEVICE	    0x0008
-#define PCI_CONFIG_ADDR_EN  0x80000000u
-#define PCI_HOST_PIO_SIZE   8
+#define PCI_HOST_SLOTS	   32
+#define PCI_HOST_VENDOR	   0x1b36 /* Red Hat, Inc. (QEMU's PCIe host bridge ids) */
+#define PCI_HOST_DEVICE	   0x0008
+#define PCI_CONFIG_ADDR_EN 0x80000000u
+#define PCI_HOST_PIO_SIZE  8
 
 struct pci_host;
 

@@ -32,8 +32,8 @@ static void set_w1c(struct pci_dev *d, uint32_t off, uint32_t len, uint32_t mask
 }
 
 void pci_dev_init(struct pci_dev *d, uint16_t vendor, uint16_t device, uint32_t class_code,
-		  uint8_t rev, uint16_t subsys_vendor, uint16_t subsys_id, const struct irq_line *intx,
-		  const struct pci_dev_ops *ops)
+		  uint8_t rev, uint16_t subsys_vendor, uint16_t subsys_id,
+		  const struct irq_line *intx, const struct pci_dev_ops *ops)
 {
 	memset(d, 0, sizeof(*d));
 	pthread_mutex_init(&d->lock, NULL);
@@ -144,8 +144,7 @@ void pci_dev_update_bars(struct pci_dev *d)
 /* Caller holds d->lock. */
 static void intx_update_locked(struct pci_dev *d)
 {
-	bool out = d->intx_level &&
-		   !(pci_cfg_get(d, PCI_COMMAND, 2) & PCI_COMMAND_INTX_DISABLE);
+	bool out = d->intx_level && !(pci_cfg_get(d, PCI_COMMAND, 2) & PCI_COMMAND_INTX_DISABLE);
 
 	if (d->intx_level)
 		d->cfg[PCI_STATUS] |= PCI_STATUS_INTERRUPT;
@@ -189,7 +188,7 @@ void pci_dev_config_write(struct pci_dev *d, uint32_t off, const void *data, uin
 		uint32_t o = off + i;
 
 		d->cfg[o] = (uint8_t)((d->cfg[o] & ~d->wmask[o]) | (p[i] & d->wmask[o]));
-		d->cfg[o] &= (uint8_t)~(p[i] & d->w1c[o]);
+		d->cfg[o] &= (uint8_t) ~(p[i] & d->w1c[o]);
 	}
 	intx_update_locked(d);
 	pthread_mutex_unlock(&d->lock);

@@ -38,21 +38,21 @@
 #define PCI_INTERRUPT_LINE 0x3c
 #define PCI_INTERRUPT_PIN  0x3d
 
-#define PCI_COMMAND_IO		0x0001
-#define PCI_COMMAND_MEMORY	0x0002
-#define PCI_COMMAND_MASTER	0x0004
-#define PCI_COMMAND_PARITY	0x0040
-#define PCI_COMMAND_SERR	0x0100
+#define PCI_COMMAND_IO		 0x0001
+#define PCI_COMMAND_MEMORY	 0x0002
+#define PCI_COMMAND_MASTER	 0x0004
+#define PCI_COMMAND_PARITY	 0x0040
+#define PCI_COMMAND_SERR	 0x0100
 #define PCI_COMMAND_INTX_DISABLE 0x0400
-#define PCI_STATUS_INTERRUPT	0x0008
-#define PCI_STATUS_CAP_LIST	0x0010
+#define PCI_STATUS_INTERRUPT	 0x0008
+#define PCI_STATUS_CAP_LIST	 0x0010
 
 #define PCI_BAR_MEM_64	     0x04
 #define PCI_BAR_MEM_PREFETCH 0x08
 
-#define PCI_CAP_ID_MSIX	   0x11
-#define PCI_CAP_ID_VNDR	   0x09
-#define PCI_BAR_UNMAPPED   UINT64_MAX
+#define PCI_CAP_ID_MSIX	 0x11
+#define PCI_CAP_ID_VNDR	 0x09
+#define PCI_BAR_UNMAPPED UINT64_MAX
 
 struct pci_dev;
 
@@ -98,8 +98,8 @@ struct pci_dev {
  * subsystem ids, interrupt pin INTA if intx is given (copied). Writable: command (memory,
  * master, parity, SERR, INTx disable), interrupt line; status error bits are RW1C. */
 void pci_dev_init(struct pci_dev *d, uint16_t vendor, uint16_t device, uint32_t class_code,
-		  uint8_t rev, uint16_t subsys_vendor, uint16_t subsys_id, const struct irq_line *intx,
-		  const struct pci_dev_ops *ops);
+		  uint8_t rev, uint16_t subsys_vendor, uint16_t subsys_id,
+		  const struct irq_line *intx, const struct pci_dev_ops *ops);
 void pci_dev_fini(struct pci_dev *d);
 
 /* Declare memory BAR n (64-bit BARs take n and n + 1). size: a power of two >= 16.

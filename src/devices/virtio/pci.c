@@ -14,10 +14,10 @@ struct virtio_pci {
 	uint8_t isr;
 	uint32_t dfselect, gfselect;
 	uint16_t queue_sel;
-	uint16_t msix_config;			 /* atomic: read by completions */
+	uint16_t msix_config;			/* atomic: read by completions */
 	uint16_t queue_msix[VIRTIO_MAX_QUEUES]; /* atomic */
-	uint32_t config_gen;			 /* atomic */
-	uint8_t cfg_cap;			 /* offset of the PCI_CFG capability */
+	uint32_t config_gen;			/* atomic */
+	uint8_t cfg_cap;			/* offset of the PCI_CFG capability */
 };
 
 static const struct pci_dev_ops virtio_pci_dev_ops;

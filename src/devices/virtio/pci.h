@@ -22,21 +22,21 @@
 #include "devices/pci/pci.h"
 #include "devices/virtio/virtio.h"
 
-#define VIRTIO_PCI_VENDOR	  0x1af4
-#define VIRTIO_PCI_DEVICE_BASE	  0x1040
-#define VIRTIO_PCI_SUBSYS_ID	  0x1100
-#define VIRTIO_PCI_NO_VECTOR	  0xffff
-#define VIRTIO_PCI_MSIX_BAR	  1
-#define VIRTIO_PCI_MSIX_BAR_SIZE  0x1000
-#define VIRTIO_PCI_MSIX_PBA	  0x800
-#define VIRTIO_PCI_BAR		  4
-#define VIRTIO_PCI_BAR_SIZE	  0x4000
-#define VIRTIO_PCI_COMMON_OFF	  0x0000
-#define VIRTIO_PCI_ISR_OFF	  0x1000
-#define VIRTIO_PCI_DEVICE_OFF	  0x2000
-#define VIRTIO_PCI_NOTIFY_OFF	  0x3000
-#define VIRTIO_PCI_NOTIFY_MULT	  4
-#define VIRTIO_PCI_REGION_SIZE	  0x1000
+#define VIRTIO_PCI_VENDOR	 0x1af4
+#define VIRTIO_PCI_DEVICE_BASE	 0x1040
+#define VIRTIO_PCI_SUBSYS_ID	 0x1100
+#define VIRTIO_PCI_NO_VECTOR	 0xffff
+#define VIRTIO_PCI_MSIX_BAR	 1
+#define VIRTIO_PCI_MSIX_BAR_SIZE 0x1000
+#define VIRTIO_PCI_MSIX_PBA	 0x800
+#define VIRTIO_PCI_BAR		 4
+#define VIRTIO_PCI_BAR_SIZE	 0x4000
+#define VIRTIO_PCI_COMMON_OFF	 0x0000
+#define VIRTIO_PCI_ISR_OFF	 0x1000
+#define VIRTIO_PCI_DEVICE_OFF	 0x2000
+#define VIRTIO_PCI_NOTIFY_OFF	 0x3000
+#define VIRTIO_PCI_NOTIFY_MULT	 4
+#define VIRTIO_PCI_REGION_SIZE	 0x1000
 
 /* virtio_pci_cap.cfg_type */
 #define VIRTIO_PCI_CAP_COMMON_CFG 1
@@ -75,7 +75,7 @@
 struct virtio_pci;
 
 struct virtio_pci_opts {
-	struct irq_line intx;		/* INTA (level) */
+	struct irq_line intx;	       /* INTA (level) */
 	const struct pci_msi_ops *msi; /* NULL: no MSI-X capability */
 	void *msi_ctx;
 	unsigned msix_vectors; /* 0: num_queues + 1 (one for config) */
