@@ -68,22 +68,41 @@ static int routes_push(struct vm_pci *p)
 	return e;
 }
 
+/* A table entry changed: remember it; the routes are pushed to KVM lazily, before the next
+ * delivery (as QEMU commits MSI routes on use), so the guest's four dword writes per entry cost
+ * one KVM_SET_GSI_ROUTING, not four. */
 static void msi_update(void *ctx, unsigned v, const struct pci_msi_msg *msg, bool masked)
 {
 	struct vm_pci_fn *f = ctx;
 	struct vm_pci *p = f->p;
-	int e;
 
 	(void)masked; /* the MSI-X model never fires a masked vector */
 	pthread_mutex_lock(&p->lock);
-	f->msg[v] = *msg;
-	if (p->started) {
+	if (f->msg[v].addr != msg->addr || f->msg[v].data != msg->data) {
+		f->msg[v] = *msg;
+		__atomic_store_n(&p->routes_dirty, true, __ATOMIC_RELEASE);
+	}
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* Push the routes if a message changed since the last push. 0 or -errno. */
+static int routes_commit(struct vm_pci *p)
+{
+	int e = 0;
+
+	if (!__atomic_load_n(&p->routes_dirty, __ATOMIC_ACQUIRE))
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	if (p->routes_dirty) {
 		e = routes_push(p);
-		if (e)
+		if (!e)
+			__atomic_store_n(&p->routes_dirty, false, __ATOMIC_RELEASE);
+		else
 			log_ratelimited(&p->rl, LOG_WARN, "pci: KVM_SET_GSI_ROUTING: %s",
 					strerror(-e));
 	}
 	pthread_mutex_unlock(&p->lock);
+	return e;
 }
 
 static int msi_send(void *ctx, unsigned v, const struct pci_msi_msg *msg)
@@ -92,9 +111,11 @@ static int msi_send(void *ctx, unsigned v, const struct pci_msi_msg *msg)
 	struct vm_pci *p = f->p;
 	uint64_t one = 1;
 
-	if (p->irqfd && f->vec_efd[v] >= 0)
+	if (!p->vm->kvm)
+		return 0;
+	if (p->irqfd && f->vec_efd[v] >= 0 && !routes_commit(p))
 		return write(f->vec_efd[v], &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
-	return p->vm->kvm ? kvm_signal_msi(p->vm->kvm, msg->addr, msg->data) : 0;
+	return kvm_signal_msi(p->vm->kvm, msg->addr, msg->data);
 }
 
 static const struct pci_msi_ops vm_msi_ops = {msi_send, msi_update};

@@ -40,6 +40,7 @@ struct vm_pci {
 	uint32_t next_gsi, ngsi;
 	pthread_mutex_t lock;
 	bool started, irqfd, ioeventfd;
+	bool routes_dirty; /* a message changed since the last KVM_SET_GSI_ROUTING (atomic) */
 	struct log_ratelimit rl;
 	/* I/O thread (vm_iothread.c) */
 	int io_epfd, io_stop_efd;
