@@ -55,6 +55,7 @@ virtio-blk-ro  | virtio_blk.elf     | --disk path=@DISK@,readonly=on,serial=ro0,
 virtio-rng-blk | virtio_blk.elf     | --rng on,transport=mmio --disk path=@DISK@,serial=second,transport=mmio --cmdline "serial=second" | 1 | ^PASS virtio_blk | - | microvm | yes
 virtio-rng-pci | virtio_rng.elf     | --rng on --cmdline "reqs=8 transport=pci" | 1 | ^PASS virtio_rng;;^virtio-pci: device 1044 at 00:01.0;;^virtio_rng: 8 requests of 64 bytes served | - | microvm | yes
 virtio-rng-pci-msix | virtio_rng.elf | --rng on,transport=pci --cmdline "reqs=8 transport=pci msix=1" | 1 | ^PASS virtio_rng;;^ok - MSI-X enabled;;^ok - 8 MSI-X interrupts for 8 completions | - | microvm | yes
+virtio-rng-pci-intx | virtio_rng.elf | --rng on --cmdline "reqs=8 transport=pci intx=17" | 1 | ^PASS virtio_rng;;^ok - 8 INTx interrupts on GSI 17 for 8 completions, ISR queue bit in 8 | - | microvm | yes
 virtio-blk-pci | virtio_blk.elf     | --disk path=@DISK@,serial=kvmm-pci0 --cmdline "serial=kvmm-pci0 transport=pci" | 1 | ^PASS virtio_blk;;^virtio-pci: device 1042;;^ok - GET_ID matches serial=kvmm-pci0;;^ok - IN sector 0: status 0 | - | microvm | yes
 virtio-blk-pci-ro | virtio_blk.elf  | --disk path=@DISK@,readonly=on,serial=ro1,transport=pci --cmdline "serial=ro1 ro=1 transport=pci" | 1 | ^PASS virtio_blk;;^ok - OUT on a read-only disk: status 1 \(IOERR\) | - | microvm | yes
 virtio-mixed   | virtio_blk.elf     | --rng on,transport=mmio --disk path=@DISK@,serial=pci1 --cmdline "serial=pci1 transport=pci" | 1 | ^PASS virtio_blk;;^ok - GET_ID matches serial=pci1 | - | microvm | yes

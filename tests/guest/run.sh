@@ -181,6 +181,7 @@ case_blk_image() {
 		# KVM here has irqfd and ioeventfd: the fast paths must be the ones in use.
 		guest_not_ok "$name" "kvmm did not use irqfd + ioeventfd" "$out"
 	elif ! blk_image_ok "$GUEST_DISK"; then
+		cmp -l "$GUEST_DISK" "$GUEST_WORK/blk-want.img" 2>&1 | head -5 >>"$out"
 		guest_not_ok "$name" "the image does not hold exactly what the guest wrote" "$out"
 	else
 		guest_ok "$name" "4 sectors written over $tr, the rest untouched"

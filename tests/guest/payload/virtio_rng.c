@@ -5,8 +5,9 @@
  * VERSION_1, sets up a 16-entry split queue, then asks for `reqs` buffers of 64 bytes (two
  * segments each, one request per notify) and polls the used ring. The data must not be all
  * zeroes and two requests must differ. With msix=1 (PCI) it also enables MSI-X and checks that
- * every completion delivers one interrupt. Arguments: reqs=N (default 8), transport=pci,
- * msix=1. */
+ * every completion delivers one interrupt; with intx=GSI it routes that IOAPIC pin
+ * (level-triggered) and checks one INTx interrupt per completion, the handler reading (and so
+ * clearing) the ISR. Arguments: reqs=N (default 8), transport=pci, msix=1, intx=GSI. */
 #include "payload.h"
 
 const char payload_name[] = "virtio_rng";
@@ -26,13 +27,25 @@ static volatile uint16_t *avail = (volatile uint16_t *)(RING_GPA + 0x1000);
 static volatile uint16_t *used = (volatile uint16_t *)(RING_GPA + 0x2000);
 
 #define VEC_MSIX 0x50
+#define VEC_INTX 0x51
 
-static volatile unsigned msix_irqs;
+static volatile unsigned msix_irqs, intx_irqs, intx_isr_queue;
+static struct vdev *irq_dev;
+static bool irq_mode; /* an interrupt handler acknowledges, not the polling loop */
 
 static void msix_isr(struct trap_frame *f)
 {
 	(void)f;
 	msix_irqs++;
+	lapic_eoi();
+}
+
+static void intx_isr(struct trap_frame *f)
+{
+	(void)f;
+	intx_irqs++;
+	if (vdev_ack(irq_dev) & 1) /* reading the ISR lowers the line before the EOI */
+		intx_isr_queue++;
 	lapic_eoi();
 }
 
@@ -69,7 +82,7 @@ static int request(struct vdev *v, unsigned n)
 		if (used[1] == (uint16_t)(n + 1)) {
 			volatile uint32_t *elem = (volatile uint32_t *)(used + 2) + 2 * (n % QSIZE);
 
-			if (v->queue_vector == 0xffff)
+			if (!irq_mode)
 				vdev_ack(v);
 			if (!check(elem[0] == head, "used id %u is head %u", elem[0], head))
 				return -1;
@@ -85,6 +98,7 @@ int payload_main(const struct boot_info *bi)
 	uint64_t rsdp = acpi_find_rsdp(bi->rsdp_paddr);
 	unsigned reqs = (unsigned)cmdline_u64("reqs", 8);
 	bool msix = cmdline_u64("msix", 0) != 0;
+	unsigned intx = (unsigned)cmdline_u64("intx", 0);
 	uint8_t first[64];
 	struct vdev v;
 
@@ -97,6 +111,14 @@ int payload_main(const struct boot_info *bi)
 			return EXIT_CODE_FAIL;
 		irq_enable();
 	}
+	if (intx) {
+		irq_dev = &v;
+		lapic_enable();
+		irq_set_handler(VEC_INTX, intx_isr);
+		ioapic_route_level(intx, VEC_INTX, lapic_id());
+		irq_enable();
+	}
+	irq_mode = msix || intx;
 	if (!driver_init(&v))
 		return EXIT_CODE_FAIL;
 	for (unsigned n = 0; n < reqs; n++) {
@@ -115,10 +137,19 @@ int payload_main(const struct boot_info *bi)
 		/* the MSI may trail the used-ring update a little */
 		for (unsigned spin = 0; msix && msix_irqs < n + 1 && spin < 10000000; spin++)
 			cpu_relax();
+		for (unsigned spin = 0; intx && intx_irqs < n + 1 && spin < 10000000; spin++)
+			cpu_relax();
 	}
 	if (msix) {
 		irq_disable();
 		check(msix_irqs == reqs, "%u MSI-X interrupts for %u completions", msix_irqs, reqs);
+	}
+	if (intx) {
+		irq_disable();
+		ioapic_mask(intx);
+		check(intx_irqs == reqs && intx_isr_queue == reqs,
+		      "%u INTx interrupts on GSI %u for %u completions, ISR queue bit in %u",
+		      intx_irqs, intx, reqs, intx_isr_queue);
 	}
 	printf("virtio_rng: %u requests of 64 bytes served\n", reqs);
 	return check_failures() ? EXIT_CODE_FAIL : EXIT_CODE_PASS;
