@@ -77,3 +77,24 @@ int kvm_vcpu_run(struct kvm_vcpu *v) KVMM_MUST_CHECK;
 
 /* Name of a KVM_EXIT_* reason for diagnostics. */
 const char *kvm_exit_reason_name(uint32_t reason);
+
+/* ---- interrupt routing, irqfd, ioeventfd, MSI (kvm/kvm_irq.c). Any thread. ---- */
+
+/* One MSI route: gsi -> (addr, data). */
+struct kvm_msi_route {
+	uint32_t gsi;
+	uint64_t addr;
+	uint32_t data;
+};
+
+/* KVM_SET_GSI_ROUTING: KVM's default irqchip routes (GSI 0-15 to the PICs and IOAPIC pins
+ * 0-15, GSI 16..23 to IOAPIC pins 16..23, identity, as KVM installs them) plus the n MSI
+ * routes (their GSIs must be >= 24). Replaces the whole table. */
+int kvm_set_msi_routes(struct kvm *k, const struct kvm_msi_route *r, unsigned n) KVMM_MUST_CHECK;
+/* KVM_IRQFD: writing 1 to eventfd efd raises gsi (assign) / stop (deassign). */
+int kvm_irqfd(struct kvm *k, int efd, uint32_t gsi, bool assign) KVMM_MUST_CHECK;
+/* KVM_IOEVENTFD on an MMIO address of len bytes (0 = any length where supported), no
+ * datamatch: a guest write there signals efd instead of exiting. */
+int kvm_ioeventfd(struct kvm *k, int efd, uint64_t addr, uint32_t len, bool assign) KVMM_MUST_CHECK;
+/* KVM_SIGNAL_MSI: inject one MSI now. 0 (delivered or blocked by the guest) or -errno. */
+int kvm_signal_msi(struct kvm *k, uint64_t addr, uint32_t data) KVMM_MUST_CHECK;

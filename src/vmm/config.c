@@ -269,11 +269,31 @@ static int set_memory(struct vm_config *c, const char *v, char *err, size_t errl
 	return 0;
 }
 
-/* "on" (default rate), "off", or a rate in bytes per second with K/M/G suffixes. */
-static int set_rng(struct vm_config *c, const char *v, char *err, size_t errlen)
+static int parse_transport(const char *v, enum vm_transport *t)
 {
+	if (!strcmp(v, "pci"))
+		*t = VM_TRANSPORT_PCI;
+	else if (!strcmp(v, "mmio"))
+		*t = VM_TRANSPORT_MMIO;
+	else
+		return -EINVAL;
+	return 0;
+}
+
+/* "on" (default rate), "off", or a rate in bytes per second with K/M/G suffixes, optionally
+ * followed by ",transport=pci|mmio". */
+static int set_rng(struct vm_config *c, const char *arg, char *err, size_t errlen)
+{
+	char v[64];
+	const char *comma = strchr(arg, ',');
 	bool on;
 
+	snprintf(v, sizeof(v), "%.*s", comma ? (int)(comma - arg) : (int)strlen(arg), arg);
+	if (comma && (strncmp(comma + 1, "transport=", 10) ||
+		      parse_transport(comma + 11, &c->rng_transport))) {
+		snprintf(err, errlen, "--rng: '%s': expected RATE[,transport=pci|mmio]", arg);
+		return -EINVAL;
+	}
 	if (!parse_bool(v, &on)) {
 		c->rng_rate = on ? VM_RNG_DEFAULT_RATE : 0;
 		return 0;
@@ -302,6 +322,8 @@ static int disk_set_field(struct vm_disk_config *d, const char *k, const char *v
 		return parse_bool(v, &d->readonly);
 	if (!strcmp(k, "discard"))
 		return parse_bool(v, &d->discard);
+	if (!strcmp(k, "transport"))
+		return parse_transport(v, &d->transport);
 	if (!strcmp(k, "queues")) {
 		q = strtoul(v, &end, 10);
 		if (!*v || *end || q < 1 || q > 16)
@@ -346,7 +368,7 @@ static int add_disk(struct vm_config *c, const char *v, char *err, size_t errlen
 		if (r == -ENOENT)
 			snprintf(err, errlen,
 				 "--disk: unknown key '%s' (path, format, readonly, "
-				 "serial, discard, queues)",
+				 "serial, discard, queues, transport)",
 				 tok);
 		else if (r == -EINVAL)
 			snprintf(err, errlen, "--disk: bad value '%s' for %s", eq + 1, tok);

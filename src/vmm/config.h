@@ -25,13 +25,18 @@ struct vcpu_affinity {
 
 #define VM_MAX_DISKS 8
 
-/* --disk path=FILE[,format=raw|qcow2|auto][,readonly=on][,serial=ID][,discard=on][,queues=N] */
+/* How a virtio device is attached: PCI (the default) or virtio-mmio. */
+enum vm_transport { VM_TRANSPORT_PCI = 0, VM_TRANSPORT_MMIO };
+
+/* --disk path=FILE[,format=raw|qcow2|auto][,readonly=on][,serial=ID][,discard=on][,queues=N]
+ *        [,transport=pci|mmio] */
 struct vm_disk_config {
 	char *path;
 	char *format; /* NULL: probe */
 	char *serial; /* NULL: none */
 	bool readonly, discard;
 	uint16_t queues;
+	enum vm_transport transport;
 };
 
 struct vm_config {
@@ -54,6 +59,7 @@ struct vm_config {
 	char *console_path; /* CONSOLE_FILE */
 	bool debug_exit;
 	uint64_t rng_rate; /* virtio-rng bytes per second; 0: no device */
+	enum vm_transport rng_transport;
 	struct vm_disk_config disks[VM_MAX_DISKS];
 	unsigned ndisks;
 	enum on_reboot on_reboot;

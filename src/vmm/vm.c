@@ -202,6 +202,8 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
 	if (!e)
 		e = vm_platform_create(vm, err, errlen);
 	if (!e)
+		e = vm_pci_start(vm, err, errlen);
+	if (!e)
 		e = vm_cpus_create(vm, err, errlen);
 	if (e) {
 		if (!err[0])

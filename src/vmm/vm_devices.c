@@ -154,8 +154,9 @@ static int vm_legacy_create(struct vm *vm)
 		e = bus_add(&vm->pio, LAYOUT_PORT_I8042, 5, &i8042_io_ops, vm->i8042, "i8042");
 	if (!e)
 		e = reset_create(&vm->reset, &vm->events);
+	/* 0xcf9 lies inside the PCI host's config-port dword: the host forwards it. */
 	if (!e)
-		e = bus_add(&vm->pio, LAYOUT_PORT_RESET, 1, &reset_io_ops, vm->reset, "reset");
+		e = vm_pci_create(vm, &reset_io_ops, vm->reset);
 	if (!e)
 		e = acpi_pm_create(&vm->acpi_pm, &pc);
 	if (!e)
@@ -177,7 +178,7 @@ static int vm_virtio_mmio_attach(struct vm *vm, struct acpi_config *ac, struct v
 {
 	unsigned slot = vm->nmmio;
 	uint64_t base = LAYOUT_VIRTIO_MMIO + slot * LAYOUT_VIRTIO_MMIO_SIZE;
-	uint32_t gsi = LAYOUT_GSI_DYNAMIC + slot;
+	uint32_t gsi = LAYOUT_GSI_VIRTIO_MMIO + slot;
 	struct irq_line irq;
 	int e;
 
@@ -219,24 +220,29 @@ static int vm_disk_create(struct vm *vm, struct acpi_config *ac, unsigned i, cha
 		return e;
 	}
 	e = virtio_blk_create(&vm->blks[i], vm->mem, vm->disks[i], &bo);
-	if (!e)
+	if (!e && dc->transport == VM_TRANSPORT_MMIO)
 		e = vm_virtio_mmio_attach(vm, ac, virtio_blk_dev(vm->blks[i]), "virtio-blk");
+	else if (!e)
+		e = vm_pci_attach_virtio(vm, virtio_blk_dev(vm->blks[i]), "virtio-blk");
 	if (e)
 		snprintf(err, errlen, "--disk %s: cannot create the device: %s", dc->path,
 			 strerror(-e));
 	return e;
 }
 
-/* virtio devices on virtio-mmio: the rng first (when enabled), then the disks in order, then
- * the virtio console (--console). */
+/* virtio devices on PCI (default) or virtio-mmio: the rng first (when enabled), then the disks in
+ * order, then the virtio console (--console); each kind of transport hands out its slots in that
+ * order. */
 static int vm_virtio_create(struct vm *vm, struct acpi_config *ac, char *err, size_t errlen)
 {
 	int e = 0;
 
 	if (vm->cfg->rng_rate) {
 		e = virtio_rng_create(&vm->rng, vm->mem, vm->cfg->rng_rate, NULL, NULL);
-		if (!e)
+		if (!e && vm->cfg->rng_transport == VM_TRANSPORT_MMIO)
 			e = vm_virtio_mmio_attach(vm, ac, virtio_rng_dev(vm->rng), "virtio-rng");
+		else if (!e)
+			e = vm_pci_attach_virtio(vm, virtio_rng_dev(vm->rng), "virtio-rng");
 		if (e) {
 			snprintf(err, errlen, "--rng: cannot create the device: %s", strerror(-e));
 			return e;
@@ -277,6 +283,7 @@ static int vm_tables_create(struct vm *vm, char *err, size_t errlen)
 	e = vm_virtio_create(vm, &ac, err, errlen);
 	if (e)
 		return e;
+	vm_pci_acpi(vm, &ac);
 	e = fw_cfg_create(&vm->fw_cfg, vm->mem);
 	if (!e)
 		e = bus_add(&vm->pio, LAYOUT_PORT_FW_CFG, FW_CFG_IO_SIZE, &fw_cfg_io_ops,
@@ -327,6 +334,7 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 
 void vm_devices_destroy(struct vm *vm)
 {
+	vm_pci_destroy(vm); /* first: stops the I/O thread that calls into the devices */
 	for (unsigned i = 0; i < vm->nmmio; i++)
 		virtio_mmio_destroy(vm->mmio_tr[i]);
 	for (unsigned i = 0; i < VM_MAX_DISKS; i++) {

@@ -33,8 +33,9 @@ struct virtio_blk;
 struct disk;
 struct virtio_mmio;
 struct virtio_console;
+struct vm_pci;
 
-#define VM_MAX_VIRTIO_MMIO (LAYOUT_IOAPIC_PINS - LAYOUT_GSI_DYNAMIC)
+#define VM_MAX_VIRTIO_MMIO (LAYOUT_IOAPIC_PINS - LAYOUT_GSI_VIRTIO_MMIO)
 
 /* An ISA interrupt line of the in-kernel irqchip (KVM_IRQ_LINE). */
 struct vm_irq {
@@ -64,10 +65,11 @@ struct vm {
 	struct fw_cfg *fw_cfg;
 	struct acpi_pm *acpi_pm;
 	struct virtio_rng *rng;
-	/* virtio-mmio slots: slot i is at LAYOUT_VIRTIO_MMIO + i * 4 KiB on GSI 16 + i. */
+	/* virtio-mmio slots: slot i is at LAYOUT_VIRTIO_MMIO + i * 4 KiB on GSI 20 + i. */
 	unsigned nmmio;
 	struct virtio_mmio *mmio_tr[VM_MAX_VIRTIO_MMIO];
 	struct vm_irq mmio_irq[VM_MAX_VIRTIO_MMIO];
+	struct vm_pci *pci; /* PCI host, virtio-pci functions, MSI routes, ioeventfds */
 	struct disk *disks[VM_MAX_DISKS];
 	struct virtio_blk *blks[VM_MAX_DISKS];
 	int serial_out_fd; /* where the UART writes; owned if serial_out_owned */
@@ -116,6 +118,16 @@ int vm_vconsole_start(struct vm *vm) KVMM_MUST_CHECK;
 void vm_vconsole_poll(struct vm *vm);
 void vm_vconsole_stop(struct vm *vm);
 void vm_vconsole_destroy(struct vm *vm);
+/* vm_pci.c: the PCI host on the buses (0xcf9 reset forwarded), virtio-pci functions, the ACPI
+ * description; vm_pci_start after the irqchip exists: MSI routes + irqfds, ioeventfds and the
+ * I/O thread. */
+struct acpi_config;
+struct virtio_dev;
+int vm_pci_create(struct vm *vm, const struct io_ops *cf9_ops, void *cf9_dev) KVMM_MUST_CHECK;
+int vm_pci_attach_virtio(struct vm *vm, struct virtio_dev *vd, const char *name) KVMM_MUST_CHECK;
+void vm_pci_acpi(struct vm *vm, struct acpi_config *ac);
+int vm_pci_start(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
+void vm_pci_destroy(struct vm *vm);
 /* vm_memory.c */
 int vm_memory_create(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
 int vm_memory_register(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;

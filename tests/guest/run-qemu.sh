@@ -34,9 +34,22 @@ if [ "$ACCEL" = kvm ] && { ! [ -c /dev/kvm ] || ! { : <>/dev/kvm; } 2>/dev/null;
 	exit 77
 fi
 
-# disk_argv SPEC: kvmm's --disk path=P[,readonly=on][,serial=S] as QEMU microvm arguments.
+# kvmm's transport=pci (the default) is a modern-only virtio-pci function on QEMU microvm's
+# PCIe root bus (-M microvm,pcie=on; QEMU keeps a transitional device there unless
+# disable-legacy=on); transport=mmio is virtio-mmio version 2.
+# virtio_device KIND TRANSPORT EXTRA: append the -device for a virtio-KIND.
+virtio_device() {
+	if [ "$2" = mmio ]; then
+		Q_ARGV+=(-global virtio-mmio.force-legacy=false -device "virtio-$1-device$3$Q_PACKED")
+	else
+		Q_PCIE=1
+		Q_ARGV+=(-device "virtio-$1-pci,disable-legacy=on$3$Q_PACKED")
+	fi
+}
+
+# disk_argv SPEC: kvmm's --disk path=P[,readonly=on][,serial=S][,transport=T] for QEMU.
 disk_argv() {
-	local spec=$1 kv path="" ro="" serial="" n=${#Q_ARGV[@]}
+	local spec=$1 kv path="" ro="" serial="" tr=pci n=${#Q_ARGV[@]}
 	local -a items
 	IFS=, read -ra items <<<"$spec"
 	for kv in "${items[@]}"; do
@@ -44,13 +57,20 @@ disk_argv() {
 		path=*) path=${kv#path=} ;;
 		readonly=on) ro=",readonly=on" ;;
 		serial=*) serial=",serial=${kv#serial=}" ;;
+		transport=*) tr=${kv#transport=} ;;
 		*=*) ;;
 		*) path=$kv ;;
 		esac
 	done
-	Q_ARGV+=(-global virtio-mmio.force-legacy=false
-		-drive "id=d$n,file=$path,format=raw,if=none$ro"
-		-device "virtio-blk-device,drive=d$n$serial$Q_PACKED")
+	Q_ARGV+=(-drive "id=d$n,file=$path,format=raw,if=none$ro")
+	virtio_device blk "$tr" ",drive=d$n$serial"
+}
+
+# rng_argv VALUE: kvmm's --rng on|RATE[,transport=T].
+rng_argv() {
+	local tr=pci
+	[[ $1 == *,transport=* ]] && tr=${1##*,transport=}
+	virtio_device rng "$tr" ""
 }
 
 # qemu_argv: translate C_ARGV (kvmm arguments) into Q_ARGV.
@@ -64,6 +84,7 @@ qemu_argv() {
 	for a in "${C_ARGV[@]}"; do
 		[[ " $a " == *" packed=1 "* ]] && Q_PACKED=",packed=on"
 	done
+	Q_PCIE=0
 	while [ "$i" -lt "$n" ]; do
 		a=${C_ARGV[i]}
 		case $a in
@@ -75,7 +96,7 @@ qemu_argv() {
 			[ "${C_ARGV[i + 1]}" = exit ] && Q_ARGV+=(-no-reboot)
 			i=$((i + 1))
 			;;
-		--rng) Q_ARGV+=(-global virtio-mmio.force-legacy=false -device "virtio-rng-device$Q_PACKED"); i=$((i + 1)) ;;
+		--rng) rng_argv "${C_ARGV[i + 1]}"; i=$((i + 1)) ;;
 		--disk) disk_argv "${C_ARGV[i + 1]}"; i=$((i + 1)) ;;
 		--serial) Q_SERIAL=(-serial "${C_ARGV[i + 1]}"); i=$((i + 1)) ;;
 		--console)
@@ -122,6 +143,7 @@ run_case() {
 		guest_not_ok "$C_NAME" "unmappable arguments"
 		return
 	fi
+	[ "$Q_PCIE" = 1 ] && [ "$machine" = microvm ] && machine=microvm,pcie=on
 	GUEST_T0=$(date +%s%N)
 	if [[ $C_STATUS == reboots:* ]]; then
 		if guest_run_reboots "${C_STATUS#reboots:}" "$out" "$err" timeout -k 5 "$TIMEOUT" \

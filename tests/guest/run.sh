@@ -165,23 +165,31 @@ blk_image_ok() {
 # The payload writes sectors 0, 1, capacity/2 and the last one with byte i of sector s =
 # (s*7 + i*13 + 0x21) & 0xff; everything else must still be the 0xee fill, and a read-only
 # disk must be untouched. Checked from the host after kvmm exits.
+# case_blk_image REGEX NAME TRANSPORT: once over virtio-pci, once over virtio-mmio.
 case_blk_image() {
-	local name=virtio-blk-host-check out=$GUEST_WORK/blkimg.out status
+	local name=$2 tr=$3 out=$GUEST_WORK/blkimg-$3.out status
 	if [ -n "${1:-}" ] && ! [[ $name =~ $1 ]]; then
 		return
 	fi
 	guest_new_disk
 	GUEST_T0=$(date +%s%N)
-	timeout -k 5 "$TIMEOUT" "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_blk.elf" \
-		--disk "path=$GUEST_DISK,serial=host" --cmdline "serial=host" --serial stdio \
+	timeout -k 5 "$TIMEOUT" "$KVMM" run -v --kernel "$PAYLOAD_DIR/virtio_blk.elf" \
+		--disk "path=$GUEST_DISK,serial=host,transport=$tr" \
+		--cmdline "serial=host transport=$tr" --serial stdio \
 		--debug-exit </dev/null >"$out" 2>&1
 	status=$?
 	if [ "$status" -ne 1 ]; then
 		guest_not_ok "$name" "exit status $status, expected 1" "$out"
+	elif [ "$tr" = pci ] &&
+		! { grep -q 'MSI via GSI routes + irqfd; notify via ioeventfd (I/O thread)' "$out" &&
+			grep -Eq 'pci 00:01.0: 1 of 1 notify ioeventfds at 0xc000[0-9a-f]{4}' "$out"; }; then
+		# KVM here has irqfd and ioeventfd: the fast paths must be the ones in use.
+		guest_not_ok "$name" "kvmm did not use irqfd + ioeventfd" "$out"
 	elif ! blk_image_ok "$GUEST_DISK"; then
+		cmp -l "$GUEST_DISK" "$GUEST_WORK/blk-want.img" 2>&1 | head -5 >>"$out"
 		guest_not_ok "$name" "the image does not hold exactly what the guest wrote" "$out"
 	else
-		guest_ok "$name" "4 sectors written, the rest untouched"
+		guest_ok "$name" "4 sectors written over $tr, the rest untouched"
 	fi
 }
 
@@ -238,7 +246,8 @@ case_vconsole_file() {
 guest_setup
 guest_each_case run_case "${1:-}"
 case_affinity "${1:-}"
-case_blk_image "${1:-}"
+case_blk_image "${1:-}" virtio-blk-host-check pci
+case_blk_image "${1:-}" virtio-blk-mmio-host-check mmio
 case_fatal_diag "${1:-}"
 case_vconsole_file "${1:-}"
 guest_finish

@@ -65,9 +65,16 @@ expect "disk bad key" 2 "--disk: unknown key 'bogus'" -- run --disk path=/x,bogu
 expect "disk no path" 2 "--disk 'serial=x': no path=FILE" -- run --disk serial=x
 expect "disk bad queues" 2 "--disk: bad value '99' for queues" -- run --disk /x,queues=99
 expect "disk serial too long" 2 "--disk: bad value" -- run --disk /x,serial=123456789012345678901
+expect "disk bad transport" 2 "--disk: bad value 'isa' for transport" -- run --disk /x,transport=isa
+expect "rng bad transport" 2 "--rng: 'on,transport=usb': expected RATE\[,transport=pci\|mmio\]" -- run --rng on,transport=usb
 # The block layer names the failing file, then kvmm names the option: two lines at most.
 MAX_LINES=2 expect "missing disk" 2 "--disk /nonexistent/disk.img: No such file" -- run --kernel "$payload" --disk /nonexistent/disk.img
 MAX_LINES=2 expect "disk not an image" 2 "--disk .*notakernel" -- run --kernel "$payload" --disk "$tmp/notakernel",format=qcow2
+# virtio-mmio has 4 slots (GSIs 20-23); a fifth device is refused before KVM is opened.
+for i in 1 2 3 4 5; do head -c 4096 /dev/zero >"$tmp/d$i.img"; done
+expect "five virtio-mmio disks" 2 "--disk .*d5.img: cannot create the device" -- run --kernel "$payload" \
+	--disk "$tmp/d1.img,transport=mmio" --disk "$tmp/d2.img,transport=mmio" --disk "$tmp/d3.img,transport=mmio" \
+	--disk "$tmp/d4.img,transport=mmio" --disk "$tmp/d5.img,transport=mmio"
 expect "zero cpus" 2 "^kvmm run: --cpus 0: " -- run --cpus 0 --kernel "$payload"
 expect "bad topology" 2 "^kvmm run: --cpus 4,sockets=3: " -- run --cpus 4,sockets=3 --kernel "$payload"
 expect "unknown cpu model" 2 "^kvmm run: --cpu nosuchmodel: " -- run --cpu nosuchmodel --kernel "$payload"

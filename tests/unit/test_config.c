@@ -133,6 +133,36 @@ static void test_console(void **state)
 	vm_config_fini(&c);
 }
 
+/* transport= on --disk and --rng: PCI by default. */
+static void test_transport(void **state)
+{
+	struct vm_config c;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(vm_config_init(&c), 0);
+	assert_int_equal(vm_config_set(&c, "disk", "path=/a", err, sizeof(err)), 0);
+	assert_int_equal(c.disks[0].transport, VM_TRANSPORT_PCI);
+	assert_int_equal(vm_config_set(&c, "disk", "/b,transport=mmio", err, sizeof(err)), 0);
+	assert_int_equal(c.disks[1].transport, VM_TRANSPORT_MMIO);
+	assert_int_equal(vm_config_set(&c, "disk", "/c,transport=pci", err, sizeof(err)), 0);
+	assert_int_equal(c.disks[2].transport, VM_TRANSPORT_PCI);
+	assert_int_equal(vm_config_set(&c, "disk", "/d,transport=isa", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "transport"));
+	assert_int_equal(vm_config_set(&c, "rng", "on", err, sizeof(err)), 0);
+	assert_int_equal(c.rng_transport, VM_TRANSPORT_PCI);
+	assert_int_equal(vm_config_set(&c, "rng", "on,transport=mmio", err, sizeof(err)), 0);
+	assert_int_equal(c.rng_transport, VM_TRANSPORT_MMIO);
+	assert_true(c.rng_rate > 0);
+	assert_int_equal(vm_config_set(&c, "rng", "2K,transport=pci", err, sizeof(err)), 0);
+	assert_int_equal(c.rng_transport, VM_TRANSPORT_PCI);
+	assert_int_equal(c.rng_rate, 2048);
+	assert_int_equal(vm_config_set(&c, "rng", "on,transport=usb", err, sizeof(err)), -EINVAL);
+	assert_int_equal(vm_config_set(&c, "rng", "on,speed=1", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "transport=pci|mmio"));
+	vm_config_fini(&c);
+}
+
 static char *write_tmp(const char *text)
 {
 	char *path = strdup("/tmp/kvmm-config-XXXXXX");
@@ -187,6 +217,7 @@ int main(void)
 	    cmocka_unit_test(test_parse_size), cmocka_unit_test(test_parse_cpu_list),
 	    cmocka_unit_test(test_affinity),   cmocka_unit_test(test_option_errors),
 	    cmocka_unit_test(test_json),       cmocka_unit_test(test_console),
+	    cmocka_unit_test(test_transport),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

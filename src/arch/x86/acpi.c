@@ -178,7 +178,7 @@ void acpi_pci_defaults(struct acpi_pci *p)
 	p->mmio32_base = LAYOUT_PCI_MMIO;
 	p->mmio32_size = LAYOUT_PCI_MMIO_SIZE;
 	for (unsigned i = 0; i < 4; i++)
-		p->intx_gsi[i] = LAYOUT_GSI_DYNAMIC + i;
+		p->intx_gsi[i] = LAYOUT_GSI_PCI_INTX + i;
 }
 
 /* Reserve len bytes aligned to align; returns the offset in *off. */

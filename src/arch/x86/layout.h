@@ -59,7 +59,8 @@
 #define LAYOUT_PORT_ACPI_PM    0x600 /* PM1a_EVT (4), PM1a_CNT (2) at +4, PM timer at +8 */
 #define LAYOUT_PORT_PCI_CONFIG 0xcf8
 
-/* Interrupts: GSIs 0..15 are ISA IRQs on the IOAPIC; 16..23 for virtio/ACPI. */
+/* Interrupts: GSIs 0..15 are ISA IRQs on the IOAPIC; 16..19 are PCI INTA-D (swizzled by slot,
+ * see the DSDT _PRT); 20..23 the virtio-mmio slots; MSI routes use GSIs from 24 up. */
 #define LAYOUT_IRQ_KBD	    1
 #define LAYOUT_IRQ_COM1	    4
 #define LAYOUT_IRQ_COM2	    3
@@ -68,3 +69,7 @@
 #define LAYOUT_IRQ_AUX	    12
 #define LAYOUT_IOAPIC_PINS  24
 #define LAYOUT_GSI_DYNAMIC  16
+
+#define LAYOUT_GSI_PCI_INTX    16 /* INTA..INTD: 16..19 */
+#define LAYOUT_GSI_VIRTIO_MMIO 20 /* slot i: 20 + i */
+#define LAYOUT_GSI_MSI_BASE    24 /* KVM GSI routes for MSI-X vectors (no IOAPIC pin) */

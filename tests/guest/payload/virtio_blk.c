@@ -1,8 +1,10 @@
-/* tests/guest/payload/virtio_blk.c — a minimal virtio-mmio driver for virtio-blk. Finds every
- * virtio-mmio device in the ACPI DSDT (_HID "LNRO0005", Memory32Fixed in _CRS, as kvmm and QEMU
- * microvm describe them) and picks the one whose DeviceID register is 2 (block). Negotiates
- * VERSION_1 and FLUSH, sets up a 16-entry queue (split, or packed with packed=1: lib/vring.c),
- * reads the capacity from the config space,
+/* tests/guest/payload/virtio_blk.c — a minimal virtio driver for virtio-blk over virtio-mmio or,
+ * with transport=pci, the modern PCI transport (lib/virtio_pci.c: bus 0 through the MCFG's ECAM,
+ * BARs assigned by the payload, capabilities walked). virtio-mmio: finds every virtio-mmio
+ * device in the ACPI DSDT (_HID "LNRO0005", Memory32Fixed in _CRS, as kvmm and QEMU microvm
+ * describe them) and picks the one whose DeviceID register is 2 (block). Negotiates
+ * VERSION_1 and FLUSH, sets up a 16-entry queue (split, or packed with
+ * packed=1: lib/vring.c), reads the capacity from the config space,
  * then (one request per notify, polling the used ring):
  *   - writes a pattern to sectors 0, 1, capacity/2 and the last sector (OUT), FLUSH, reads them
  *     back (IN) and compares;
@@ -10,7 +12,7 @@
  *   - with ro=1: checks that the device offers VIRTIO_BLK_F_RO and that an OUT returns
  *     VIRTIO_BLK_S_IOERR (and skips the writes; reads must still work).
  * The pattern written is byte i of sector s = (s * 7 + i * 13 + 0x21) & 0xff, so the host can
- * check the image afterwards. Arguments: serial=ID, ro=1, packed=1. */
+ * check the image afterwards. Arguments: serial=ID, ro=1, packed=1, transport=pci. */
 #include "payload.h"
 
 const char payload_name[] = "virtio_blk";
@@ -20,7 +22,6 @@ const char payload_name[] = "virtio_blk";
 #define HDR_GPA	   0x1210000ull
 #define STATUS_GPA 0x1211000ull
 #define DATA_GPA   0x1220000ull /* 512 bytes per request slot */
-#define MAX_DEVS   8
 
 #define BLK_T_IN     0
 #define BLK_T_OUT    1
@@ -39,49 +40,32 @@ struct blk_hdr {
 static struct vring vq;
 static uint16_t next_idx;
 
-/* Every LNRO0005 device's MMIO base, in DSDT order. */
-static uint64_t find_blk(uint64_t rsdp)
-{
-	uint64_t bases[MAX_DEVS];
-	unsigned n = vmmio_find_all(rsdp, bases, MAX_DEVS);
-
-	printf("virtio_blk: %u virtio-mmio devices in the DSDT\n", n);
-	for (unsigned i = 0; i < n; i++)
-		if (mmio_read32(bases[i]) == 0x74726976 && mmio_read32(bases[i] + 8) == 2)
-			return bases[i];
-	return 0;
-}
-
-static bool driver_init(uint64_t b, bool *ro)
+static bool driver_init(struct vdev *b, bool *ro)
 {
 	uint32_t f0, hi;
 
-	mmio_write32(b + 0x70, 0);
-	mmio_write32(b + 0x70, 1);
-	mmio_write32(b + 0x70, 3);
-	mmio_write32(b + 0x14, 0);
-	f0 = mmio_read32(b + 0x10);
-	mmio_write32(b + 0x14, 1);
-	hi = mmio_read32(b + 0x10);
+	vdev_set_status(b, 0);
+	vdev_set_status(b, 1);
+	vdev_set_status(b, 3);
+	f0 = vdev_features(b, 0);
+	hi = vdev_features(b, 1);
 	if (!check(hi & 1, "device offers VERSION_1") ||
 	    !check(f0 & (1u << BLK_F_FLUSH), "device offers FLUSH"))
 		return false;
 	*ro = f0 & (1u << BLK_F_RO);
-	mmio_write32(b + 0x24, 1);
-	mmio_write32(b + 0x20, vring_features_hi(hi));
-	mmio_write32(b + 0x24, 0);
-	mmio_write32(b + 0x20, (1u << BLK_F_FLUSH) | (f0 & (1u << BLK_F_RO)));
-	mmio_write32(b + 0x70, 0x0b);
-	if (!check(mmio_read32(b + 0x70) & 0x08, "FEATURES_OK accepted"))
+	vdev_set_features(b, 1, vring_features_hi(hi));
+	vdev_set_features(b, 0, (1u << BLK_F_FLUSH) | (f0 & (1u << BLK_F_RO)));
+	vdev_set_status(b, 0x0b);
+	if (!check(vdev_status(b) & 0x08, "FEATURES_OK accepted"))
 		return false;
 	vring_init(&vq, QSIZE, RING_GPA, vring_want_packed());
 	printf("virtio_blk: %s virtqueue\n", vq.packed ? "packed" : "split");
-	return vmmio_setup_queue0(b, QSIZE, RING_GPA);
+	return vdev_setup_queue0(b, QSIZE, RING_GPA);
 }
 
 /* One request: header, optional data buffer (device-writable for IN/GET_ID), status.
  * Returns the status byte, or -1 on timeout / a bad used element. *used_len gets the length. */
-static int request(uint64_t b, uint32_t type, uint64_t sector, void *data, uint32_t len,
+static int request(struct vdev *b, uint32_t type, uint64_t sector, void *data, uint32_t len,
 		   uint32_t *used_len)
 {
 	unsigned slot = next_idx % QSIZE, n = 0;
@@ -102,10 +86,10 @@ static int request(uint64_t b, uint32_t type, uint64_t sector, void *data, uint3
 	s[n++] = (struct vring_seg){(uint64_t)(uintptr_t)st, 1, true};
 	id = vring_add(&vq, s, n);
 	next_idx++;
-	mmio_write32(b + 0x50, 0);
+	vdev_notify(b, 0);
 	for (unsigned spin = 0; spin < 100000000; spin++) {
 		if (vring_get_used(&vq, &got, &len_used)) {
-			mmio_write32(b + 0x64, mmio_read32(b + 0x60)); /* ack */
+			vdev_ack(b);
 			if (!check(got == id, "used id %u is %u", got, id))
 				return -1;
 			*used_len = len_used;
@@ -136,7 +120,7 @@ static bool verify(const uint8_t *p, uint64_t sector)
 	return true;
 }
 
-static void write_read(uint64_t b, const uint64_t *sectors, unsigned n)
+static void write_read(struct vdev *b, const uint64_t *sectors, unsigned n)
 {
 	uint8_t *buf = (uint8_t *)DATA_GPA;
 	uint32_t ulen = 0;
@@ -159,7 +143,7 @@ static void write_read(uint64_t b, const uint64_t *sectors, unsigned n)
 	}
 }
 
-static void readonly_checks(uint64_t b, bool ro_offered, uint64_t cap)
+static void readonly_checks(struct vdev *b, bool ro_offered, uint64_t cap)
 {
 	uint8_t *buf = (uint8_t *)DATA_GPA;
 	uint32_t ulen = 0;
@@ -174,7 +158,7 @@ static void readonly_checks(uint64_t b, bool ro_offered, uint64_t cap)
 	      s);
 }
 
-static void get_id(uint64_t b)
+static void get_id(struct vdev *b)
 {
 	char want[20], val[21], *got = (char *)(DATA_GPA + 0x8000);
 	uint32_t ulen = 0;
@@ -197,16 +181,15 @@ static void get_id(uint64_t b)
 
 int payload_main(const struct boot_info *bi)
 {
-	uint64_t rsdp = acpi_find_rsdp(bi->rsdp_paddr), b, cap;
+	uint64_t rsdp = acpi_find_rsdp(bi->rsdp_paddr), cap;
 	bool ro = cmdline_u64("ro", 0) != 0, ro_offered = false;
+	struct vdev dev, *b = &dev;
 
-	b = rsdp ? find_blk(rsdp) : 0;
-	if (!check(b != 0, "virtio-mmio block device (LNRO0005, DeviceID 2) in the DSDT"))
+	if (!check(rsdp && vdev_find(rsdp, 2, b), "virtio block device (DeviceID 2) found"))
 		return EXIT_CODE_FAIL;
-	printf("virtio_blk: device at 0x%lx\n", b);
-	if (!check(mmio_read32(b + 4) == 2, "version 2") || !driver_init(b, &ro_offered))
+	if (!driver_init(b, &ro_offered))
 		return EXIT_CODE_FAIL;
-	cap = mmio_read32(b + 0x100) | (uint64_t)mmio_read32(b + 0x104) << 32;
+	cap = vdev_config_read32(b, 0) | (uint64_t)vdev_config_read32(b, 4) << 32;
 	printf("virtio_blk: capacity %lu sectors\n", cap);
 	if (!check(cap >= 4, "capacity of at least 4 sectors"))
 		return EXIT_CODE_FAIL;

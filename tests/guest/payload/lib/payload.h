@@ -73,6 +73,22 @@ static inline void mmio_write32(uint64_t addr, uint32_t v)
 {
 	*(volatile uint32_t *)(uintptr_t)addr = v;
 }
+static inline uint16_t mmio_read16(uint64_t addr)
+{
+	return *(volatile uint16_t *)(uintptr_t)addr;
+}
+static inline void mmio_write16(uint64_t addr, uint16_t v)
+{
+	*(volatile uint16_t *)(uintptr_t)addr = v;
+}
+static inline uint8_t mmio_read8(uint64_t addr)
+{
+	return *(volatile uint8_t *)(uintptr_t)addr;
+}
+static inline void mmio_write8(uint64_t addr, uint8_t v)
+{
+	*(volatile uint8_t *)(uintptr_t)addr = v;
+}
 static inline void cpu_relax(void)
 {
 	__asm__ volatile("pause" ::: "memory");
@@ -198,6 +214,8 @@ void lapic_timer_periodic(uint8_t vector, uint32_t count);
 void lapic_timer_stop(void);
 /* Route IOAPIC pin to vector on the BSP: edge, active high, fixed, physical destination. */
 void ioapic_route(unsigned pin, uint8_t vector, uint32_t dest_apic_id);
+/* The same, level-triggered (PCI INTx). */
+void ioapic_route_level(unsigned pin, uint8_t vector, uint32_t dest_apic_id);
 void ioapic_mask(unsigned pin);
 /* Number of redirection entries (IOAPIC version register). */
 unsigned ioapic_pins(void);
@@ -328,6 +346,49 @@ uint16_t vring_add_indirect(struct vring *r, const struct vring_seg *s, unsigned
 void vring_set_interrupts(struct vring *r, bool on);
 /* The next used element, if the device returned one. */
 bool vring_get_used(struct vring *r, uint16_t *id, uint32_t *len);
+
+/* ---- PCI (lib/pci.c; BSP) ---- */
+/* ECAM base of segment 0 from the ACPI MCFG table (0 if there is none). */
+uint64_t pci_ecam_base(uint64_t rsdp);
+uint32_t pci_cfg_read32(uint64_t ecam, unsigned slot, unsigned reg);
+uint16_t pci_cfg_read16(uint64_t ecam, unsigned slot, unsigned reg);
+uint8_t pci_cfg_read8(uint64_t ecam, unsigned slot, unsigned reg);
+void pci_cfg_write32(uint64_t ecam, unsigned slot, unsigned reg, uint32_t v);
+void pci_cfg_write16(uint64_t ecam, unsigned slot, unsigned reg, uint16_t v);
+void pci_cfg_write8(uint64_t ecam, unsigned slot, unsigned reg, uint8_t v);
+/* Size every memory BAR of bus 0 / slot, place it at the next suitably aligned address of the
+ * allocator *next (starts at the 32-bit window, 0xc0000000 on kvmm and QEMU microvm), store the
+ * addresses in bars[6] (0: none; a 64-bit BAR fills its first index) and enable memory
+ * decoding and bus mastering. Returns the number of BARs placed. */
+unsigned pci_assign_bars(uint64_t ecam, unsigned slot, uint64_t *next, uint64_t bars[6]);
+
+/* ---- virtio driver over either transport (lib/virtio_pci.c; BSP) ---- */
+struct vdev {
+	bool pci;
+	uint64_t mmio;					/* virtio-mmio window */
+	uint64_t ecam;					/* virtio-pci: bus 0 ECAM */
+	unsigned slot;
+	uint64_t common, isr, device, notify, msix_table; /* virtio-pci addresses */
+	uint32_t notify_mult;
+	uint8_t msix_cap;
+	uint16_t queue_vector; /* MSI-X vector for queue 0 (0xffff: none) */
+};
+/* Find the device of device_id: on PCI (modern id 0x1040 + id, capabilities walked) when the
+ * command line says transport=pci, else on virtio-mmio (DSDT). Prints what it found. */
+bool vdev_find(uint64_t rsdp, uint32_t device_id, struct vdev *v);
+void vdev_set_status(struct vdev *v, uint8_t s);
+uint8_t vdev_status(struct vdev *v);
+uint32_t vdev_features(struct vdev *v, unsigned sel);
+void vdev_set_features(struct vdev *v, unsigned sel, uint32_t f);
+/* Queue 0 as vmmio_setup_queue0, then DRIVER_OK; on PCI uses v->queue_vector. */
+bool vdev_setup_queue0(struct vdev *v, uint16_t qsize, uint64_t ring_gpa);
+void vdev_notify(struct vdev *v, uint16_t q);
+/* Read and acknowledge the interrupt status (mmio: InterruptStatus + ACK; pci: ISR). */
+uint32_t vdev_ack(struct vdev *v);
+uint32_t vdev_config_read32(struct vdev *v, uint32_t off);
+/* PCI only: enable MSI-X with vector table entry 0 -> (LAPIC of apic_id, idt_vector) and use
+ * it for queue 0. False on virtio-mmio or without the capability. Before vdev_setup_queue0. */
+bool vdev_msix_enable(struct vdev *v, uint32_t apic_id, uint8_t idt_vector);
 
 /* Implemented by each payload. Return 0 for PASS or a failure code (EXIT_CODE_*). */
 int payload_main(const struct boot_info *bi);
