@@ -41,6 +41,11 @@ static const char run_usage[] =
     "                       where COM1 goes (default stdio; Ctrl-A x quits, Ctrl-A h help)\n"
     "  --disk path=FILE[,format=raw|qcow2|auto][,readonly=on][,serial=ID][,discard=on]\n"
     "         [,queues=N]   a virtio-blk disk on virtio-mmio (repeatable, up to 8)\n"
+    "  --net user[,net=A.B.C.D/N][,hostfwd=tcp|udp:[HADDR]:HPORT-[GADDR]:GPORT]...\n"
+    "         [,restrict=on][,mac=M]  virtio-net on user-mode networking (libslirp)\n"
+    "  --net tap,ifname=NAME[,queues=N][,mac=M]  virtio-net on a tap device\n"
+    "  --net bridge,br=NAME[,ifname=TAP][,mac=M] a new tap attached to a bridge\n"
+    "                       (repeatable, up to 4; see docs/net.md)\n"
     "  --rng on|off|RATE    virtio-rng (virtio-mmio) fed by getrandom, limited to RATE\n"
     "                       bytes/s (default 1M/s when on)\n"
     "  --debug-exit         isa-debug-exit at port 0xf4: writing v exits with (v<<1)|1\n"
@@ -71,7 +76,8 @@ enum {
 	OPT_CONFIG,
 	OPT_KVM_DEVICE,
 	OPT_RNG,
-	OPT_DISK
+	OPT_DISK,
+	OPT_NET
 };
 
 static const struct option run_options[] = {
@@ -90,6 +96,7 @@ static const struct option run_options[] = {
     {"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
     {"rng", required_argument, NULL, OPT_RNG},
     {"disk", required_argument, NULL, OPT_DISK},
+    {"net", required_argument, NULL, OPT_NET},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},

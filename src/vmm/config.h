@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "base/compiler.h"
+#include "net/opts.h"
 
 #define VM_MAX_VCPUS	    256
 #define VM_CONFIG_ERRLEN    256
@@ -22,6 +23,7 @@ struct vcpu_affinity {
 };
 
 #define VM_MAX_DISKS 8
+#define VM_MAX_NETS  4
 
 /* --disk path=FILE[,format=raw|qcow2|auto][,readonly=on][,serial=ID][,discard=on][,queues=N] */
 struct vm_disk_config {
@@ -51,6 +53,8 @@ struct vm_config {
 	uint64_t rng_rate; /* virtio-rng bytes per second; 0: no device */
 	struct vm_disk_config disks[VM_MAX_DISKS];
 	unsigned ndisks;
+	struct net_opts nets[VM_MAX_NETS]; /* --net (net/opts.h), repeatable */
+	unsigned nnets;
 	enum on_reboot on_reboot;
 	char *kvm_path; /* "/dev/kvm" */
 };

@@ -161,8 +161,8 @@ static int vm_legacy_create(struct vm *vm)
 
 /* Put a virtio device on the next virtio-mmio slot: 4 KiB window, its own level-triggered GSI,
  * and a DSDT entry (LNRO0005) so the guest finds it. */
-static int vm_virtio_mmio_attach(struct vm *vm, struct acpi_config *ac, struct virtio_dev *vd,
-				 const char *name)
+int vm_virtio_mmio_attach(struct vm *vm, struct acpi_config *ac, struct virtio_dev *vd,
+			  const char *name)
 {
 	unsigned slot = vm->nmmio;
 	uint64_t base = LAYOUT_VIRTIO_MMIO + slot * LAYOUT_VIRTIO_MMIO_SIZE;
@@ -216,7 +216,7 @@ static int vm_disk_create(struct vm *vm, struct acpi_config *ac, unsigned i, cha
 	return e;
 }
 
-/* virtio devices on virtio-mmio: the rng first (when enabled), then the disks in order. */
+/* virtio devices on virtio-mmio: the rng first (when enabled), then the disks, then the NICs. */
 static int vm_virtio_create(struct vm *vm, struct acpi_config *ac, char *err, size_t errlen)
 {
 	int e = 0;
@@ -232,6 +232,8 @@ static int vm_virtio_create(struct vm *vm, struct acpi_config *ac, char *err, si
 	}
 	for (unsigned i = 0; !e && i < vm->cfg->ndisks; i++)
 		e = vm_disk_create(vm, ac, i, err, errlen);
+	if (!e)
+		e = vm_net_create(vm, ac, err, errlen);
 	return e;
 }
 
@@ -312,6 +314,7 @@ void vm_devices_destroy(struct vm *vm)
 		virtio_blk_destroy(vm->blks[i]);
 		disk_close(vm->disks[i]);
 	}
+	vm_net_destroy(vm);
 	virtio_rng_destroy(vm->rng);
 	debug_exit_destroy(vm->debug_exit);
 	acpi_pm_destroy(vm->acpi_pm);
