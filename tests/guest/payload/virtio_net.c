@@ -216,6 +216,7 @@ static void ip_hdr(uint8_t *ip, uint8_t proto, uint32_t src, uint32_t dst, size_
 enum { WANT_OFFER, WANT_ACK, WANT_ARP, WANT_ECHO, WANT_TCP, DONE };
 static int state;
 static uint16_t echo_seq = 7;
+static unsigned echo_answered;
 
 struct tcp_conn {
 	uint32_t ip;
@@ -419,6 +420,21 @@ static void tcp_input(const uint8_t *f, const uint8_t *ip, const uint8_t *t, siz
 	}
 }
 
+/* Answer an echo request (a peer VM pinging us). */
+static void icmp_answer(const uint8_t *f, const uint8_t *ip, const uint8_t *ic, size_t len)
+{
+	uint8_t *o = tx_frame(), *oip = o + 14, *oic = oip + 20;
+
+	eth_hdr(o, f + 6, 0x0800);
+	memcpy(oic, ic, len);
+	oic[0] = 0;
+	put16(oic + 2, 0);
+	put16(oic + 2, csum_fold(csum_add(0, oic, len)));
+	ip_hdr(oip, 1, my_ip, get32(ip + 12), len);
+	xmit(14 + 20 + len);
+	echo_answered++;
+}
+
 static void ip_input(const uint8_t *f, size_t len)
 {
 	const uint8_t *ip = f + 14, *p;
@@ -433,6 +449,9 @@ static void ip_input(const uint8_t *f, size_t len)
 	p = ip + ihl;
 	if (ip[9] == 17 && tot - ihl >= 8 && get16(p + 2) == 68)
 		dhcp_input(p + 8, tot - ihl - 8);
+	else if (ip[9] == 1 && tot - ihl >= 8 && p[0] == 8 && my_ip && get32(ip + 16) == my_ip &&
+		 tot - ihl <= 1400)
+		icmp_answer(f, ip, p, tot - ihl);
 	else if (ip[9] == 1 && tot - ihl >= 8 && p[0] == 0 && state == WANT_ECHO) {
 		bool ok = get16(p + 4) == 0x4b56 && get16(p + 6) == echo_seq &&
 			  tot - ihl == 40 && p[8] == 'a' && p[39] == 'a' + 31 % 26;
@@ -562,9 +581,11 @@ int payload_main(const struct boot_info *bi)
 			   "a TCP connection served"))
 			return EXIT_CODE_FAIL;
 	}
-	/* keep answering ARP for a moment: a peer may still be talking to us */
-	if (cmdline_has("linger"))
+	/* keep answering ARP and pings for a while: a peer VM may still be talking to us */
+	if (cmdline_has("linger")) {
 		wait_state(DONE, cmdline_u64("linger", 1) * MS, NULL);
+		printf("virtio_net: answered %u echo requests\n", echo_answered);
+	}
 	printf("virtio_net: done\n");
 	return 0;
 }
