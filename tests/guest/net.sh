@@ -116,7 +116,7 @@ case_net_tap_netns() {
 	wait "$pid"
 	st=$?
 	# an interface that exists but is not a tap: one line, status 2, nothing changed
-	ip netns exec $ns "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_net.elf" --net tap,ifname=lo \
+	timeout -k 5 30 ip netns exec $ns "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_net.elf" --net tap,ifname=lo \
 		--serial stdio </dev/null >"$out2" 2>&1
 	status=$?
 	if [ "$st" -ne 1 ] || [ "${reply:-}" != "pong: tap" ]; then
@@ -156,13 +156,13 @@ case_net_bridge_2vm() {
 		--net bridge,br=kbr0 --cmdline "static=10.78.0.3 peer=10.78.0.2 linger=8" \
 		--serial stdio --debug-exit </dev/null >"$outb" 2>&1 &
 	pb=$!
-	net_wait_line "$outa" 'ok - ICMP' 40
+	net_wait_line "$outa" 'ok - ICMP' 60
 	ports=$(ip -n $ns link show master kbr0 2>/dev/null | grep -c 'kvmmtap')
 	wait "$pa"
 	sa=$?
 	wait "$pb"
 	sb=$?
-	ip netns exec $ns "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_net.elf" --net bridge,br=nobr0 \
+	timeout -k 5 30 ip netns exec $ns "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_net.elf" --net bridge,br=nobr0 \
 		--serial stdio </dev/null >"$out3" 2>&1
 	status=$?
 	if [ "$sa" -ne 1 ] || [ "$sb" -ne 1 ]; then

@@ -34,6 +34,13 @@ static uint8_t mac[6], gw_mac[6];
 static uint32_t my_ip, gw_ip, server_ip, offer_ip, peer_ip;
 static uint16_t rx_last, tx_idx;
 static uint32_t xid = 0x6b766d6d;
+static uint64_t tsc_per_ms; /* calibrated against the LAPIC timer: deadlines are wall-clock,
+			     * however slow each poll is (nested KVM) */
+
+static uint64_t now_ms(void)
+{
+	return rdtsc() / tsc_per_ms;
+}
 
 /* ---- byte helpers ---- */
 
@@ -179,10 +186,10 @@ static bool xmit(size_t len)
 	ring_avail(TX_RING)[1] = ++tx_idx;
 	__asm__ volatile("mfence" ::: "memory");
 	mmio_write32(base + 0x50, 1);
-	for (unsigned spin = 0; spin < 1000000; spin++) {
+	for (uint64_t end = now_ms() + 2000; now_ms() < end;) {
 		if (ring_used(TX_RING)[1] == tx_idx)
 			return true;
-		udelay(1);
+		cpu_relax();
 	}
 	return check(false, "TX completion");
 }
@@ -486,6 +493,8 @@ static void arp_input(const uint8_t *f, size_t len)
 /* Handle every received frame; repost the buffers. */
 static void poll_rx(void)
 {
+	bool got = false;
+
 	while (ring_used(RX_RING)[1] != rx_last) {
 		volatile uint32_t *e = (volatile uint32_t *)(ring_used(RX_RING) + 2) + 2 * (rx_last % QSIZE);
 		uint32_t id = e[0], len = e[1];
@@ -499,27 +508,38 @@ static void poll_rx(void)
 				ip_input(f, len);
 		}
 		rx_last++;
+		got = true;
 		ring_avail(RX_RING)[2 + (ring_avail(RX_RING)[1] % QSIZE)] = (uint16_t)id;
 		__asm__ volatile("mfence" ::: "memory");
 		ring_avail(RX_RING)[1]++;
 		__asm__ volatile("mfence" ::: "memory");
 		mmio_write32(base + 0x50, 0);
 	}
-	mmio_write32(base + 0x64, mmio_read32(base + 0x60));
+	if (got)
+		mmio_write32(base + 0x64, mmio_read32(base + 0x60));
 }
 
-/* Poll until `want` is passed or `ms` elapse; `resend` runs every second. */
+/* Poll until `want` is passed or `ms` (wall clock) elapse; `resend` runs every second. */
 static bool wait_state(int want, uint64_t ms, void (*resend)(void))
 {
-	for (uint64_t t = 0; t < ms * 10; t++) {
+	uint64_t t0 = now_ms(), next = t0 + 1000;
+
+	for (;;) {
+		uint64_t t;
+
 		poll_rx();
 		if (state > want)
 			return true;
-		if (resend && t && t % 10000 == 0)
+		t = now_ms();
+		if (t - t0 >= ms)
+			return false;
+		if (resend && t >= next) {
 			resend();
-		udelay(100);
+			next = t + 1000;
+		}
+		for (int i = 0; i < 200; i++)
+			cpu_relax();
 	}
-	return false;
 }
 
 static void resend_discover(void)
@@ -548,6 +568,14 @@ int payload_main(const struct boot_info *bi)
 	base = rsdp ? vmmio_find(rsdp, 1) : 0;
 	if (!check(base != 0, "virtio-mmio net device (LNRO0005, DeviceID 1) in the DSDT"))
 		return EXIT_CODE_FAIL;
+	{
+		uint64_t t0 = rdtsc();
+
+		udelay(10000);
+		tsc_per_ms = (rdtsc() - t0) / 10;
+		if (!tsc_per_ms)
+			tsc_per_ms = 1;
+	}
 	if (!driver_init())
 		return EXIT_CODE_FAIL;
 	printf("virtio_net: device at 0x%lx, MAC %02x:%02x:%02x:%02x:%02x:%02x\n", base, mac[0],
