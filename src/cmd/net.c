@@ -48,7 +48,8 @@ int cmd_net(int argc, char **argv)
 	}
 	if (create) {
 		if (!subnet || net_nat_parse_subnet(subnet, &o.net, &o.mask)) {
-			fprintf(stderr, "kvmm net nat create: --subnet A.B.C.D/N (N 8..28) is required\n");
+			fprintf(stderr,
+				"kvmm net nat create: --subnet A.B.C.D/N (N 8..28) is required\n");
 			return 2;
 		}
 		e = net_nat_create(&o, err, sizeof(err));

@@ -22,12 +22,12 @@
 
 #include "base/compiler.h"
 
-#define NET_VNET_HDR_LEN   12		  /* struct virtio_net_hdr_v1 (with num_buffers) */
-#define NET_MAX_FRAME	   (65535u + 18u) /* largest GSO frame plus an Ethernet/VLAN header */
-#define NET_MAX_QUEUES	   4		  /* queue pairs per device (multiqueue tap) */
-#define NET_ETH_HLEN	   14
-#define NET_MIN_FRAME	   NET_ETH_HLEN
-#define NET_MTU_FRAME	   1514 /* without offloads no frame is larger than this */
+#define NET_VNET_HDR_LEN 12		/* struct virtio_net_hdr_v1 (with num_buffers) */
+#define NET_MAX_FRAME	 (65535u + 18u) /* largest GSO frame plus an Ethernet/VLAN header */
+#define NET_MAX_QUEUES	 4		/* queue pairs per device (multiqueue tap) */
+#define NET_ETH_HLEN	 14
+#define NET_MIN_FRAME	 NET_ETH_HLEN
+#define NET_MTU_FRAME	 1514 /* without offloads no frame is larger than this */
 
 /* virtio 1.2 §5.1.6: the header in front of every frame (little-endian). */
 struct net_vnet_hdr {
@@ -91,10 +91,10 @@ struct net_backend_stats {
 
 struct net_backend {
 	const struct net_backend_ops *ops;
-	const char *kind; /* "user", "tap", "bridge" */
-	bool vnet_hdr;	  /* frames carry struct net_vnet_hdr */
+	const char *kind;  /* "user", "tap", "bridge" */
+	bool vnet_hdr;	   /* frames carry struct net_vnet_hdr */
 	unsigned offloads; /* NET_OFFLOAD_* the backend can carry (with vnet_hdr) */
-	unsigned queues;  /* queue pairs the backend serves (1..NET_MAX_QUEUES) */
+	unsigned queues;   /* queue pairs the backend serves (1..NET_MAX_QUEUES) */
 	struct net_frontend fe;
 	struct net_backend_stats stats; /* updated with __atomic_fetch_add; read with loads */
 };

@@ -257,17 +257,17 @@ static int nat_start_dnsmasq(const struct net_nat_opts *o, const struct nat_path
 	char a_if[64], a_listen[64], a_range[128], a_lease[320], a_pid[320], a_router[64];
 	uint32_t bcast = o->net | ~o->mask;
 	const char *argv[] = {"dnsmasq",
-			"--conf-file=/dev/null",
-			a_if,
-			"--bind-interfaces",
-			"--except-interface=lo",
-			a_listen,
-			a_range,
-			a_lease,
-			a_pid,
-			a_router,
-			"--dhcp-authoritative",
-			NULL};
+			      "--conf-file=/dev/null",
+			      a_if,
+			      "--bind-interfaces",
+			      "--except-interface=lo",
+			      a_listen,
+			      a_range,
+			      a_lease,
+			      a_pid,
+			      a_router,
+			      "--dhcp-authoritative",
+			      NULL};
 	pid_t pid = nat_read_pid(p->pid);
 	int st;
 
@@ -447,8 +447,8 @@ static int nat_bridge_setup(const struct net_nat_opts *o, struct nat_state *s, c
 	} else {
 		e = nat_br_ioctl(SIOCBRADDBR, o->name);
 		if (e) {
-			snprintf(err, errlen, "cannot create bridge %s: %s%s", o->name, strerror(-e),
-				 e == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
+			snprintf(err, errlen, "cannot create bridge %s: %s%s", o->name,
+				 strerror(-e), e == -EPERM ? " (needs CAP_NET_ADMIN)" : "");
 			return e;
 		}
 		s->created_bridge = true;

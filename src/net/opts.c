@@ -135,14 +135,17 @@ static int net_opt_kv(struct net_opts *o, const char *k, const char *v, char *er
 
 	if (!strcmp(k, "mac")) {
 		if (parse_mac(v, o->mac))
-			return opt_err(err, errlen, "--net: bad mac=%s (XX:XX:XX:XX:XX:XX, unicast)", v);
+			return opt_err(err, errlen,
+				       "--net: bad mac=%s (XX:XX:XX:XX:XX:XX, unicast)", v);
 		o->mac_set = true;
 	} else if (!strcmp(k, "net") && o->kind == NET_KIND_USER) {
 		if (parse_net(v, &o->net, &o->mask))
-			return opt_err(err, errlen, "--net user: bad net=%s (A.B.C.D/N, N 8..27)", v);
+			return opt_err(err, errlen, "--net user: bad net=%s (A.B.C.D/N, N 8..27)",
+				       v);
 	} else if (!strcmp(k, "hostfwd") && o->kind == NET_KIND_USER) {
 		if (o->nfwd == NET_MAX_HOSTFWD)
-			return opt_err(err, errlen, "--net user: more than %d hostfwd rules", NET_MAX_HOSTFWD);
+			return opt_err(err, errlen, "--net user: more than %d hostfwd rules",
+				       NET_MAX_HOSTFWD);
 		if (parse_hostfwd(v, &o->fwd[o->nfwd]))
 			return opt_err(err, errlen,
 				       "--net user: bad hostfwd=%s "

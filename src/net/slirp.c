@@ -20,9 +20,9 @@
 #include "net/backend.h"
 #include "net/opts.h"
 
-#define SLIRP_TXQ   256 /* frames from the guest waiting for the loop */
-#define SLIRP_RXQ   256 /* frames for the guest waiting for buffers */
-#define SLIRP_PFD   256 /* sockets polled at once */
+#define SLIRP_TXQ 256 /* frames from the guest waiting for the loop */
+#define SLIRP_RXQ 256 /* frames for the guest waiting for buffers */
+#define SLIRP_PFD 256 /* sockets polled at once */
 
 struct slirp_frame {
 	size_t len;
@@ -456,8 +456,7 @@ static int slirp_add_fwds(struct slirp_be *s, const struct net_opts *o, char *er
 		e = errno ? errno : EADDRINUSE;
 		inet_ntop(AF_INET, &(struct in_addr){htonl(f->host_addr)}, ha, sizeof(ha));
 		snprintf(err, errlen, "--net user: hostfwd %s:%s:%u: cannot listen: %s",
-			 f->udp ? "udp" : "tcp", f->host_addr ? ha : "", f->host_port,
-			 strerror(e));
+			 f->udp ? "udp" : "tcp", f->host_addr ? ha : "", f->host_port, strerror(e));
 		return -e;
 	}
 	return 0;

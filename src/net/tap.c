@@ -27,8 +27,8 @@
 
 struct tap_queue {
 	int fd;
-	bool held;	/* buf holds a frame the guest had no room for */
-	bool watching;	/* EPOLLIN is armed */
+	bool held;     /* buf holds a frame the guest had no room for */
+	bool watching; /* EPOLLIN is armed */
 	size_t len;
 	uint8_t *buf;
 };
@@ -241,8 +241,10 @@ static int tap_open_queue(struct tap_be *t, const char *name, bool mq, char *err
 				 "the tap's owner)",
 				 t->nb.kind, if_nametoindex(name) ? "attach to" : "create", name);
 		else if (e == -EBUSY)
-			snprintf(err, errlen, "--net %s: tap '%s' is busy (in use, or its "
-				 "multi_queue setting differs)", t->nb.kind, name);
+			snprintf(err, errlen,
+				 "--net %s: tap '%s' is busy (in use, or its "
+				 "multi_queue setting differs)",
+				 t->nb.kind, name);
 		else
 			snprintf(err, errlen, "--net %s: '%s' is not a usable tap: %s", t->nb.kind,
 				 name, strerror(-e));
@@ -263,8 +265,8 @@ static unsigned tap_probe_offloads(int fd)
 {
 	unsigned got = 0;
 
-	if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 |
-						     TUN_F_TSO_ECN)) == 0)
+	if (ioctl(fd, TUNSETOFFLOAD,
+		  (unsigned long)(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)) == 0)
 		got |= NET_OFFLOAD_TSO4 | NET_OFFLOAD_TSO6 | NET_OFFLOAD_ECN;
 	if (ioctl(fd, TUNSETOFFLOAD, (unsigned long)(TUN_F_CSUM | TUN_F_UFO)) == 0)
 		got |= NET_OFFLOAD_UFO;
@@ -321,8 +323,8 @@ static int tap_bridge_attach(struct tap_be *t, const char *br, char *err, size_t
 	ifr.ifr_ifindex = (int)if_nametoindex(t->ifname);
 	e = ifr.ifr_ifindex ? tap_ifreq(br, SIOCBRADDIF, &ifr) : -ENODEV;
 	if (e) {
-		snprintf(err, errlen, "--net bridge: cannot add %s to bridge '%s': %s", t->ifname, br,
-			 strerror(-e));
+		snprintf(err, errlen, "--net bridge: cannot add %s to bridge '%s': %s", t->ifname,
+			 br, strerror(-e));
 		return e;
 	}
 	return 0;
@@ -343,12 +345,13 @@ static int tap_watch_all(struct tap_be *t, struct evloop *el, char *err, size_t 
 		}
 	}
 	if (e)
-		snprintf(err, errlen, "--net %s: cannot watch the tap: %s", t->nb.kind, strerror(-e));
+		snprintf(err, errlen, "--net %s: cannot watch the tap: %s", t->nb.kind,
+			 strerror(-e));
 	return e;
 }
 
-int net_tap_create(struct net_backend **out, struct evloop *el, const struct net_opts *o,
-		   char *err, size_t errlen)
+int net_tap_create(struct net_backend **out, struct evloop *el, const struct net_opts *o, char *err,
+		   size_t errlen)
 {
 	bool bridge = o->kind == NET_KIND_BRIDGE;
 	const char *name = o->ifname[0] ? o->ifname : "kvmmtap%d";
@@ -368,10 +371,8 @@ int net_tap_create(struct net_backend **out, struct evloop *el, const struct net
 		snprintf(err, errlen, "--net: out of memory");
 		return -ENOMEM;
 	}
-	t->nb = (struct net_backend){.ops = &tap_ops,
-				     .kind = bridge ? "bridge" : "tap",
-				     .vnet_hdr = true,
-				     .queues = nq};
+	t->nb = (struct net_backend){
+	    .ops = &tap_ops, .kind = bridge ? "bridge" : "tap", .vnet_hdr = true, .queues = nq};
 	t->kickfd = -1;
 	for (unsigned i = 0; i < NET_MAX_QUEUES; i++)
 		t->q[i].fd = -1;

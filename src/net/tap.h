@@ -26,5 +26,5 @@ struct net_backend;
 struct net_opts;
 
 /* On failure -errno and one line in err; a tap or bridge port we created is gone again. */
-int net_tap_create(struct net_backend **out, struct evloop *el, const struct net_opts *o,
-		   char *err, size_t errlen) KVMM_MUST_CHECK;
+int net_tap_create(struct net_backend **out, struct evloop *el, const struct net_opts *o, char *err,
+		   size_t errlen) KVMM_MUST_CHECK;

@@ -1,6 +1,7 @@
 /* vmm/vm_net.c — the --net devices: for each, a backend (net/slirp.c for user, net/tap.c for
  * tap and bridge) and a virtio-net device on the next virtio-mmio slot, after the disks. A MAC
- * not given is derived from the VM name and the NIC index, so it is stable across runs. */
+ * not given is derived from the VM's identity (vm_net_seed) and the NIC index, so it is stable
+ * across runs. */
 #include "vmm/vm_priv.h"
 
 #include <errno.h>
@@ -12,13 +13,28 @@
 #include "net/slirp.h"
 #include "net/tap.h"
 
+static uint64_t fnv1a(uint64_t h, const char *s)
+{
+	for (; s && *s; s++)
+		h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+	return (h ^ 0xff) * 0x100000001b3ull; /* separator */
+}
+
+/* The VM's identity: its --name, or without one what it runs (kernel, command line, disks), so
+ * the same VM gets the same MAC every run and two differently configured VMs differ. */
 static uint64_t vm_net_seed(const struct vm *vm, unsigned i)
 {
-	const char *s = vm->cfg->name ? vm->cfg->name : "kvmm";
+	const struct vm_config *c = vm->cfg;
 	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
 
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 0x100000001b3ull;
+	if (c->name) {
+		h = fnv1a(h, c->name);
+	} else {
+		h = fnv1a(h, c->kernel ? c->kernel : c->kernel_data_name);
+		h = fnv1a(h, c->cmdline);
+		for (unsigned d = 0; d < c->ndisks; d++)
+			h = fnv1a(h, c->disks[d].path);
+	}
 	return h ^ i;
 }
 
@@ -50,7 +66,8 @@ int vm_net_create(struct vm *vm, struct acpi_config *ac, char *err, size_t errle
 			net_mac_generate(no.mac, vm_net_seed(vm, i));
 		e = virtio_net_create(&vm->nets[i], vm->mem, vm->net_be[i], &no);
 		if (!e)
-			e = vm_virtio_mmio_attach(vm, ac, virtio_net_dev(vm->nets[i]), "virtio-net");
+			e = vm_virtio_mmio_attach(vm, ac, virtio_net_dev(vm->nets[i]),
+						  "virtio-net");
 		if (e) {
 			snprintf(err, errlen, "--net %s: cannot create the device: %s",
 				 vm->net_be[i]->kind, strerror(-e));

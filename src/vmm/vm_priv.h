@@ -113,8 +113,7 @@ void vm_devices_destroy(struct vm *vm);
 int vm_virtio_mmio_attach(struct vm *vm, struct acpi_config *ac, struct virtio_dev *vd,
 			  const char *name) KVMM_MUST_CHECK;
 /* --net devices and their backends (vm_net.c). */
-int vm_net_create(struct vm *vm, struct acpi_config *ac, char *err,
-		  size_t errlen) KVMM_MUST_CHECK;
+int vm_net_create(struct vm *vm, struct acpi_config *ac, char *err, size_t errlen) KVMM_MUST_CHECK;
 void vm_net_destroy(struct vm *vm);
 /* vm_memory.c */
 int vm_memory_create(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;

@@ -59,10 +59,8 @@ static void fuzz_destroy(struct net_backend *nb)
 	(void)nb;
 }
 
-static const struct net_backend_ops fuzz_ops = {.send = fuzz_send,
-						.rx_kick = fuzz_kick,
-						.set_offload = fuzz_offload,
-						.destroy = fuzz_destroy};
+static const struct net_backend_ops fuzz_ops = {
+    .send = fuzz_send, .rx_kick = fuzz_kick, .set_offload = fuzz_offload, .destroy = fuzz_destroy};
 
 static void wr(struct virtio_mmio *t, uint64_t off, uint32_t v)
 {

@@ -149,11 +149,11 @@ case_net_bridge_2vm() {
 	}
 	GUEST_T0=$(date +%s%N)
 	timeout -k 5 "$TIMEOUT" ip netns exec $ns "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_net.elf" \
-		--net bridge,br=kbr0 --cmdline "static=10.78.0.2 peer=10.78.0.3 linger=8" \
+		--name vm-a --net bridge,br=kbr0 --cmdline "static=10.78.0.2 peer=10.78.0.3 linger=8" \
 		--serial stdio --debug-exit </dev/null >"$outa" 2>&1 &
 	pa=$!
 	timeout -k 5 "$TIMEOUT" ip netns exec $ns "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_net.elf" \
-		--net bridge,br=kbr0 --cmdline "static=10.78.0.3 peer=10.78.0.2 linger=8" \
+		--name vm-b --net bridge,br=kbr0 --cmdline "static=10.78.0.3 peer=10.78.0.2 linger=8" \
 		--serial stdio --debug-exit </dev/null >"$outb" 2>&1 &
 	pb=$!
 	net_wait_line "$outa" 'ok - ICMP' 60

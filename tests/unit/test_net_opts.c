@@ -44,17 +44,17 @@ static void test_errors(void **state)
 	static const char *bad[] = {
 	    "",
 	    "slip",
-	    "user,net=10.0.2.1/24",	 /* host bits set */
-	    "user,net=10.0.0.0/30",	 /* too small for .15 */
-	    "user,hostfwd=tcp::0-:22",	 /* port 0 */
+	    "user,net=10.0.2.1/24",    /* host bits set */
+	    "user,net=10.0.0.0/30",    /* too small for .15 */
+	    "user,hostfwd=tcp::0-:22", /* port 0 */
 	    "user,hostfwd=tcp::99999-:22",
 	    "user,hostfwd=sctp::1-:2",
 	    "user,hostfwd=tcp:1.2.3:1-:2",
 	    "user,restrict=maybe",
 	    "user,mac=01:00:00:00:00:01", /* multicast */
 	    "user,mac=52:54:00:00:00",
-	    "user,ifname=tap0",		 /* not a user option */
-	    "tap",			 /* ifname required */
+	    "user,ifname=tap0", /* not a user option */
+	    "tap",		/* ifname required */
 	    "tap,ifname=a/b",
 	    "tap,ifname=0123456789abcdef", /* longer than IFNAMSIZ - 1 */
 	    "tap,ifname=t0,queues=5",

@@ -16,11 +16,11 @@
 #include "mem/gmem.h"
 #include "net/backend.h"
 
-#define RAM_SIZE  (4u << 20)
-#define DATA_GPA  0x100000u
-#define QSIZE	  16
-#define MAX_SENT  8
-#define F(bit)	  (1ull << (bit))
+#define RAM_SIZE (4u << 20)
+#define DATA_GPA 0x100000u
+#define QSIZE	 16
+#define MAX_SENT 8
+#define F(bit)	 (1ull << (bit))
 
 static const uint8_t MAC[6] = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
 

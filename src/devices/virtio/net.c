@@ -9,7 +9,7 @@
 #include "net/backend.h"
 
 #define NET_CTRL_MAX	  (8 + 2 * (4 + 6 * VIRTIO_NET_MAC_TABLE)) /* largest command we accept */
-#define NET_RX_MAX_CHAINS 64 /* mergeable buffers per frame */
+#define NET_RX_MAX_CHAINS 64					   /* mergeable buffers per frame */
 #define NET_TXBUF_LEN	  (NET_VNET_HDR_LEN + NET_MAX_FRAME)
 
 struct net_filter {
@@ -112,8 +112,8 @@ static int net_rx_frame(struct virtio_net *n, unsigned qi, struct net_vnet_hdr *
 		virtq_unpop(vq, used);
 		n->stats.rx_dropped++;
 		log_ratelimited(&n->vd.rl, LOG_WARN,
-				"virtio-net: a %zu-byte frame does not fit a %llu-byte buffer", need,
-				(unsigned long long)n->rx_first.in_len);
+				"virtio-net: a %zu-byte frame does not fit a %llu-byte buffer",
+				need, (unsigned long long)n->rx_first.in_len);
 		return 0;
 	}
 	done = net_put(&n->rx_first, NET_VNET_HDR_LEN, frame,
@@ -419,7 +419,8 @@ static void net_ctrl_process(struct virtio_net *n)
 		if (e->out_len >= 2 && e->out_len <= sizeof(n->ctrlbuf)) {
 			size_t len = iov_to_buf(e->iov, e->nout, 0, n->ctrlbuf, (size_t)e->out_len);
 
-			ack = net_ctrl_cmd(n, n->ctrlbuf[0], n->ctrlbuf[1], n->ctrlbuf + 2, len - 2);
+			ack =
+			    net_ctrl_cmd(n, n->ctrlbuf[0], n->ctrlbuf[1], n->ctrlbuf + 2, len - 2);
 		}
 		n->stats.ctrl_cmds++;
 		if (ack != VIRTIO_NET_OK)

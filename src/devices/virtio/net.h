@@ -59,15 +59,15 @@ struct virtio_net;
 #define VIRTIO_NET_OK  0
 #define VIRTIO_NET_ERR 1
 
-#define VIRTIO_NET_CTRL_RX	    0
-#define VIRTIO_NET_CTRL_RX_PROMISC  0
-#define VIRTIO_NET_CTRL_RX_ALLMULTI 1
-#define VIRTIO_NET_CTRL_MAC	    1
-#define VIRTIO_NET_CTRL_MAC_TABLE_SET 0
-#define VIRTIO_NET_CTRL_MAC_ADDR_SET  1
-#define VIRTIO_NET_CTRL_ANNOUNCE      3
-#define VIRTIO_NET_CTRL_ANNOUNCE_ACK  0
-#define VIRTIO_NET_CTRL_MQ	      4
+#define VIRTIO_NET_CTRL_RX		0
+#define VIRTIO_NET_CTRL_RX_PROMISC	0
+#define VIRTIO_NET_CTRL_RX_ALLMULTI	1
+#define VIRTIO_NET_CTRL_MAC		1
+#define VIRTIO_NET_CTRL_MAC_TABLE_SET	0
+#define VIRTIO_NET_CTRL_MAC_ADDR_SET	1
+#define VIRTIO_NET_CTRL_ANNOUNCE	3
+#define VIRTIO_NET_CTRL_ANNOUNCE_ACK	0
+#define VIRTIO_NET_CTRL_MQ		4
 #define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET 0
 
 #define VIRTIO_NET_MAC_TABLE  64 /* filter entries per class; more means "accept all" */
@@ -88,15 +88,15 @@ struct virtio_net_opts {
 
 struct virtio_net_stats {
 	uint64_t tx_frames, tx_bytes;
-	uint64_t tx_dropped;	/* malformed header or offload not negotiated, too big, backend
-				 * send failed */
+	uint64_t tx_dropped; /* malformed header or offload not negotiated, too big, backend
+			      * send failed */
 	uint64_t rx_frames, rx_bytes;
 	uint64_t rx_no_buffers; /* receive postponed: the guest had no buffers (backpressure) */
 	uint64_t rx_dropped;	/* driver not running, link down, frame malformed or too big for
 				 * the guest's buffers */
 	uint64_t rx_filtered;	/* rejected by the MAC filter */
 	uint64_t ctrl_cmds, ctrl_errors;
-	uint64_t guest_errors;	/* malformed chains: NEEDS_RESET */
+	uint64_t guest_errors; /* malformed chains: NEEDS_RESET */
 };
 
 /* Create the device on a backend (not owned; the caller destroys it after the device) and

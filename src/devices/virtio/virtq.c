@@ -186,7 +186,8 @@ void virtq_unpop(struct virtq *vq, uint16_t n)
 
 void virtq_fill(struct virtq *vq, uint16_t off, uint16_t head, uint32_t len)
 {
-	struct virtq_used_elem *u = &vq->used->ring[(uint16_t)(vq->used_idx + off) & (vq->size - 1)];
+	struct virtq_used_elem *u =
+	    &vq->used->ring[(uint16_t)(vq->used_idx + off) & (vq->size - 1)];
 
 	__atomic_store_n(&u->id, head, __ATOMIC_RELAXED);
 	__atomic_store_n(&u->len, len, __ATOMIC_RELAXED);

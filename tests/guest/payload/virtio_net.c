@@ -14,14 +14,14 @@
 
 const char payload_name[] = "virtio_net";
 
-#define QSIZE	 16
-#define RX_RING	 0x1200000ull /* desc, avail +0x1000, used +0x2000 */
-#define TX_RING	 0x1204000ull
-#define RX_BUF	 0x1210000ull /* QSIZE x 2 KiB */
-#define TX_BUF	 0x1220000ull
-#define BUF_LEN	 2048
-#define HDR_LEN	 12
-#define MS	 1000ull
+#define QSIZE	16
+#define RX_RING 0x1200000ull /* desc, avail +0x1000, used +0x2000 */
+#define TX_RING 0x1204000ull
+#define RX_BUF	0x1210000ull /* QSIZE x 2 KiB */
+#define TX_BUF	0x1220000ull
+#define BUF_LEN 2048
+#define HDR_LEN 12
+#define MS	1000ull
 
 struct desc {
 	uint64_t addr;
@@ -158,7 +158,8 @@ static bool driver_init(void)
 		mac[i] = *(volatile uint8_t *)(base + 0x100 + i);
 	/* all receive buffers up front */
 	for (uint16_t i = 0; i < QSIZE; i++) {
-		ring_desc(RX_RING)[i] = (struct desc){RX_BUF + (uint64_t)i * BUF_LEN, BUF_LEN, 2, 0};
+		ring_desc(RX_RING)[i] =
+		    (struct desc){RX_BUF + (uint64_t)i * BUF_LEN, BUF_LEN, 2, 0};
 		ring_avail(RX_RING)[2 + i] = i;
 	}
 	__asm__ volatile("mfence" ::: "memory");
@@ -460,8 +461,8 @@ static void ip_input(const uint8_t *f, size_t len)
 		 tot - ihl <= 1400)
 		icmp_answer(f, ip, p, tot - ihl);
 	else if (ip[9] == 1 && tot - ihl >= 8 && p[0] == 0 && state == WANT_ECHO) {
-		bool ok = get16(p + 4) == 0x4b56 && get16(p + 6) == echo_seq &&
-			  tot - ihl == 40 && p[8] == 'a' && p[39] == 'a' + 31 % 26;
+		bool ok = get16(p + 4) == 0x4b56 && get16(p + 6) == echo_seq && tot - ihl == 40 &&
+			  p[8] == 'a' && p[39] == 'a' + 31 % 26;
 
 		print_ip("ok - ICMP echo reply from ", get32(ip + 12));
 		printf("%s\n", ok ? "" : " (MISMATCH)");
@@ -496,7 +497,8 @@ static void poll_rx(void)
 	bool got = false;
 
 	while (ring_used(RX_RING)[1] != rx_last) {
-		volatile uint32_t *e = (volatile uint32_t *)(ring_used(RX_RING) + 2) + 2 * (rx_last % QSIZE);
+		volatile uint32_t *e =
+		    (volatile uint32_t *)(ring_used(RX_RING) + 2) + 2 * (rx_last % QSIZE);
 		uint32_t id = e[0], len = e[1];
 		const uint8_t *f = (const uint8_t *)(RX_BUF + (uint64_t)id * BUF_LEN) + HDR_LEN;
 
