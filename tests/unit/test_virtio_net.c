@@ -44,8 +44,10 @@ struct fixture {
 	struct fake_irq irq;
 	struct virtio_net *n;
 	struct virtio_mmio *t;
-	struct ring r[3];
+	struct ring r[5];
+	unsigned nq, ctrlq; /* queues set up by driver_init; the control queue's index */
 	uint64_t next_data;
+	unsigned set_queues;
 };
 
 /* ---- fake backend ---- */
@@ -70,6 +72,16 @@ static void fb_kick(struct net_backend *nb, unsigned q)
 	container_of(nb, struct fake_nb, nb)->kicks++;
 }
 
+static unsigned fb_last_queue;
+
+static int fb_send_q(struct net_backend *nb, unsigned q, const struct iovec *iov, unsigned cnt)
+{
+	fb_last_queue = q;
+	return fb_send(nb, q, iov, cnt);
+}
+
+static int fb_set_queues(struct net_backend *nb, unsigned n);
+
 static int fb_offload(struct net_backend *nb, unsigned o)
 {
 	container_of(nb, struct fake_nb, nb)->offloads = o;
@@ -83,6 +95,11 @@ static void fb_destroy(struct net_backend *nb)
 
 static const struct net_backend_ops fb_ops = {
     .send = fb_send, .rx_kick = fb_kick, .set_offload = fb_offload, .destroy = fb_destroy};
+static const struct net_backend_ops fb_mq_ops = {.send = fb_send_q,
+						 .rx_kick = fb_kick,
+						 .set_offload = fb_offload,
+						 .set_queues = fb_set_queues,
+						 .destroy = fb_destroy};
 
 /* ---- a driver over virtio-mmio ---- */
 
@@ -104,30 +121,54 @@ static void *host(struct fixture *f, uint64_t gpa)
 	return f->ram + gpa;
 }
 
-static struct fixture *make(bool vnet_hdr)
+static struct fixture the_fixture;
+
+static int fb_set_queues(struct net_backend *nb, unsigned n)
 {
-	static struct fixture f;
+	(void)nb;
+	the_fixture.set_queues = n;
+	return 0;
+}
+
+static struct fixture *make_q(bool vnet_hdr, unsigned queues)
+{
+	struct fixture *fx = &the_fixture;
 	struct gmem_region gr;
 	struct virtio_net_opts o = {.queue_size = QSIZE};
 
-	memset(&f, 0, sizeof(f));
-	f.ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(f.ram != MAP_FAILED);
-	gr = (struct gmem_region){0, RAM_SIZE, f.ram, 0};
-	assert_int_equal(gmem_create(&f.mem, &gr, 1), 0);
-	f.fb.nb = (struct net_backend){.ops = &fb_ops,
-				       .kind = "fake",
-				       .vnet_hdr = vnet_hdr,
-				       .offloads = vnet_hdr ? NET_OFFLOAD_TSO4 : 0,
-				       .queues = 1};
+	memset(fx, 0, sizeof(*fx));
+	fx->ram = mmap(NULL, RAM_SIZE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(fx->ram != MAP_FAILED);
+	gr = (struct gmem_region){0, RAM_SIZE, fx->ram, 0};
+	assert_int_equal(gmem_create(&fx->mem, &gr, 1), 0);
+	fx->fb.nb = (struct net_backend){.ops = &fb_ops,
+					 .kind = "fake",
+					 .vnet_hdr = vnet_hdr,
+					 .offloads = vnet_hdr ? NET_OFFLOAD_TSO4 : 0,
+					 .queues = queues};
+	if (queues > 1)
+		fx->fb.nb.ops = &fb_mq_ops;
 	memcpy(o.mac, MAC, 6);
-	fake_irq_init(&f.irq);
-	assert_int_equal(virtio_net_create(&f.n, f.mem, &f.fb.nb, &o), 0);
-	assert_int_equal(virtio_mmio_create(&f.t, virtio_net_dev(f.n), &f.irq.line), 0);
-	for (unsigned q = 0; q < 3; q++)
-		f.r[q].base = 0x10000u * (q + 1);
-	f.next_data = DATA_GPA;
-	return &f;
+	fake_irq_init(&fx->irq);
+	assert_int_equal(virtio_net_create(&fx->n, fx->mem, &fx->fb.nb, &o), 0);
+	assert_int_equal(virtio_mmio_create(&fx->t, virtio_net_dev(fx->n), &fx->irq.line), 0);
+	for (unsigned q = 0; q < 5; q++)
+		fx->r[q].base = 0x10000u * (q + 1);
+	fx->nq = 2 * queues + 1;
+	fx->ctrlq = 2;
+	fx->next_data = DATA_GPA;
+	return fx;
+}
+
+static struct fixture *make(bool vnet_hdr)
+{
+	return make_q(vnet_hdr, 1);
+}
+
+static int setup_mq(void **state)
+{
+	*state = make_q(true, 2);
+	return 0;
 }
 
 static int setup_plain(void **state)
@@ -177,7 +218,7 @@ static void driver_init(struct fixture *f, uint64_t want)
 	wr(f, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
 	wr(f, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(feat >> 32));
 	wr(f, VIRTIO_MMIO_STATUS, 0x0b);
-	for (unsigned q = 0; q < 3; q++) {
+	for (unsigned q = 0; q < f->nq; q++) {
 		wr(f, VIRTIO_MMIO_QUEUE_SEL, q);
 		wr(f, VIRTIO_MMIO_QUEUE_NUM, QSIZE);
 		wr(f, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)f->r[q].base);
@@ -622,26 +663,27 @@ static uint8_t ctrl(struct fixture *f, uint8_t cls, uint8_t cmd, const void *dat
 {
 	uint32_t lens[3] = {2, len, 1};
 	uint64_t gpa[3];
-	uint16_t head = f->r[2].next_desc;
+	unsigned cq = f->ctrlq;
+	uint16_t head = f->r[cq].next_desc;
 	uint8_t *ack;
 
 	/* out: class+cmd, data; in: ack */
 	for (unsigned i = 0; i < 3; i++) {
 		gpa[i] = f->next_data;
 		f->next_data += 16 + ((lens[i] + 15) & ~15u);
-		*desc(f, 2, (uint16_t)(head + i)) = (struct virtq_desc){
+		*desc(f, cq, (uint16_t)(head + i)) = (struct virtq_desc){
 		    gpa[i], lens[i],
 		    (uint16_t)((i == 2 ? VIRTQ_DESC_F_WRITE : 0) | (i < 2 ? VIRTQ_DESC_F_NEXT : 0)),
 		    (uint16_t)((head + i + 1) % QSIZE)};
 	}
-	f->r[2].next_desc = (uint16_t)((head + 3) % QSIZE);
+	f->r[cq].next_desc = (uint16_t)((head + 3) % QSIZE);
 	((uint8_t *)host(f, gpa[0]))[0] = cls;
 	((uint8_t *)host(f, gpa[0]))[1] = cmd;
 	memcpy(host(f, gpa[1]), data, len);
 	ack = host(f, gpa[2]);
 	*ack = 0xee;
-	publish(f, 2, head);
-	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 2);
+	publish(f, cq, head);
+	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, cq);
 	return *ack;
 }
 
@@ -728,6 +770,46 @@ static void test_announce_and_link(void **state)
 	assert_int_equal(stats(f).rx_dropped, 1);
 }
 
+static void test_multiqueue(void **state)
+{
+	struct fixture *f = *state;
+	struct net_vnet_hdr h = {0};
+	uint8_t fr[64];
+	uint16_t pairs = 2, max;
+	uint32_t lens[2] = {NET_VNET_HDR_LEN, sizeof(fr)};
+	uint64_t gpa[2];
+
+	assert_true(device_features(f) & F(VIRTIO_NET_F_MQ));
+	virtio_mmio_io_ops.read(f->t, VIRTIO_MMIO_CONFIG + 8, &max, 2);
+	assert_int_equal(max, 2);
+	driver_init(f, F(VIRTIO_NET_F_MQ) | F(VIRTIO_NET_F_CTRL_VQ));
+	f->ctrlq = 4; /* 2 * max pairs with MQ */
+	assert_int_equal(f->set_queues, 1);
+	/* tx1 is not in use until VQ_PAIRS_SET */
+	make_frame(fr, sizeof(fr), MAC, 1);
+	chain(f, 3, lens, 2, false, gpa);
+	memcpy(host(f, gpa[0]), &h, sizeof(h));
+	memcpy(host(f, gpa[1]), fr, sizeof(fr));
+	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &pairs, 2),
+			 VIRTIO_NET_OK);
+	assert_int_equal(f->set_queues, 2);
+	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 3);
+	assert_int_equal(f->fb.nsent, 1);
+	assert_int_equal(fb_last_queue, 1);
+	/* more pairs than the device has: refused */
+	pairs = 3;
+	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, &pairs, 2),
+			 VIRTIO_NET_ERR);
+	/* a frame for pair 1 lands in rx1 */
+	chain(f, 2, (uint32_t[]){1526}, 1, true, gpa);
+	{
+		struct iovec iov[2] = {{&h, NET_VNET_HDR_LEN}, {fr, sizeof(fr)}};
+
+		assert_int_equal(f->fb.nb.fe.receive(f->fb.nb.fe.ctx, 1, iov, 2), 0);
+	}
+	assert_int_equal(used_idx(f, 2), 1);
+}
+
 static void test_create_rejects(void **state)
 {
 	struct fixture *f = *state;
@@ -759,6 +841,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rx_read_only_buffer, setup_plain, teardown),
 	    cmocka_unit_test_setup_teardown(test_ctrl_filter_and_mac, setup_plain, teardown),
 	    cmocka_unit_test_setup_teardown(test_announce_and_link, setup_plain, teardown),
+	    cmocka_unit_test_setup_teardown(test_multiqueue, setup_mq, teardown),
 	    cmocka_unit_test_setup_teardown(test_create_rejects, setup_plain, teardown),
 	};
 
