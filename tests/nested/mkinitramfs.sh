@@ -105,7 +105,7 @@ add_mod kvm_amd
 # For the virtio-net tap/bridge/NAT cases (tests/guest/net.sh): tun, bridge, veth, nftables NAT.
 # crc32c_generic first: libcrc32c (nf_tables, nf_conntrack) allocates "crc32c" in its init and
 # there is no modprobe in the initramfs to load it on demand (its softdep).
-for m in tun bridge veth crc32c_generic nf_tables nft_chain_nat nft_masq; do
+for m in tun bridge veth crc32c_generic nf_tables nft_chain_nat nft_masq nft_ct; do
 	add_mod $m
 done
 for m in "${order[@]}"; do
