@@ -12,6 +12,9 @@
 #                     side and serves a TCP connection from it. A missing tap that cannot be
 #                     created (no CAP_NET_ADMIN is simulated by a name that is not a tap) fails
 #                     with one line.
+#   net-tap-mq        kvmm creates a 2-queue tap (queues=2); the payload (no MQ) pings the host
+#                     side over it (the device detaches the unused tap queue); the tap vanishes
+#                     with kvmm; without CAP_NET_ADMIN creating a tap is one line, status 2.
 #   net-bridge-2vm    a bridge in a namespace; two VMs with --net bridge,br=kbr0 ping each other;
 #                     their taps vanish from the bridge when they exit; a missing bridge fails.
 #   net-nat           kvmm net nat create/delete: a VM on the NAT bridge gets an address from
@@ -132,6 +135,52 @@ case_net_tap_netns() {
 	net_ns_cleanup $ns
 }
 
+# kvmm creates a multi-queue tap itself (queues=2); the payload does not negotiate MQ, so the
+# device must detach the second tap queue (TUNSETQUEUE) or half the host's frames would be lost.
+# Then: without CAP_NET_ADMIN (setpriv drops it) creating a tap fails with one line.
+case_net_tap_mq() {
+	local name=net-tap-mq ns=kvmm-mq out=$GUEST_WORK/net-mq.out out2=$GUEST_WORK/net-mq2.out
+	local pid st status=2 created
+	net_filter_skip "$name" "${1:-}" && return
+	if ! net_have_tools; then
+		guest_skip "$name" "needs root, /dev/net/tun and ip"
+		return
+	fi
+	net_ns_cleanup $ns
+	ip netns add $ns || {
+		guest_not_ok "$name" "cannot create the namespace"
+		return
+	}
+	GUEST_T0=$(date +%s%N)
+	timeout -k 5 "$TIMEOUT" ip netns exec $ns "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_net.elf" \
+		--net tap,ifname=kmq0,queues=2 --cmdline "static=10.76.0.2 peer=10.76.0.1 linger=3" \
+		--serial stdio --debug-exit </dev/null >"$out" 2>&1 &
+	pid=$!
+	net_wait_line "$out" '^virtio_net: device at' 60
+	created=$(ip -n $ns -d link show kmq0 2>/dev/null | grep -c 'multi_queue')
+	ip -n $ns addr add 10.76.0.1/24 dev kmq0 2>/dev/null
+	wait "$pid"
+	st=$?
+	if type -P setpriv >/dev/null; then
+		timeout -k 5 30 ip netns exec $ns setpriv --bounding-set=-net_admin "$KVMM" run \
+			--kernel "$PAYLOAD_DIR/virtio_net.elf" --net tap,ifname=knew0 --serial stdio \
+			</dev/null >"$out2" 2>&1
+		status=$?
+	else
+		echo "kvmm run: (setpriv missing: not checked) no permission" >"$out2"
+	fi
+	if [ "$st" -ne 1 ] || ! grep -q '^ok - ICMP echo reply from 10.76.0.1' "$out"; then
+		guest_not_ok "$name" "exit status $st: ARP/ping over a 2-queue tap failed" "$out"
+	elif [ "$created" -ne 1 ] || ip -n $ns link show kmq0 >/dev/null 2>&1; then
+		guest_not_ok "$name" "kmq0 multi_queue while running: $created; must vanish after"
+	elif [ "$status" -ne 2 ] || [ "$(wc -l <"$out2")" -ne 1 ] || ! grep -q 'no permission' "$out2"; then
+		guest_not_ok "$name" "without CAP_NET_ADMIN: status $status" "$out2"
+	else
+		guest_ok "$name" "2-queue tap created, used on pair 0, removed; '$(cat "$out2")'"
+	fi
+	net_ns_cleanup $ns
+}
+
 case_net_bridge_2vm() {
 	local name=net-bridge-2vm ns=kvmm-br outa=$GUEST_WORK/net-bra.out outb=$GUEST_WORK/net-brb.out
 	local out3=$GUEST_WORK/net-br3.out pa pb sa sb status ports
@@ -217,6 +266,7 @@ case_net_nat() {
 net_cases() {
 	case_net_user_hostfwd "$@"
 	case_net_tap_netns "$@"
+	case_net_tap_mq "$@"
 	case_net_bridge_2vm "$@"
 	case_net_nat "$@"
 }

@@ -78,7 +78,7 @@ done
 # Network tools for tests/guest/net.sh (optional: those cases skip without them): iproute2's
 # ip (netns, tuntap, bridge), nft and dnsmasq for `kvmm net nat`, with a minimal passwd/group
 # so dnsmasq can look up root.
-for t in ip nft dnsmasq; do
+for t in ip nft dnsmasq setpriv; do
 	p=$(type -P "$t") || p=$(PATH=$PATH:/usr/sbin:/sbin type -P "$t") || continue
 	copy_elf "$(readlink -f "$p")" "/usr/bin/$t"
 done
