@@ -12,9 +12,10 @@
 #                     side and serves a TCP connection from it. A missing tap that cannot be
 #                     created (no CAP_NET_ADMIN is simulated by a name that is not a tap) fails
 #                     with one line.
-#   net-tap-mq        kvmm creates a 2-queue tap (queues=2); the payload (no MQ) pings the host
-#                     side over it (the device detaches the unused tap queue); the tap vanishes
-#                     with kvmm; without CAP_NET_ADMIN creating a tap is one line, status 2.
+#   net-tap-mq        kvmm creates a 2-queue tap (queues=2); the payload pings the host side over
+#                     it once with one pair (the device detaches the unused tap queue) and once
+#                     with MQ negotiated and 2 pairs (VQ_PAIRS_SET, transmit on tx1); the tap
+#                     vanishes with kvmm; without CAP_NET_ADMIN creating a tap is one line.
 #   net-bridge-2vm    a bridge in a namespace; two VMs with --net bridge,br=kbr0 ping each other;
 #                     their taps vanish from the bridge when they exit; a missing bridge fails.
 #   net-nat           kvmm net nat create/delete: a VM on the NAT bridge gets an address from
@@ -135,12 +136,30 @@ case_net_tap_netns() {
 	net_ns_cleanup $ns
 }
 
-# kvmm creates a multi-queue tap itself (queues=2); the payload does not negotiate MQ, so the
-# device must detach the second tap queue (TUNSETQUEUE) or half the host's frames would be lost.
-# Then: without CAP_NET_ADMIN (setpriv drops it) creating a tap fails with one line.
+# kvmm creates a multi-queue tap itself (queues=2). Without MQ negotiated the device must detach
+# the second tap queue (TUNSETQUEUE) or the host's frames steered to it would be lost; with MQ
+# and VQ_PAIRS_SET 2 both are attached. Then: without CAP_NET_ADMIN (setpriv drops it) creating
+# a tap fails with one line.
+#
+# net_mq_vm NS OUT EXTRA: kvmm creates kmq0 with 2 queues in NS; once the payload is up the host
+# side gets 10.76.0.1/24; prints "STATUS MULTIQUEUE-FLAG-SEEN".
+net_mq_vm() {
+	local ns=$1 out=$2 extra=$3 pid st seen
+	timeout -k 5 "$TIMEOUT" ip netns exec "$ns" "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_net.elf" \
+		--net tap,ifname=kmq0,queues=2 --cmdline "static=10.76.0.2 peer=10.76.0.1 linger=3 $extra" \
+		--serial stdio --debug-exit </dev/null >"$out" 2>&1 &
+	pid=$!
+	net_wait_line "$out" '^virtio_net: device at' 60
+	seen=$(ip -n "$ns" -d link show kmq0 2>/dev/null | grep -c 'multi_queue')
+	ip -n "$ns" addr add 10.76.0.1/24 dev kmq0 2>/dev/null
+	wait "$pid"
+	st=$?
+	echo "$st $seen"
+}
+
 case_net_tap_mq() {
 	local name=net-tap-mq ns=kvmm-mq out=$GUEST_WORK/net-mq.out out2=$GUEST_WORK/net-mq2.out
-	local pid st status=2 created
+	local out3=$GUEST_WORK/net-mq3.out r1 r3 status=2
 	net_filter_skip "$name" "${1:-}" && return
 	if ! net_have_tools; then
 		guest_skip "$name" "needs root, /dev/net/tun and ip"
@@ -152,15 +171,8 @@ case_net_tap_mq() {
 		return
 	}
 	GUEST_T0=$(date +%s%N)
-	timeout -k 5 "$TIMEOUT" ip netns exec $ns "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_net.elf" \
-		--net tap,ifname=kmq0,queues=2 --cmdline "static=10.76.0.2 peer=10.76.0.1 linger=3" \
-		--serial stdio --debug-exit </dev/null >"$out" 2>&1 &
-	pid=$!
-	net_wait_line "$out" '^virtio_net: device at' 60
-	created=$(ip -n $ns -d link show kmq0 2>/dev/null | grep -c 'multi_queue')
-	ip -n $ns addr add 10.76.0.1/24 dev kmq0 2>/dev/null
-	wait "$pid"
-	st=$?
+	r1=$(net_mq_vm $ns "$out" "")
+	r3=$(net_mq_vm $ns "$out3" "mq")
 	if type -P setpriv >/dev/null; then
 		timeout -k 5 30 ip netns exec $ns setpriv --bounding-set=-net_admin "$KVMM" run \
 			--kernel "$PAYLOAD_DIR/virtio_net.elf" --net tap,ifname=knew0 --serial stdio \
@@ -169,14 +181,17 @@ case_net_tap_mq() {
 	else
 		echo "kvmm run: (setpriv missing: not checked) no permission" >"$out2"
 	fi
-	if [ "$st" -ne 1 ] || ! grep -q '^ok - ICMP echo reply from 10.76.0.1' "$out"; then
-		guest_not_ok "$name" "exit status $st: ARP/ping over a 2-queue tap failed" "$out"
-	elif [ "$created" -ne 1 ] || ip -n $ns link show kmq0 >/dev/null 2>&1; then
-		guest_not_ok "$name" "kmq0 multi_queue while running: $created; must vanish after"
+	if [ "$r1" != "1 1" ] || ! grep -q '^ok - ICMP echo reply from 10.76.0.1' "$out"; then
+		guest_not_ok "$name" "one pair on a 2-queue tap: status/multi_queue '$r1', ping failed" "$out"
+	elif [ "$r3" != "1 1" ] || ! grep -q '^ok - ICMP echo reply from 10.76.0.1' "$out3" ||
+		! grep -q '^ok - MQ: 2 pairs, sent on tx1' "$out3"; then
+		guest_not_ok "$name" "two pairs (mq): status/multi_queue '$r3'" "$out3"
+	elif ip -n $ns link show kmq0 >/dev/null 2>&1; then
+		guest_not_ok "$name" "kmq0 left behind"
 	elif [ "$status" -ne 2 ] || [ "$(wc -l <"$out2")" -ne 1 ] || ! grep -q 'no permission' "$out2"; then
 		guest_not_ok "$name" "without CAP_NET_ADMIN: status $status" "$out2"
 	else
-		guest_ok "$name" "2-queue tap created, used on pair 0, removed; '$(cat "$out2")'"
+		guest_ok "$name" "2-queue tap: 1 pair (spare queue detached) and 2 pairs ($(grep -o 'received .* on rx1' "$out3")); removed; '$(cat "$out2")'"
 	fi
 	net_ns_cleanup $ns
 }

@@ -8,20 +8,22 @@
  *     reads a line and answers "pong: LINE" then closes (FIN). The host side connects through
  *     a hostfwd rule (tests/guest/net.sh).
  *   - static=A.B.C.D,peer=A.B.C.D: skip DHCP and ping `peer` instead of the router (tap tests).
+ *   - mq: negotiate MQ + CTRL_VQ, switch to 2 queue pairs (VQ_PAIRS_SET) and transmit on tx1,
+ *     receiving on rx0 and rx1 (a multi-queue tap).
  * Arguments: tcp=PORT, wait=SECONDS (how long to wait for the connection, default 60),
- * static=, peer=, noicmp. */
+ * static=, peer=, noicmp, linger=SECONDS, mq. */
 #include "payload.h"
 
 const char payload_name[] = "virtio_net";
 
-#define QSIZE	16
-#define RX_RING 0x1200000ull /* desc, avail +0x1000, used +0x2000 */
-#define TX_RING 0x1204000ull
-#define RX_BUF	0x1210000ull /* QSIZE x 2 KiB */
-#define TX_BUF	0x1220000ull
-#define BUF_LEN 2048
-#define HDR_LEN 12
-#define MS	1000ull
+#define QSIZE	  16
+#define QRING(q)  (0x1200000ull + (uint64_t)(q)*0x4000) /* desc, avail +0x1000, used +0x2000 */
+#define RX_BUF(p) (0x1220000ull + (uint64_t)(p)*0x8000) /* QSIZE x 2 KiB per receive queue */
+#define CTRL_BUF  0x1248000ull
+#define TX_BUF	  0x1220000ull
+#define BUF_LEN	  2048
+#define HDR_LEN	  12
+#define MS	  1000ull
 
 struct desc {
 	uint64_t addr;
@@ -32,7 +34,9 @@ struct desc {
 static uint64_t base;
 static uint8_t mac[6], gw_mac[6];
 static uint32_t my_ip, gw_ip, server_ip, offer_ip, peer_ip;
-static uint16_t rx_last, tx_idx;
+static uint16_t rx_last[2], tx_idx, ctrl_idx;
+static unsigned npairs = 1, txq = 1, rx_count[2];
+#define TX_RING QRING(txq)
 static uint32_t xid = 0x6b766d6d;
 static uint64_t tsc_per_ms; /* calibrated against the LAPIC timer: deadlines are wall-clock,
 			     * however slow each poll is (nested KVM) */
@@ -145,29 +149,65 @@ static bool driver_init(void)
 	f0 = mmio_read32(base + 0x10);
 	if (!check(f0 & (1u << 5), "device offers MAC"))
 		return false;
+	if (npairs == 2 &&
+	    !check((f0 & (1u << 22)) && (f0 & (1u << 17)), "device offers MQ and CTRL_VQ"))
+		return false;
 	mmio_write32(base + 0x24, 0);
-	mmio_write32(base + 0x20, 1u << 5); /* MAC */
+	mmio_write32(base + 0x20, (1u << 5) | (npairs == 2 ? (1u << 22) | (1u << 17) : 0));
 	mmio_write32(base + 0x24, 1);
 	mmio_write32(base + 0x20, 1); /* VERSION_1 */
 	mmio_write32(base + 0x70, 0x0b);
 	if (!check(mmio_read32(base + 0x70) & 0x08, "FEATURES_OK accepted"))
 		return false;
-	if (!setup_queue(0, RX_RING) || !setup_queue(1, TX_RING))
-		return false;
+	/* rx0 tx0 [rx1 tx1 ctrl] */
+	for (unsigned q = 0; q < (npairs == 2 ? 5u : 2u); q++)
+		if (!setup_queue(q, QRING(q)))
+			return false;
 	for (unsigned i = 0; i < 6; i++)
 		mac[i] = *(volatile uint8_t *)(base + 0x100 + i);
 	/* all receive buffers up front */
-	for (uint16_t i = 0; i < QSIZE; i++) {
-		ring_desc(RX_RING)[i] =
-		    (struct desc){RX_BUF + (uint64_t)i * BUF_LEN, BUF_LEN, 2, 0};
-		ring_avail(RX_RING)[2 + i] = i;
+	for (unsigned p = 0; p < npairs; p++) {
+		for (uint16_t i = 0; i < QSIZE; i++) {
+			ring_desc(QRING(2 * p))[i] =
+			    (struct desc){RX_BUF(p) + (uint64_t)i * BUF_LEN, BUF_LEN, 2, 0};
+			ring_avail(QRING(2 * p))[2 + i] = i;
+		}
+		__asm__ volatile("mfence" ::: "memory");
+		ring_avail(QRING(2 * p))[1] = QSIZE;
 	}
-	__asm__ volatile("mfence" ::: "memory");
-	ring_avail(RX_RING)[1] = QSIZE;
 	mmio_write32(base + 0x70, 0x0f);
 	if (!check(mmio_read32(base + 0x70) == 0x0f, "DRIVER_OK"))
 		return false;
-	mmio_write32(base + 0x50, 0);
+	for (unsigned p = 0; p < npairs; p++)
+		mmio_write32(base + 0x50, 2 * p);
+	return true;
+}
+
+/* VIRTIO_NET_CTRL_MQ VQ_PAIRS_SET 2 on the control queue (4); then transmit on tx1. */
+static bool mq_enable(void)
+{
+	volatile uint8_t *b = (volatile uint8_t *)CTRL_BUF;
+	uint64_t r = QRING(4);
+
+	b[0] = 4; /* class MQ */
+	b[1] = 0; /* VQ_PAIRS_SET */
+	b[2] = 2;
+	b[3] = 0;
+	b[4] = 0xee; /* ack */
+	ring_desc(r)[0] = (struct desc){CTRL_BUF, 2, 1, 1};
+	ring_desc(r)[1] = (struct desc){CTRL_BUF + 2, 2, 1, 2};
+	ring_desc(r)[2] = (struct desc){CTRL_BUF + 4, 1, 2, 0};
+	ring_avail(r)[2] = 0;
+	__asm__ volatile("mfence" ::: "memory");
+	ring_avail(r)[1] = ++ctrl_idx;
+	__asm__ volatile("mfence" ::: "memory");
+	mmio_write32(base + 0x50, 4);
+	for (uint64_t end = now_ms() + 2000; now_ms() < end && ring_used(r)[1] != ctrl_idx;)
+		cpu_relax();
+	if (!check(ring_used(r)[1] == ctrl_idx && b[4] == 0, "VQ_PAIRS_SET 2 acknowledged (ack %u)",
+		   b[4]))
+		return false;
+	txq = 3;
 	return true;
 }
 
@@ -491,32 +531,44 @@ static void arp_input(const uint8_t *f, size_t len)
 	}
 }
 
-/* Handle every received frame; repost the buffers. */
-static void poll_rx(void)
+/* Handle every frame received on pair p; repost the buffers. */
+static bool poll_rxq(unsigned p)
 {
+	uint64_t r = QRING(2 * p);
 	bool got = false;
 
-	while (ring_used(RX_RING)[1] != rx_last) {
+	while (ring_used(r)[1] != rx_last[p]) {
 		volatile uint32_t *e =
-		    (volatile uint32_t *)(ring_used(RX_RING) + 2) + 2 * (rx_last % QSIZE);
+		    (volatile uint32_t *)(ring_used(r) + 2) + 2 * (rx_last[p] % QSIZE);
 		uint32_t id = e[0], len = e[1];
-		const uint8_t *f = (const uint8_t *)(RX_BUF + (uint64_t)id * BUF_LEN) + HDR_LEN;
+		const uint8_t *f = (const uint8_t *)(RX_BUF(p) + (uint64_t)id * BUF_LEN) + HDR_LEN;
 
 		if (id < QSIZE && len >= HDR_LEN + 14 && len <= BUF_LEN) {
 			len -= HDR_LEN;
+			rx_count[p]++;
 			if (get16(f + 12) == 0x0806)
 				arp_input(f, len);
 			else if (get16(f + 12) == 0x0800)
 				ip_input(f, len);
 		}
-		rx_last++;
+		rx_last[p]++;
 		got = true;
-		ring_avail(RX_RING)[2 + (ring_avail(RX_RING)[1] % QSIZE)] = (uint16_t)id;
+		ring_avail(r)[2 + (ring_avail(r)[1] % QSIZE)] = (uint16_t)id;
 		__asm__ volatile("mfence" ::: "memory");
-		ring_avail(RX_RING)[1]++;
+		ring_avail(r)[1]++;
 		__asm__ volatile("mfence" ::: "memory");
-		mmio_write32(base + 0x50, 0);
+		mmio_write32(base + 0x50, 2 * p);
 	}
+	return got;
+}
+
+/* Handle every received frame on every pair. */
+static void poll_rx(void)
+{
+	bool got = false;
+
+	for (unsigned p = 0; p < npairs; p++)
+		got |= poll_rxq(p);
 	if (got)
 		mmio_write32(base + 0x64, mmio_read32(base + 0x60));
 }
@@ -578,7 +630,11 @@ int payload_main(const struct boot_info *bi)
 		if (!tsc_per_ms)
 			tsc_per_ms = 1;
 	}
+	if (cmdline_has("mq"))
+		npairs = 2;
 	if (!driver_init())
+		return EXIT_CODE_FAIL;
+	if (npairs == 2 && !mq_enable())
 		return EXIT_CODE_FAIL;
 	printf("virtio_net: device at 0x%lx, MAC %02x:%02x:%02x:%02x:%02x:%02x\n", base, mac[0],
 	       mac[1], mac[2], mac[3], mac[4], mac[5]);
@@ -610,6 +666,11 @@ int payload_main(const struct boot_info *bi)
 		if (!check(wait_state(WANT_TCP, cmdline_u64("wait", 60) * MS, NULL),
 			   "a TCP connection served"))
 			return EXIT_CODE_FAIL;
+	}
+	if (npairs == 2) {
+		printf("ok - MQ: 2 pairs, sent on tx1, received %u on rx0 and %u on rx1\n",
+		       rx_count[0], rx_count[1]);
+		check(rx_count[0] + rx_count[1] > 0, "frames received with 2 pairs");
 	}
 	/* keep answering ARP and pings for a while: a peer VM may still be talking to us */
 	if (cmdline_has("linger")) {
