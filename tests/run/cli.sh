@@ -62,6 +62,11 @@ expect "disk bad key" 2 "--disk: unknown key 'bogus'" -- run --disk path=/x,bogu
 expect "disk no path" 2 "--disk 'serial=x': no path=FILE" -- run --disk serial=x
 expect "disk bad queues" 2 "--disk: bad value '99' for queues" -- run --disk /x,queues=99
 expect "disk serial too long" 2 "--disk: bad value" -- run --disk /x,serial=123456789012345678901
+expect "net unknown backend" 2 "^kvmm run: --net: unknown backend 'slip'" -- run --net slip
+expect "net bad hostfwd" 2 "^kvmm run: --net user: bad hostfwd=tcp:2222" -- run --net user,hostfwd=tcp:2222
+expect "net tap without ifname" 2 "^kvmm run: --net tap: ifname=NAME is required" -- run --net tap
+expect "net bad mac" 2 "bad mac=01:00:00:00:00:01" -- run --net user,mac=01:00:00:00:00:01
+expect "net too many" 2 "at most 4 network devices" -- run --net user --net user --net user --net user --net user
 # The block layer names the failing file, then kvmm names the option: two lines at most.
 MAX_LINES=2 expect "missing disk" 2 "--disk /nonexistent/disk.img: No such file" -- run --kernel "$payload" --disk /nonexistent/disk.img
 MAX_LINES=2 expect "disk not an image" 2 "--disk .*notakernel" -- run --kernel "$payload" --disk "$tmp/notakernel",format=qcow2
