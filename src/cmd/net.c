@@ -47,9 +47,16 @@ int cmd_net(int argc, char **argv)
 		}
 	}
 	if (create) {
-		if (!subnet || net_nat_parse_subnet(subnet, &o.net, &o.mask)) {
-			fprintf(stderr,
-				"kvmm net nat create: --subnet A.B.C.D/N (N 8..28) is required\n");
+		if (!subnet) {
+			fprintf(stderr, "kvmm net nat create: --subnet A.B.C.D/N is required\n");
+			return 2;
+		}
+		if (net_nat_parse_subnet(subnet, &o.net, &o.mask)) {
+			fprintf(
+			    stderr,
+			    "kvmm net nat create: --subnet %s: not a network A.B.C.D/N (N 8..28, "
+			    "host bits zero)\n",
+			    subnet);
 			return 2;
 		}
 		e = net_nat_create(&o, err, sizeof(err));
