@@ -226,7 +226,7 @@ static bool xmit(size_t len)
 	__asm__ volatile("mfence" ::: "memory");
 	ring_avail(TX_RING)[1] = ++tx_idx;
 	__asm__ volatile("mfence" ::: "memory");
-	mmio_write32(base + 0x50, 1);
+	mmio_write32(base + 0x50, txq);
 	for (uint64_t end = now_ms() + 2000; now_ms() < end;) {
 		if (ring_used(TX_RING)[1] == tx_idx)
 			return true;
