@@ -64,12 +64,17 @@ struct net_frontend {
 	 * dropped and counted by the frontend); -EAGAIN: no guest buffers, keep it and wait for
 	 * rx_kick. */
 	int (*receive)(void *ctx, unsigned q, const struct iovec *iov, unsigned cnt);
+	/* After send() returned -EAGAIN: the backend can take frames on queue pair q again
+	 * (event-loop thread). */
+	void (*tx_ready)(void *ctx, unsigned q);
 	void *ctx;
 };
 
 struct net_backend_ops {
-	/* Send one frame (with a header iff nb->vnet_hdr) on queue pair q. 0 or -errno (the
-	 * frontend counts the failure; the frame is gone). Any thread. */
+	/* Send one frame (with a header iff nb->vnet_hdr) on queue pair q. 0; -EAGAIN: the
+	 * backend is full, the frame was not taken, and fe.tx_ready(q) follows when it can take
+	 * more (backpressure); other -errno: the frame is gone (the frontend counts it). Any
+	 * thread. */
 	int (*send)(struct net_backend *nb, unsigned q, const struct iovec *iov, unsigned cnt);
 	/* The guest added receive buffers on queue pair q: retry held frames later on the loop
 	 * thread. Any thread, possibly with the frontend's lock held: it must not call receive()

@@ -47,6 +47,7 @@ struct slirp_be {
 	pthread_mutex_t txlock;
 	struct slirp_frame txq[SLIRP_TXQ];
 	unsigned tx_head, tx_cnt;
+	bool tx_blocked; /* a send found the queue full: tx_ready after the next drain */
 
 	/* Loop thread only from here on. */
 	struct slirp_frame rxq[SLIRP_RXQ];
@@ -321,7 +322,12 @@ static void slirp_flush_tx(struct slirp_be *s)
 
 		pthread_mutex_lock(&s->txlock);
 		if (!s->tx_cnt) {
+			bool blocked = s->tx_blocked;
+
+			s->tx_blocked = false;
 			pthread_mutex_unlock(&s->txlock);
+			if (blocked && s->nb.fe.tx_ready)
+				s->nb.fe.tx_ready(s->nb.fe.ctx, 0);
 			return;
 		}
 		f = s->txq[s->tx_head];
@@ -382,10 +388,11 @@ static int slirp_send(struct net_backend *nb, unsigned q, const struct iovec *io
 	iov_to_buf(iov, cnt, 0, data, len);
 	pthread_mutex_lock(&s->txlock);
 	if (s->tx_cnt == SLIRP_TXQ) {
+		s->tx_blocked = true; /* backpressure: the loop calls tx_ready once it drained */
 		pthread_mutex_unlock(&s->txlock);
 		free(data);
-		net_stat_add(&nb->stats.tx_errors, 1);
-		return -ENOBUFS;
+		slirp_wake(s);
+		return -EAGAIN;
 	}
 	f = &s->txq[(s->tx_head + s->tx_cnt) % SLIRP_TXQ];
 	f->data = data;

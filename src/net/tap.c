@@ -27,8 +27,10 @@
 
 struct tap_queue {
 	int fd;
-	bool held;     /* buf holds a frame the guest had no room for */
-	bool watching; /* EPOLLIN is armed */
+	bool held;	 /* buf holds a frame the guest had no room for */
+	bool watching;	 /* EPOLLIN is armed */
+	bool tx_blocked; /* send() hit a full tap queue (atomic): wait for EPOLLOUT */
+	bool want_out;	 /* EPOLLOUT is armed (loop thread) */
 	size_t len;
 	uint8_t *buf;
 };
@@ -44,12 +46,19 @@ struct tap_be {
 
 /* ---- receive (loop thread) ---- */
 
+static void tap_arm(struct tap_be *t, struct tap_queue *q, bool in, bool out)
+{
+	if (q->watching == in && q->want_out == out)
+		return;
+	if (evloop_mod(t->el, q->fd, (in ? EPOLLIN : 0) | (out ? EPOLLOUT : 0)) == 0) {
+		q->watching = in;
+		q->want_out = out;
+	}
+}
+
 static void tap_watch(struct tap_be *t, struct tap_queue *q, bool on)
 {
-	if (q->watching == on)
-		return;
-	if (evloop_mod(t->el, q->fd, on ? EPOLLIN : 0) == 0)
-		q->watching = on;
+	tap_arm(t, q, on, q->want_out);
 }
 
 /* Deliver the held frame; true if the queue may read on. */
@@ -96,10 +105,21 @@ static void tap_on_fd(void *ctx, int fd, uint32_t events)
 {
 	struct tap_be *t = ctx;
 
-	(void)events;
-	for (unsigned i = 0; i < t->nb.queues; i++)
-		if (t->q[i].fd == fd && !t->q[i].held)
+	for (unsigned i = 0; i < t->nb.queues; i++) {
+		struct tap_queue *q = &t->q[i];
+
+		if (q->fd != fd)
+			continue;
+		if ((events & EPOLLOUT) && q->want_out) {
+			/* room again: let the device resume its transmit queue */
+			__atomic_store_n(&q->tx_blocked, false, __ATOMIC_RELEASE);
+			tap_arm(t, q, q->watching, false);
+			if (t->nb.fe.tx_ready)
+				t->nb.fe.tx_ready(t->nb.fe.ctx, i);
+		}
+		if ((events & ~(uint32_t)EPOLLOUT) && !q->held)
 			tap_read(t, i);
+	}
 }
 
 static void tap_on_kick(void *ctx, int fd, uint32_t events)
@@ -111,6 +131,8 @@ static void tap_on_kick(void *ctx, int fd, uint32_t events)
 	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
 		log_ratelimited(&t->rl, LOG_WARN, "net tap: kick: %s", strerror(errno));
 	for (unsigned i = 0; i < t->nb.queues; i++) {
+		if (__atomic_load_n(&t->q[i].tx_blocked, __ATOMIC_ACQUIRE))
+			tap_arm(t, &t->q[i], t->q[i].watching, true);
 		if (t->q[i].held && !tap_deliver(t, i))
 			continue;
 		tap_watch(t, &t->q[i], true);
@@ -120,6 +142,8 @@ static void tap_on_kick(void *ctx, int fd, uint32_t events)
 
 /* ---- net_backend_ops ---- */
 
+static void tap_rx_kick(struct net_backend *nb, unsigned q);
+
 static int tap_send(struct net_backend *nb, unsigned q, const struct iovec *iov, unsigned cnt)
 {
 	struct tap_be *t = container_of(nb, struct tap_be, nb);
@@ -128,6 +152,12 @@ static int tap_send(struct net_backend *nb, unsigned q, const struct iovec *iov,
 	if (q >= nb->queues)
 		q = 0;
 	r = writev(t->q[q].fd, iov, (int)cnt);
+	if (r < 0 && errno == EAGAIN) {
+		/* the tap queue is full: the loop arms EPOLLOUT and calls tx_ready */
+		__atomic_store_n(&t->q[q].tx_blocked, true, __ATOMIC_RELEASE);
+		tap_rx_kick(nb, q);
+		return -EAGAIN;
+	}
 	if (r < 0) {
 		net_stat_add(&nb->stats.tx_errors, 1);
 		return -errno;

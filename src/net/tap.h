@@ -13,7 +13,8 @@
  * Threads: the tap fds are read on the event-loop thread; a frame the guest has no room for is
  * held (one per queue) and reading that queue stops until rx_kick (an eventfd) — the kernel's
  * queue absorbs and, past its limit, drops (counted by the kernel, not silently by us). send()
- * writes from vCPU threads (writev on a non-blocking fd: a full queue returns -EAGAIN).
+ * writes from vCPU threads (writev on a non-blocking fd): a full tap queue returns -EAGAIN,
+ * the loop then waits for EPOLLOUT and calls the frontend's tx_ready (TX backpressure).
  * create/destroy on the set-up thread. */
 #pragma once
 

@@ -5,9 +5,12 @@
  *
  * Input: byte 0 = flags: bits 0-2 log2 queue size (capped at 16), bit 3 vnet-header backend
  * (offloads offered), bit 4 EVENT_IDX, bit 5 INDIRECT_DESC, bit 6 MRG_RXBUF, bit 7 control
- * queue features. Byte 1: received frame length / 16. The rest is copied to guest address 0:
+ * queue features. Byte 1: bits 0-6 received frame length / 16, bit 7 the backend is full
+ * (send() returns -EAGAIN until tx_ready). The rest is copied to guest address 0:
  * rx rings at 0x000/0x100/0x200, tx at 0x400/0x500/0x600, ctrl at 0x800/0x900/0xa00; buffers
  * anywhere. The received frame is read from guest RAM at 0x1000. */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +32,15 @@ static int fuzz_irq_set(void *ctx, bool level)
 	return 0;
 }
 
+static bool fuzz_full;
+
 static int fuzz_send(struct net_backend *nb, unsigned q, const struct iovec *iov, unsigned cnt)
 {
 	size_t n = 0;
 
 	(void)nb;
+	if (fuzz_full)
+		return -EAGAIN;
 	for (unsigned i = 0; i < cnt; i++)
 		n += iov[i].iov_len;
 	if (q != 0 || n > NET_VNET_HDR_LEN + NET_MAX_FRAME)
@@ -120,11 +127,15 @@ static void fuzz_run(const struct gmem *m, uint8_t *ram, uint8_t flags, uint8_t 
 	if (virtio_net_create(&n, m, &nb, &o))
 		return;
 	if (virtio_mmio_create(&t, virtio_net_dev(n), &irq) == 0) {
-		struct iovec iov = {ram + 0x1000, (size_t)rxlen * 16};
+		struct iovec iov = {ram + 0x1000, (size_t)(rxlen & 0x7f) * 16};
 
+		fuzz_full = rxlen & 0x80;
 		fuzz_driver(t, flags);
 		wr(t, VIRTIO_MMIO_QUEUE_NOTIFY, 2);
 		wr(t, VIRTIO_MMIO_QUEUE_NOTIFY, 1);
+		fuzz_full = false;
+		if (nb.fe.tx_ready)
+			nb.fe.tx_ready(nb.fe.ctx, 0);
 		for (unsigned i = 0; i < 3; i++)
 			(void)nb.fe.receive(nb.fe.ctx, 0, &iov, 1);
 		wr(t, VIRTIO_MMIO_QUEUE_NOTIFY, 0);

@@ -94,7 +94,7 @@ static int setup(void **state)
 	assert_int_equal(net_slirp_create(&f.nb, f.el, &o, err, sizeof(err)), 0);
 	assert_string_equal(f.nb->kind, "user");
 	assert_false(f.nb->vnet_hdr);
-	net_backend_attach(f.nb, &(struct net_frontend){fe_receive, &f});
+	net_backend_attach(f.nb, &(struct net_frontend){fe_receive, NULL, &f});
 	*state = &f;
 	return 0;
 }

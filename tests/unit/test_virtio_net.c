@@ -466,12 +466,41 @@ static void test_tx_gso_without_offload(void **state)
 	tx(f, &h, fr, sizeof(fr));
 	assert_int_equal(f->fb.nsent, 0);
 	assert_int_equal(stats(f).tx_dropped, 1);
-	/* a backend failure is counted too */
-	f->fb.send_ret = -EAGAIN;
+	/* a backend failure (not backpressure) is counted too */
+	f->fb.send_ret = -EIO;
 	h.gso_type = 0;
 	tx(f, &h, fr, sizeof(fr));
 	assert_int_equal(stats(f).tx_dropped, 2);
 	assert_int_equal(stats(f).tx_frames, 0);
+}
+
+static void test_tx_backpressure(void **state)
+{
+	struct fixture *f = *state;
+	struct net_vnet_hdr h = {0};
+	uint8_t fr[64];
+
+	driver_init(f, 0);
+	make_frame(fr, sizeof(fr), MAC, 1);
+	f->fb.send_ret = -EAGAIN; /* the backend is full */
+	tx(f, &h, fr, sizeof(fr));
+	tx(f, &h, fr, sizeof(fr));
+	/* nothing consumed, nothing dropped: the chains wait in the ring */
+	assert_int_equal(used_idx(f, 1), 0);
+	assert_int_equal(stats(f).tx_stalls, 1);
+	assert_int_equal(stats(f).tx_dropped, 0);
+	/* further notifications do not retry while the backend is full */
+	f->fb.send_ret = 0;
+	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 1);
+	assert_int_equal(f->fb.nsent, 0);
+	/* the backend drained: both frames go, in order */
+	f->fb.nb.fe.tx_ready(f->fb.nb.fe.ctx, 0);
+	assert_int_equal(f->fb.nsent, 2);
+	assert_int_equal(used_idx(f, 1), 2);
+	assert_int_equal(used_elem(f, 1, 0).id, 0);
+	assert_int_equal(used_elem(f, 1, 1).id, 3);
+	assert_int_equal(stats(f).tx_frames, 2);
+	assert_true(fake_irq_level(&f->irq));
 }
 
 static void test_tx_hostile(void **state)
@@ -831,6 +860,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tx_software_checksum, setup_plain, teardown),
 	    cmocka_unit_test_setup_teardown(test_tx_offload_passthrough, setup_vnet, teardown),
 	    cmocka_unit_test_setup_teardown(test_tx_gso_without_offload, setup_plain, teardown),
+	    cmocka_unit_test_setup_teardown(test_tx_backpressure, setup_plain, teardown),
 	    cmocka_unit_test_setup_teardown(test_tx_hostile, setup_plain, teardown),
 	    cmocka_unit_test_setup_teardown(test_rx_single_buffer, setup_plain, teardown),
 	    cmocka_unit_test_setup_teardown(test_rx_mergeable, setup_plain, teardown),

@@ -28,6 +28,7 @@ struct virtio_net {
 	uint16_t max_pairs, curr_pairs, ctrl_q;
 	bool mrg, link_up;
 	bool rx_waiting[NET_MAX_QUEUES]; /* receive returned -EAGAIN: kick on the next notify */
+	bool tx_waiting[NET_MAX_QUEUES]; /* the backend was full: resume on its tx_ready */
 	struct net_filter filter;
 	struct virtio_net_stats stats;
 	struct virtq_elem rx_first, rx_elem, tx_elem;
@@ -301,6 +302,8 @@ static void net_tx_process(struct virtio_net *n, uint16_t qi)
 	bool pushed = false;
 	int r;
 
+	if (n->tx_waiting[qi / 2])
+		return; /* the backend is full: tx_ready resumes this queue */
 	while ((r = virtq_pop(vq, e)) == 1) {
 		int err = -EMSGSIZE;
 
@@ -312,6 +315,13 @@ static void net_tx_process(struct virtio_net *n, uint16_t qi)
 				n->stats.tx_frames++;
 				n->stats.tx_bytes += len - NET_VNET_HDR_LEN;
 			}
+		}
+		if (err == -EAGAIN) {
+			/* backpressure: leave the chain in the ring until the backend drains */
+			virtq_unpop(vq, 1);
+			n->tx_waiting[qi / 2] = true;
+			n->stats.tx_stalls++;
+			break;
 		}
 		if (err) {
 			n->stats.tx_dropped++;
@@ -325,6 +335,20 @@ static void net_tx_process(struct virtio_net *n, uint16_t qi)
 		net_guest_error(n, vq);
 	if (pushed)
 		virtio_queue_done(&n->vd, qi);
+}
+
+/* The backend can take frames again (event-loop thread). */
+static void net_tx_ready(void *ctx, unsigned q)
+{
+	struct virtio_net *n = ctx;
+
+	pthread_mutex_lock(&n->vd.lock);
+	if (q < n->max_pairs && n->tx_waiting[q]) {
+		n->tx_waiting[q] = false;
+		if (net_running(n) && n->vd.vq[2 * q + 1].active)
+			net_tx_process(n, (uint16_t)(2 * q + 1));
+	}
+	pthread_mutex_unlock(&n->vd.lock);
 }
 
 /* ---- control queue ---- */
@@ -485,6 +509,7 @@ static void net_state_reset(struct virtio_net *n)
 	memset(&n->filter, 0, sizeof(n->filter));
 	n->filter.promisc = true; /* until the driver says otherwise, as QEMU */
 	memset(n->rx_waiting, 0, sizeof(n->rx_waiting));
+	memset(n->tx_waiting, 0, sizeof(n->tx_waiting));
 	n->curr_pairs = 1;
 	n->cfg.status &= (uint16_t)~VIRTIO_NET_S_ANNOUNCE;
 }
@@ -597,7 +622,7 @@ int virtio_net_create(struct virtio_net **out, const struct gmem *mem, struct ne
 	n->link_up = true;
 	n->ctrl_q = 2;
 	net_state_reset(n);
-	net_backend_attach(nb, &(struct net_frontend){net_receive, n});
+	net_backend_attach(nb, &(struct net_frontend){net_receive, net_tx_ready, n});
 	*out = n;
 	return 0;
 }
@@ -606,7 +631,7 @@ void virtio_net_destroy(struct virtio_net *n)
 {
 	if (!n)
 		return;
-	net_backend_attach(n->nb, &(struct net_frontend){NULL, NULL});
+	net_backend_attach(n->nb, &(struct net_frontend){NULL, NULL, NULL});
 	virtio_dev_fini(&n->vd);
 	free(n);
 }

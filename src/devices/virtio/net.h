@@ -13,7 +13,9 @@
  * the receive returns -EAGAIN to the backend (backpressure) and counts rx_no_buffers; the next
  * notification on that receive queue kicks the backend. Frames are dropped only when the driver
  * is not running, the link is down, the filter rejects them, or they cannot fit even an empty
- * queue's buffers — each counted.
+ * queue's buffers — each counted. Transmit has backpressure too: a backend that is full
+ * (send() == -EAGAIN) leaves the chain in the ring and the queue waits for the backend's
+ * tx_ready (counted in tx_stalls).
  *
  * Queue layout (§5.1.2): rx0 tx0 rx1 tx1 ... and the control queue at 2N when MQ is negotiated
  * (N = max pairs), else at 2.
@@ -90,6 +92,7 @@ struct virtio_net_stats {
 	uint64_t tx_frames, tx_bytes;
 	uint64_t tx_dropped; /* malformed header or offload not negotiated, too big, backend
 			      * send failed */
+	uint64_t tx_stalls; /* the backend was full: the queue waited for tx_ready (backpressure) */
 	uint64_t rx_frames, rx_bytes;
 	uint64_t rx_no_buffers; /* receive postponed: the guest had no buffers (backpressure) */
 	uint64_t rx_dropped;	/* driver not running, link down, frame malformed or too big for
