@@ -18,7 +18,7 @@ KVMM := $(BUILD)/kvmm
 PKGS := jansson liburing libzstd zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-LDLIBS := $(PKG_LIBS) -lpthread -lm
+LDLIBS := $(PKG_LIBS) -lslirp -lpthread -lm
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)

@@ -1,4 +1,4 @@
-/* main.c — `kvmm run|img|version|help`: dispatch argv[1] to a subcommand. */
+/* main.c — `kvmm run|img|net|version|help`: dispatch argv[1] to a subcommand. */
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +26,7 @@ static int cmd_help(int argc, char **argv);
 static const struct subcommand subcommands[] = {
     {"run", cmd_run, "run a virtual machine (kvmm run --help)"},
     {"img", cmd_img, "create, inspect and convert disk images (kvmm img --help)"},
+    {"net", cmd_net, "host-side NAT networks for VMs (kvmm net --help)"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "this help"},
 };

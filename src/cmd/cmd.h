@@ -4,3 +4,4 @@
 
 int cmd_run(int argc, char **argv);
 int cmd_img(int argc, char **argv);
+int cmd_net(int argc, char **argv);

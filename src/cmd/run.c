@@ -49,6 +49,11 @@ static const char run_usage[] =
     "  --rng on|off|RATE[,transport=pci|mmio]\n"
     "                       virtio-rng fed by getrandom, limited to RATE bytes/s\n"
     "                       (default 1M/s when on), on PCI by default\n"
+    "  --net user[,net=A.B.C.D/N][,hostfwd=tcp|udp:[HADDR]:HPORT-[GADDR]:GPORT]...\n"
+    "         [,restrict=on][,mac=M]  virtio-net on user-mode networking (libslirp)\n"
+    "  --net tap,ifname=NAME[,queues=N][,mac=M]  virtio-net on a tap device\n"
+    "  --net bridge,br=NAME[,ifname=TAP][,mac=M] a new tap attached to a bridge\n"
+    "                       (repeatable, up to 4; see docs/net.md)\n"
     "  --debug-exit         isa-debug-exit at port 0xf4: writing v exits with (v<<1)|1\n"
     "  --on-reboot exit|restart\n"
     "                       what a guest reset does (default exit)\n"
@@ -78,7 +83,8 @@ enum {
 	OPT_KVM_DEVICE,
 	OPT_RNG,
 	OPT_DISK,
-	OPT_CONSOLE
+	OPT_CONSOLE,
+	OPT_NET
 };
 
 static const struct option run_options[] = {
@@ -98,6 +104,7 @@ static const struct option run_options[] = {
     {"rng", required_argument, NULL, OPT_RNG},
     {"disk", required_argument, NULL, OPT_DISK},
     {"console", required_argument, NULL, OPT_CONSOLE},
+    {"net", required_argument, NULL, OPT_NET},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},

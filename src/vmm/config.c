@@ -334,6 +334,19 @@ static int disk_set_field(struct vm_disk_config *d, const char *k, const char *v
 	return -ENOENT;
 }
 
+/* One --net (net/opts.h). */
+static int add_net(struct vm_config *c, const char *v, char *err, size_t errlen)
+{
+	if (c->nnets >= VM_MAX_NETS) {
+		snprintf(err, errlen, "--net: at most %d network devices", VM_MAX_NETS);
+		return -EINVAL;
+	}
+	if (net_opts_parse(v, &c->nets[c->nnets], err, errlen))
+		return -EINVAL;
+	c->nnets++;
+	return 0;
+}
+
 /* One --disk: comma-separated key=value; a first item without '=' is the path. */
 static int add_disk(struct vm_config *c, const char *v, char *err, size_t errlen)
 {
@@ -424,6 +437,8 @@ int vm_config_set(struct vm_config *c, const char *key, const char *v, char *err
 		r = add_disk(c, v, err, errlen);
 	} else if (!strcmp(key, "rng")) {
 		r = set_rng(c, v, err, errlen);
+	} else if (!strcmp(key, "net")) {
+		r = add_net(c, v, err, errlen);
 	} else if (!strcmp(key, "kvm-device") || !strcmp(key, "kvm_device"))
 		r = set_string(&c->kvm_path, v);
 	else {

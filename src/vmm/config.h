@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "base/compiler.h"
+#include "net/opts.h"
 
 #define VM_MAX_VCPUS	    256
 #define VM_CONFIG_ERRLEN    256
@@ -24,6 +25,7 @@ struct vcpu_affinity {
 };
 
 #define VM_MAX_DISKS 8
+#define VM_MAX_NETS  4
 
 /* How a virtio device is attached: PCI (the default) or virtio-mmio. */
 enum vm_transport { VM_TRANSPORT_PCI = 0, VM_TRANSPORT_MMIO };
@@ -62,6 +64,8 @@ struct vm_config {
 	enum vm_transport rng_transport;
 	struct vm_disk_config disks[VM_MAX_DISKS];
 	unsigned ndisks;
+	struct net_opts nets[VM_MAX_NETS]; /* --net (net/opts.h), repeatable */
+	unsigned nnets;
 	enum on_reboot on_reboot;
 	char *kvm_path; /* "/dev/kvm" */
 };

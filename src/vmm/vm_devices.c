@@ -173,8 +173,8 @@ static int vm_legacy_create(struct vm *vm)
 
 /* Put a virtio device on the next virtio-mmio slot: 4 KiB window, its own level-triggered GSI,
  * and a DSDT entry (LNRO0005) so the guest finds it. */
-static int vm_virtio_mmio_attach(struct vm *vm, struct acpi_config *ac, struct virtio_dev *vd,
-				 const char *name)
+int vm_virtio_mmio_attach(struct vm *vm, struct acpi_config *ac, struct virtio_dev *vd,
+			  const char *name)
 {
 	unsigned slot = vm->nmmio;
 	uint64_t base = LAYOUT_VIRTIO_MMIO + slot * LAYOUT_VIRTIO_MMIO_SIZE;
@@ -231,8 +231,8 @@ static int vm_disk_create(struct vm *vm, struct acpi_config *ac, unsigned i, cha
 }
 
 /* virtio devices on PCI (default) or virtio-mmio: the rng first (when enabled), then the disks in
- * order, then the virtio console (--console); each kind of transport hands out its slots in that
- * order. */
+ * order, then the virtio console (--console), then the NICs; each kind of transport hands out
+ * its slots in that order. */
 static int vm_virtio_create(struct vm *vm, struct acpi_config *ac, char *err, size_t errlen)
 {
 	int e = 0;
@@ -259,6 +259,8 @@ static int vm_virtio_create(struct vm *vm, struct acpi_config *ac, char *err, si
 			snprintf(err, errlen, "--console: cannot attach the device: %s",
 				 strerror(-e));
 	}
+	if (!e)
+		e = vm_net_create(vm, ac, err, errlen);
 	return e;
 }
 
@@ -341,6 +343,7 @@ void vm_devices_destroy(struct vm *vm)
 		virtio_blk_destroy(vm->blks[i]);
 		disk_close(vm->disks[i]);
 	}
+	vm_net_destroy(vm);
 	virtio_rng_destroy(vm->rng);
 	vm_vconsole_destroy(vm);
 	debug_exit_destroy(vm->debug_exit);

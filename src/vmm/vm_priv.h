@@ -30,6 +30,10 @@ struct acpi_pm;
 struct console;
 struct virtio_rng;
 struct virtio_blk;
+struct virtio_net;
+struct virtio_dev;
+struct net_backend;
+struct acpi_config;
 struct disk;
 struct virtio_mmio;
 struct virtio_console;
@@ -72,6 +76,8 @@ struct vm {
 	struct vm_pci *pci; /* PCI host, virtio-pci functions, MSI routes, ioeventfds */
 	struct disk *disks[VM_MAX_DISKS];
 	struct virtio_blk *blks[VM_MAX_DISKS];
+	struct net_backend *net_be[VM_MAX_NETS]; /* vm_net.c */
+	struct virtio_net *nets[VM_MAX_NETS];
 	int serial_out_fd; /* where the UART writes; owned if serial_out_owned */
 	bool serial_out_owned;
 	int serial_in_fd; /* -1: no input */
@@ -128,6 +134,12 @@ int vm_pci_attach_virtio(struct vm *vm, struct virtio_dev *vd, const char *name)
 void vm_pci_acpi(struct vm *vm, struct acpi_config *ac);
 int vm_pci_start(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
 void vm_pci_destroy(struct vm *vm);
+/* Put a virtio device on the next virtio-mmio slot (vm_devices.c). */
+int vm_virtio_mmio_attach(struct vm *vm, struct acpi_config *ac, struct virtio_dev *vd,
+			  const char *name) KVMM_MUST_CHECK;
+/* --net devices and their backends (vm_net.c). */
+int vm_net_create(struct vm *vm, struct acpi_config *ac, char *err, size_t errlen) KVMM_MUST_CHECK;
+void vm_net_destroy(struct vm *vm);
 /* vm_memory.c */
 int vm_memory_create(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
 int vm_memory_register(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;

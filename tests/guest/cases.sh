@@ -71,6 +71,8 @@ virtio-blk-packed | virtio_blk.elf  | --disk path=@DISK@,serial=kvmm-disk0,trans
 virtio-blk-ro-packed | virtio_blk.elf | --disk path=@DISK@,readonly=on,serial=ro0,transport=mmio --cmdline "serial=ro0 ro=1 packed=1" | 1 | ^PASS virtio_blk;;^virtio_blk: packed virtqueue;;^ok - OUT on a read-only disk: status 1 \(IOERR\) | - | microvm | yes
 virtio-blk-pci-packed | virtio_blk.elf | --disk path=@DISK@,serial=pk1 --cmdline "serial=pk1 transport=pci packed=1" | 1 | ^PASS virtio_blk;;^virtio_blk: packed virtqueue;;^virtio-pci: device 1042;;^ok - GET_ID matches serial=pk1 | - | microvm | yes
 virtio-rng-pci-packed | virtio_rng.elf | --rng on --cmdline "reqs=24 transport=pci packed=1 batch=4 indirect=1" | 1 | ^PASS virtio_rng;;^virtio_rng: packed virtqueue, indirect;;^ok - requests 20..23: used-buffer interrupt raised | - | microvm | yes
+virtio-net-user | virtio_net.elf   | --net user,mac=52:54:00:12:34:56 --cmdline "mac=52:54:00:12:34:56" | 1 | ^PASS virtio_net;;^ok - DHCP ACK: address 10.0.2.15;;^ok - ARP: 10.0.2.2 is at 52:55;;^ok - ICMP echo reply from 10.0.2.2$ | - | microvm | yes
+virtio-net-user-net | virtio_net.elf | --net user,net=10.9.8.0/24,restrict=on | 1 | ^PASS virtio_net;;^virtio_net: DHCP offer 10.9.8.15 from server 10.9.8.2;;^ok - ICMP echo reply from 10.9.8.2$ | - | microvm | yes
 demo           | demo.elf           | --cpus 2 --memory 128M | 0 | Hello from the kvmm demo guest;;^  Ring 3: ;;^All done | - | microvm | yes
 fatal-exit     | fatal.elf          | | 4 | ^fatal: aesenc with an MMIO operand | - | skip | yes
 demo-builtin   | -                  | | 0 | Hello from the kvmm demo guest;;^All done | - | skip | yes

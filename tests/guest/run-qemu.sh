@@ -74,6 +74,21 @@ rng_argv() {
 }
 
 # qemu_argv: translate C_ARGV (kvmm arguments) into Q_ARGV.
+# net_argv SPEC: kvmm's --net user[,...][,mac=M] as QEMU -netdev user + virtio-net-device (the
+# user options hostfwd/restrict/net are spelled alike). Only the user backend maps.
+net_argv() {
+	local spec=$1 mac='' opt rest=user
+	IFS=, read -r -a opts <<<"$spec"
+	for opt in "${opts[@]:1}"; do
+		case $opt in
+		mac=*) mac=,$opt ;;
+		*) rest+=,$opt ;;
+		esac
+	done
+	Q_ARGV+=(-global virtio-mmio.force-legacy=false -netdev "$rest,id=n0"
+		-device "virtio-net-device,netdev=n0$mac")
+}
+
 qemu_argv() {
 	local i=0 n=${#C_ARGV[@]} a append=""
 	Q_ARGV=()
@@ -98,6 +113,7 @@ qemu_argv() {
 			;;
 		--rng) rng_argv "${C_ARGV[i + 1]}"; i=$((i + 1)) ;;
 		--disk) disk_argv "${C_ARGV[i + 1]}"; i=$((i + 1)) ;;
+		--net) net_argv "${C_ARGV[i + 1]}"; i=$((i + 1)) ;;
 		--serial) Q_SERIAL=(-serial "${C_ARGV[i + 1]}"); i=$((i + 1)) ;;
 		--console)
 			# kvmm's virtio console = QEMU's virtconsole on a virtio-serial-device.

@@ -15,6 +15,8 @@ set -u
 GUEST_DIR=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$GUEST_DIR/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=net.sh
+. "$GUEST_DIR/net.sh"
 
 TIMEOUT=${GUEST_TIMEOUT:-60}
 # A sanitizer report must not look like a payload's pass (status 1 = debug-exit code 0).
@@ -250,4 +252,5 @@ case_blk_image "${1:-}" virtio-blk-host-check pci
 case_blk_image "${1:-}" virtio-blk-mmio-host-check mmio
 case_fatal_diag "${1:-}"
 case_vconsole_file "${1:-}"
+net_cases "${1:-}"
 guest_finish

@@ -75,6 +75,18 @@ for t in bash env timeout date mktemp head tail cksum cut wc tr grep sed seq pgr
 	copy_elf "$(readlink -f "$p")" "/usr/bin/$t"
 done
 
+# Network tools for tests/guest/net.sh (optional: those cases skip without them): iproute2's
+# ip (netns, tuntap, bridge), nft and dnsmasq for `kvmm net nat`, with a minimal passwd/group
+# so dnsmasq can look up root.
+for t in ip nft dnsmasq setpriv; do
+	p=$(type -P "$t") || p=$(PATH=$PATH:/usr/sbin:/sbin type -P "$t") || continue
+	copy_elf "$(readlink -f "$p")" "/usr/bin/$t"
+done
+mkdir -p "$STAGE/etc" "$STAGE/var/lib/misc"
+ln -sfn ../run "$STAGE/var/run"
+printf 'root:x:0:0:root:/:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$STAGE/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' >"$STAGE/etc/group"
+
 # Kernel modules: kvm-amd and its dependencies, in load order (dependencies first).
 MODDIR=/lib/modules/$KVER
 mkdir -p "$STAGE$MODDIR"
@@ -90,6 +102,12 @@ add_mod() {
 	order+=("$m")
 }
 add_mod kvm_amd
+# For the virtio-net tap/bridge/NAT cases (tests/guest/net.sh): tun, bridge, veth, nftables NAT.
+# crc32c_generic first: libcrc32c (nf_tables, nf_conntrack) allocates "crc32c" in its init and
+# there is no modprobe in the initramfs to load it on demand (its softdep).
+for m in tun bridge veth crc32c_generic nf_tables nft_chain_nat nft_masq nft_ct; do
+	add_mod $m
+done
 for m in "${order[@]}"; do
 	f=$(modinfo -k "$KVER" -n "$m") || die "module $m not found for $KVER"
 	case $f in
@@ -106,6 +124,7 @@ printf '%s\n' "${order[@]}" >"$STAGE$MODDIR/load-order"
 copy_elf "$(readlink -f "$KVMM")" /kvmm/kvmm
 cp "$PAYLOAD_DIR"/*.elf "$STAGE/kvmm/payload/"
 cp "$SRC"/tests/guest/run.sh "$SRC"/tests/guest/lib.sh "$SRC"/tests/guest/cases.sh \
+	"$SRC"/tests/guest/net.sh \
 	"$STAGE/kvmm/tests/guest/"
 install -m 0755 "${NESTED_INIT:-$SRC/tests/nested/init.sh}" "$STAGE/init"
 

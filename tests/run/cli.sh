@@ -67,6 +67,11 @@ expect "disk bad queues" 2 "--disk: bad value '99' for queues" -- run --disk /x,
 expect "disk serial too long" 2 "--disk: bad value" -- run --disk /x,serial=123456789012345678901
 expect "disk bad transport" 2 "--disk: bad value 'isa' for transport" -- run --disk /x,transport=isa
 expect "rng bad transport" 2 "--rng: 'on,transport=usb': expected RATE\[,transport=pci\|mmio\]" -- run --rng on,transport=usb
+expect "net unknown backend" 2 "^kvmm run: --net: unknown backend 'slip'" -- run --net slip
+expect "net bad hostfwd" 2 "^kvmm run: --net user: bad hostfwd=tcp:2222" -- run --net user,hostfwd=tcp:2222
+expect "net tap without ifname" 2 "^kvmm run: --net tap: ifname=NAME is required" -- run --net tap
+expect "net bad mac" 2 "bad mac=01:00:00:00:00:01" -- run --net user,mac=01:00:00:00:00:01
+expect "net too many" 2 "at most 4 network devices" -- run --net user --net user --net user --net user --net user
 # The block layer names the failing file, then kvmm names the option: two lines at most.
 MAX_LINES=2 expect "missing disk" 2 "--disk /nonexistent/disk.img: No such file" -- run --kernel "$payload" --disk /nonexistent/disk.img
 MAX_LINES=2 expect "disk not an image" 2 "--disk .*notakernel" -- run --kernel "$payload" --disk "$tmp/notakernel",format=qcow2

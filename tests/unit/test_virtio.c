@@ -25,7 +25,7 @@ static const struct virtio_dev_ops fake_ops = {
     .device_id = VIRTIO_ID_RNG,
     .num_queues = 1,
     .max_queue_size = 16,
-    .features = 1ull << VIRTIO_F_EVENT_IDX,
+    .features = (1ull << VIRTIO_F_EVENT_IDX) | (1ull << VIRTIO_F_RING_PACKED),
     .activate = fake_activate,
     .reset = fake_reset,
 };

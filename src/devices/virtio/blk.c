@@ -314,8 +314,9 @@ static const struct virtio_dev_ops blk_ops_template = {
     .name = "blk",
     .device_id = VIRTIO_ID_BLOCK,
     .features = (1ull << VIRTIO_F_INDIRECT_DESC) | (1ull << VIRTIO_F_EVENT_IDX) |
-		(1ull << VIRTIO_BLK_F_SEG_MAX) | (1ull << VIRTIO_BLK_F_BLK_SIZE) |
-		(1ull << VIRTIO_BLK_F_FLUSH) | (1ull << VIRTIO_BLK_F_MQ),
+		(1ull << VIRTIO_F_RING_PACKED) | (1ull << VIRTIO_BLK_F_SEG_MAX) |
+		(1ull << VIRTIO_BLK_F_BLK_SIZE) | (1ull << VIRTIO_BLK_F_FLUSH) |
+		(1ull << VIRTIO_BLK_F_MQ),
     .config_len = sizeof(struct virtio_blk_config),
     .config_read = blk_config_read,
     .queue_notify = blk_queue_notify,

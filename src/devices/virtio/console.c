@@ -193,7 +193,7 @@ static const struct virtio_dev_ops con_ops = {
     .num_queues = 2,
     .max_queue_size = VIRTIO_CONSOLE_QUEUE_SIZE,
     .features = (1ull << VIRTIO_F_INDIRECT_DESC) | (1ull << VIRTIO_F_EVENT_IDX) |
-		(1ull << VIRTIO_CONSOLE_F_EMERG_WRITE),
+		(1ull << VIRTIO_F_RING_PACKED) | (1ull << VIRTIO_CONSOLE_F_EMERG_WRITE),
     .config_len = sizeof(struct virtio_console_config),
     .config_read = con_config_read,
     .config_write = con_config_write,

@@ -104,7 +104,8 @@ static const struct virtio_dev_ops rng_ops = {
     .device_id = VIRTIO_ID_RNG,
     .num_queues = 1,
     .max_queue_size = RNG_QUEUE_SIZE,
-    .features = (1ull << VIRTIO_F_INDIRECT_DESC) | (1ull << VIRTIO_F_EVENT_IDX),
+    .features = (1ull << VIRTIO_F_INDIRECT_DESC) | (1ull << VIRTIO_F_EVENT_IDX) |
+		(1ull << VIRTIO_F_RING_PACKED),
     .queue_notify = rng_queue_notify,
 };
 

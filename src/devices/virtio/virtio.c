@@ -28,8 +28,9 @@ void virtio_dev_fini(struct virtio_dev *vd)
 
 uint64_t virtio_offered_features(const struct virtio_dev *vd)
 {
-	/* Packed rings are the core's business (virtq_packed.c): offered for every device. */
-	return vd->ops->features | (1ull << VIRTIO_F_VERSION_1) | (1ull << VIRTIO_F_RING_PACKED);
+	/* Packed rings (virtq_packed.c) are offered by the models that list
+	 * VIRTIO_F_RING_PACKED in their features: those that use only virtq_pop/virtq_push. */
+	return vd->ops->features | (1ull << VIRTIO_F_VERSION_1);
 }
 
 void virtio_set_driver_features(struct virtio_dev *vd, unsigned sel, uint32_t val)

@@ -34,7 +34,8 @@ struct virtio_dev_ops {
 	const char *name;
 	uint32_t device_id; /* VIRTIO_ID_* */
 	uint16_t num_queues, max_queue_size;
-	uint64_t features; /* offered; VERSION_1 is added by the core */
+	uint64_t features; /* offered; VERSION_1 is added by the core; RING_PACKED only if the
+			    * model never touches a ring except through virtq_pop/virtq_push */
 	uint32_t config_len;
 	void (*config_read)(struct virtio_dev *vd, uint32_t off, void *buf, uint32_t len);
 	int (*config_write)(struct virtio_dev *vd, uint32_t off, const void *buf, uint32_t len);

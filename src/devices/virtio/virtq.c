@@ -184,6 +184,29 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *e)
 	return 1;
 }
 
+void virtq_unpop(struct virtq *vq, uint16_t n)
+{
+	vq->last_avail = (uint16_t)(vq->last_avail - n);
+	if (vq->event_idx)
+		__atomic_store_n(virtq_avail_event(vq), vq->last_avail, __ATOMIC_RELAXED);
+}
+
+void virtq_fill(struct virtq *vq, uint16_t off, uint16_t head, uint32_t len)
+{
+	struct virtq_used_elem *u =
+	    &vq->used->ring[(uint16_t)(vq->used_idx + off) & (vq->size - 1)];
+
+	__atomic_store_n(&u->id, head, __ATOMIC_RELAXED);
+	__atomic_store_n(&u->len, len, __ATOMIC_RELAXED);
+}
+
+void virtq_flush(struct virtq *vq, uint16_t n)
+{
+	vq->used_idx = (uint16_t)(vq->used_idx + n);
+	/* Release: the elements are visible before the index. */
+	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+}
+
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
 {
 	struct virtq_used_elem *u;

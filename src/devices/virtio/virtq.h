@@ -92,6 +92,15 @@ int virtq_activate(struct virtq *vq, const struct gmem *m, uint64_t features) KV
  * queue is now broken; nothing was consumed). */
 int virtq_pop(struct virtq *vq, struct virtq_elem *e) KVMM_MUST_CHECK;
 
+/* Split rings only (the models that use these do not offer VIRTIO_F_RING_PACKED).
+ * Return the last n popped chains to the ring unconsumed (a receive that did not fit). */
+void virtq_unpop(struct virtq *vq, uint16_t n);
+
+/* Write a used element `off` slots past the used index without publishing it; virtq_flush then
+ * publishes n elements at once (a frame spread over several mergeable buffers). */
+void virtq_fill(struct virtq *vq, uint16_t off, uint16_t head, uint32_t len);
+void virtq_flush(struct virtq *vq, uint16_t n);
+
 /* Give a chain back (head = virtq_elem.head) with `len` bytes written to its in segments.
  * Chains may be given back in any order. */
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t len);
