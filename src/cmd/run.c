@@ -43,6 +43,8 @@ static const char run_usage[] =
     "         [,queues=N]   a virtio-blk disk on virtio-mmio (repeatable, up to 8)\n"
     "  --rng on|off|RATE    virtio-rng (virtio-mmio) fed by getrandom, limited to RATE\n"
     "                       bytes/s (default 1M/s when on)\n"
+    "  --restore DIR        start from the snapshot in DIR instead of booting (give the\n"
+    "                       same --memory, --cpus, --rng and --disk options)\n"
     "  --debug-exit         isa-debug-exit at port 0xf4: writing v exits with (v<<1)|1\n"
     "  --on-reboot exit|restart\n"
     "                       what a guest reset does (default exit)\n"
@@ -71,7 +73,8 @@ enum {
 	OPT_CONFIG,
 	OPT_KVM_DEVICE,
 	OPT_RNG,
-	OPT_DISK
+	OPT_DISK,
+	OPT_RESTORE
 };
 
 static const struct option run_options[] = {
@@ -90,6 +93,7 @@ static const struct option run_options[] = {
     {"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
     {"rng", required_argument, NULL, OPT_RNG},
     {"disk", required_argument, NULL, OPT_DISK},
+    {"restore", required_argument, NULL, OPT_RESTORE},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},

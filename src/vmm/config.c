@@ -38,6 +38,7 @@ void vm_config_fini(struct vm_config *c)
 	free(c->affinity);
 	free(c->serial_path);
 	free(c->kvm_path);
+	free(c->restore);
 	for (unsigned i = 0; i < c->ndisks; i++) {
 		free(c->disks[i].path);
 		free(c->disks[i].format);
@@ -380,6 +381,8 @@ int vm_config_set(struct vm_config *c, const char *key, const char *v, char *err
 		r = set_rng(c, v, err, errlen);
 	} else if (!strcmp(key, "kvm-device") || !strcmp(key, "kvm_device"))
 		r = set_string(&c->kvm_path, v);
+	else if (!strcmp(key, "restore"))
+		r = set_string(&c->restore, v);
 	else {
 		snprintf(err, errlen, "unknown option '%s'", key);
 		return -ENOENT;

@@ -16,6 +16,7 @@
 #include "base/evloop.h"
 #include "base/log.h"
 #include "kvm/kvm.h"
+#include "vmm/snapshot.h"
 #include "vmm/vm_priv.h"
 
 /* Map a whole file read-only. Empty files are rejected by the caller's format checks. */
@@ -178,12 +179,17 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
 	vm->serial_out_fd = -1;
 	vm->serial_in_fd = -1;
 	vm->rtc_timer_fd = -1;
+	vm->ram_fd = -1;
+	vm->snap_dirfd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	e = vm_parse_cpus(vm, err, errlen);
+	/* --restore: the snapshot replaces the kernel; RAM is mapped from it once the devices
+	 * (and the tables they write into the fresh RAM) exist. */
 	if (!e)
-		e = vm_load_files(vm, err, errlen);
+		e = cfg->restore ? vm_snapshot_open(vm, err, errlen)
+				 : vm_load_files(vm, err, errlen);
 	if (!e)
 		e = vm_memory_create(vm, err, errlen);
 	if (!e)
@@ -191,7 +197,8 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
 	if (!e)
 		e = vm_devices_create(vm, err, errlen);
 	if (!e)
-		e = vm_load_kernel(vm, err, errlen);
+		e = cfg->restore ? vm_snapshot_map_memory(vm, err, errlen)
+				 : vm_load_kernel(vm, err, errlen);
 	/* Everything a user can get wrong is checked above, before /dev/kvm is opened. */
 	if (!e)
 		e = vcpu_signals_init();
@@ -203,6 +210,9 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
 		e = vm_platform_create(vm, err, errlen);
 	if (!e)
 		e = vm_cpus_create(vm, err, errlen);
+	if (!e && cfg->restore)
+		e = vm_snapshot_load(vm, err, errlen);
+	vm_snapshot_close(vm);
 	if (e) {
 		if (!err[0])
 			snprintf(err, errlen, "cannot create the VM: %s", strerror(-e));

@@ -48,5 +48,12 @@ void vm_request_stop(struct vm *vm, enum vm_exit_kind kind, int code);
 void vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
 
+/* Snapshot the whole VM into directory `dir` (created if missing; an older snapshot in it is
+ * replaced): pause every vCPU, save vCPUs, irqchip, PIT, clock, devices and RAM, then resume
+ * if `resume` (otherwise the VM stays paused). Not from a vCPU thread. On failure err holds
+ * one line. Restore with vm_config.restore (`kvmm run --restore DIR`). See docs/snapshot.md. */
+int vm_snapshot_save(struct vm *vm, const char *dir, bool resume, char *err,
+		     size_t errlen) KVMM_MUST_CHECK;
+
 /* Called by a vCPU thread whose exit handler returned a non-continue action. */
 void vm_vcpu_stopped(struct vm *vm, struct vcpu *v, enum vcpu_action act);

@@ -14,6 +14,7 @@
 #include "devices/dev.h"
 #include "vmm/bus.h"
 #include "vmm/config.h"
+#include "vmm/snapshot_fmt.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
@@ -47,6 +48,7 @@ struct vm {
 
 	/* Guest RAM: [0, lo_len) and, above the MMIO hole, [4 GiB, 4 GiB + hi_len). */
 	uint8_t *ram;
+	int ram_fd; /* the memfd behind ram; -1 after a restore mapped the snapshot over it */
 	uint64_t ram_len, lo_len, hi_len;
 	struct gmem *mem;
 	struct e820_map e820;
@@ -98,6 +100,13 @@ struct vm {
 	bool stopping;
 	struct vm_result result;
 	struct vcpu *fatal_vcpu;
+
+	/* --restore (vm_snapshot.c): the validated state file while vm_create runs. */
+	int snap_dirfd;
+	uint8_t *snap_buf;
+	size_t snap_len;
+	struct snap_reader snap;
+	uint8_t snap_id[16];
 };
 
 /* vm_devices.c */
