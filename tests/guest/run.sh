@@ -13,6 +13,8 @@ set -u
 GUEST_DIR=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$GUEST_DIR/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=snapshot.sh
+. "$GUEST_DIR/snapshot.sh"
 
 TIMEOUT=${GUEST_TIMEOUT:-60}
 # A sanitizer report must not look like a payload's pass (status 1 = debug-exit code 0).
@@ -211,4 +213,5 @@ guest_each_case run_case "${1:-}"
 case_affinity "${1:-}"
 case_blk_image "${1:-}"
 case_fatal_diag "${1:-}"
+case_snapshot "${1:-}"
 guest_finish

@@ -104,8 +104,15 @@ printf '%s\n' "${order[@]}" >"$STAGE$MODDIR/load-order"
 
 # kvmm, the payloads and the guest test runner.
 copy_elf "$(readlink -f "$KVMM")" /kvmm/kvmm
+# The snapshot test driver (mk/snapshot.mk), next to kvmm as in the build tree.
+SNAPSHOT_DRIVE=$(dirname "$(readlink -f "$KVMM")")/tests/snapshot-drive
+if [ -x "$SNAPSHOT_DRIVE" ]; then
+	mkdir -p "$STAGE/kvmm/tests"
+	copy_elf "$SNAPSHOT_DRIVE" /kvmm/tests/snapshot-drive
+fi
 cp "$PAYLOAD_DIR"/*.elf "$STAGE/kvmm/payload/"
 cp "$SRC"/tests/guest/run.sh "$SRC"/tests/guest/lib.sh "$SRC"/tests/guest/cases.sh \
+	"$SRC"/tests/guest/snapshot.sh \
 	"$STAGE/kvmm/tests/guest/"
 install -m 0755 "${NESTED_INIT:-$SRC/tests/nested/init.sh}" "$STAGE/init"
 
