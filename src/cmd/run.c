@@ -230,6 +230,9 @@ int cmd_run(int argc, char **argv)
 		if (res.kind != VM_EXIT_RESET || cfg.on_reboot != ON_REBOOT_RESTART)
 			break;
 		log_info("guest reset: restarting");
+		/* A restored guest that resets boots the configured kernel, not the snapshot. */
+		free(cfg.restore);
+		cfg.restore = NULL;
 	}
 out:
 	vm_config_fini(&cfg);

@@ -17,8 +17,7 @@ struct vm;
 #define SNAP_MEMORY_FILE "memory"
 
 /* snapshot_mem.c */
-int snap_mem_save(struct vm *vm, int dirfd, const char *name,
-		  const uint8_t id[16]) KVMM_MUST_CHECK;
+int snap_mem_save(struct vm *vm, int dirfd, const char *name, const uint8_t id[16]) KVMM_MUST_CHECK;
 int snap_mem_map(struct vm *vm, int dirfd, const char *name, const uint8_t id[16], char *err,
 		 size_t errlen) KVMM_MUST_CHECK;
 

@@ -138,8 +138,7 @@ static int snap_check_sections(const uint8_t *p, size_t len, char *err, size_t e
 	return 0;
 }
 
-int snap_reader_open(struct snap_reader *r, const void *buf, size_t len, char *err,
-		     size_t errlen)
+int snap_reader_open(struct snap_reader *r, const void *buf, size_t len, char *err, size_t errlen)
 {
 	const uint8_t *p = buf;
 	struct snap_header h;
@@ -193,8 +192,7 @@ int snap_get(const struct snap_reader *r, uint32_t tag, uint32_t inst, const voi
 	return -ENOENT;
 }
 
-int snap_get_exact(const struct snap_reader *r, uint32_t tag, uint32_t inst, void *dst,
-		   size_t len)
+int snap_get_exact(const struct snap_reader *r, uint32_t tag, uint32_t inst, void *dst, size_t len)
 {
 	const void *p;
 	size_t n;

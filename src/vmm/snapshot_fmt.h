@@ -20,12 +20,12 @@
 
 #include "base/compiler.h"
 
-#define SNAP_MAGIC	   "KVMMSNAP"
-#define SNAP_VERSION	   1
-#define SNAP_HEADER_SIZE   32
-#define SNAP_SECTION_HDR   16
-#define SNAP_MAX_SECTION   (64u << 20) /* one section's body */
-#define SNAP_TAG(a, b, c, d) \
+#define SNAP_MAGIC	 "KVMMSNAP"
+#define SNAP_VERSION	 1
+#define SNAP_HEADER_SIZE 32
+#define SNAP_SECTION_HDR 16
+#define SNAP_MAX_SECTION (64u << 20) /* one section's body */
+#define SNAP_TAG(a, b, c, d)                                                                       \
 	((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
 
 struct snap_writer {

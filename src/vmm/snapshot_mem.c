@@ -16,8 +16,8 @@
 
 #include "vmm/vm_priv.h"
 
-#define SNAP_MEM_MAGIC "KVMMMEM1"
-#define SNAP_MEM_BLOCK (64u << 10)
+#define SNAP_MEM_MAGIC	 "KVMMMEM1"
+#define SNAP_MEM_BLOCK	 (64u << 10)
 #define SNAP_MEM_TRAILER 4096
 
 struct snap_mem_trailer {

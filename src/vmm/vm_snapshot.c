@@ -123,7 +123,8 @@ static int snap_save_platform(struct snap_writer *w, struct vm *vm)
 		chip.chip_id = c;
 		e = kvm_get_irqchip(vm->kvm, &chip);
 		if (!e)
-			snap_put(w, c == KVM_IRQCHIP_IOAPIC ? T_IOAP : T_PIC, c, &chip, sizeof(chip));
+			snap_put(w, c == KVM_IRQCHIP_IOAPIC ? T_IOAP : T_PIC, c, &chip,
+				 sizeof(chip));
 	}
 	if (!e)
 		e = kvm_get_pit2(vm->kvm, &pit);
@@ -506,7 +507,7 @@ static int snap_load_vcpu(struct vm *vm, struct vcpu *v, const char **what)
 	if (!e) {
 		*what = "KVM_SET_XSAVE";
 		e = GET(T_XSAVE, i, xs) ? kvm_vcpu_set_fpu(&v->kv, &fpu)
-					 : kvm_vcpu_set_xsave(&v->kv, xs);
+					: kvm_vcpu_set_xsave(&v->kv, xs);
 	}
 	if (!e && !GET(T_XCRS, i, &xcrs)) {
 		*what = "KVM_SET_XCRS";
@@ -560,8 +561,8 @@ int vm_snapshot_load(struct vm *vm, char *err, size_t errlen)
 		e = kvm_set_clock(vm->kvm, &clk);
 	if (e) {
 		if (bad >= 0)
-			snprintf(err, errlen, "--restore %s: vcpu%d: %s: %s", vm->cfg->restore,
-				 bad, what, strerror(-e));
+			snprintf(err, errlen, "--restore %s: vcpu%d: %s: %s", vm->cfg->restore, bad,
+				 what, strerror(-e));
 		else
 			snprintf(err, errlen, "--restore %s: cannot restore %s: %s",
 				 vm->cfg->restore, what, strerror(-e));

@@ -27,7 +27,8 @@ static void fuzz_lookups(const struct snap_reader *r, const uint8_t *base, size_
 			if (snap_get(r, tags[t], inst, &p, &l) == 0 &&
 			    ((const uint8_t *)p < base || (const uint8_t *)p + l > base + len))
 				abort();
-			if (snap_get_exact(r, tags[t], inst, dst, sizeof(dst)) == 0 && dst[0] == 0xff)
+			if (snap_get_exact(r, tags[t], inst, dst, sizeof(dst)) == 0 &&
+			    dst[0] == 0xff)
 				dst[1] = 0;
 		}
 }

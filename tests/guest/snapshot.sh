@@ -126,7 +126,7 @@ case_snapshot() {
 			continue
 		fi
 		case $name in
-		snapshot) snap_case snapshot "fill=16" ;;
+		snapshot) snap_case snapshot "fill=16" --cpus 2 ;;
 		snapshot-blk)
 			guest_new_disk
 			snap_case snapshot-blk "fill=16 blk=1" --disk "path=$GUEST_DISK"

@@ -96,7 +96,8 @@ int main(int argc, char **argv)
 	double t0;
 
 	if (argc < 4 || vm_config_init(&cfg)) {
-		fprintf(stderr, "usage: snapshot-drive DIR PATTERN --kernel K --serial file:P ...\n");
+		fprintf(stderr,
+			"usage: snapshot-drive DIR PATTERN --kernel K --serial file:P ...\n");
 		return 2;
 	}
 	if (drive_config(&cfg, argc, argv))

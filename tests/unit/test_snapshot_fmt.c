@@ -170,12 +170,9 @@ static void test_writer_limits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_round_trip),
-	    cmocka_unit_test(test_truncated),
-	    cmocka_unit_test(test_bad_checksum),
-	    cmocka_unit_test(test_wrong_version_and_magic),
-	    cmocka_unit_test(test_section_overrun),
-	    cmocka_unit_test(test_writer_limits),
+	    cmocka_unit_test(test_round_trip),	    cmocka_unit_test(test_truncated),
+	    cmocka_unit_test(test_bad_checksum),    cmocka_unit_test(test_wrong_version_and_magic),
+	    cmocka_unit_test(test_section_overrun), cmocka_unit_test(test_writer_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

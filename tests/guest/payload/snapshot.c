@@ -5,7 +5,9 @@
  *   - rewrites one 4 KiB page of the region with a round-dependent pattern, updates the
  *     expected sum incrementally and re-sums the whole region (every page survived);
  *   - with blk=1, writes sector R of the first virtio-blk disk (pattern of R) and reads sector
- *     R-1 back (the queue's indices survived: a device that lost them answers the wrong head);
+ *     R-1 back, rotating over 5 descriptor chains with their own buffers; a device that lost
+ *     its queue indices in the restore replays old chains, which blk_req's buffer discipline
+ *     and the final read-back of every sector catch;
  *   - prints "snapshot: round R counter C sum S".
  * "snapshot: started" is printed once at boot: a restored run must not print it again.
  * The host (tests/guest/run.sh, case snapshot) saves it after a few rounds, kills kvmm,
@@ -21,6 +23,8 @@ const char payload_name[] = "snapshot";
 #define HDR_GPA	   0x1210000ull
 #define STATUS_GPA 0x1211000ull
 #define DATA_GPA   0x1220000ull
+#define SLOTS	   5 /* descriptor triples in a 16-entry queue */
+#define FREE	   0xa5
 
 static uint8_t user_stack[16384] __attribute__((aligned(16)));
 
@@ -56,24 +60,35 @@ static uint64_t region_sum(const volatile uint64_t *w, uint64_t n)
 	return s;
 }
 
-/* One virtio-blk request on descriptors 0..2, polled. Returns the status byte or -1. */
-static int blk_req(struct work *wk, uint32_t type, uint64_t sector, void *data)
+/* One virtio-blk request, polled. Request k uses slot k % SLOTS: descriptors 3*slot..3*slot+2,
+ * its own header, status byte and 512-byte buffer. Between requests every buffer holds FREE
+ * bytes: a device that lost its queue indices across a restore replays old chains, and a
+ * replayed IN overwrites a FREE buffer (caught by blk_buffers_free), a replayed OUT writes FREE
+ * bytes to an old sector (caught by the final read-back). Returns the status byte or -1. */
+static int blk_req(struct work *wk, uint32_t type, uint64_t sector, const uint8_t *src,
+		   uint8_t *dst)
 {
 	volatile struct desc *d = (volatile struct desc *)RING_GPA;
 	volatile uint16_t *avail = (volatile uint16_t *)(RING_GPA + 0x1000);
 	volatile uint16_t *used = (volatile uint16_t *)(RING_GPA + 0x2000);
-	volatile uint32_t *hdr = (volatile uint32_t *)HDR_GPA;
-	volatile uint8_t *st = (volatile uint8_t *)STATUS_GPA;
-	unsigned slot = wk->next_idx % QSIZE;
+	unsigned slot = wk->next_idx % SLOTS, ring = wk->next_idx % QSIZE;
+	uint16_t head = (uint16_t)(3 * slot);
+	volatile uint32_t *hdr = (volatile uint32_t *)(HDR_GPA + 16 * slot);
+	volatile uint8_t *st = (volatile uint8_t *)(STATUS_GPA + slot);
+	uint8_t *buf = (uint8_t *)(DATA_GPA + 512 * slot);
+	int ret = -1;
 
+	if (type)
+		memcpy(buf, src, 512);
 	hdr[0] = type;
 	hdr[1] = 0;
-	*(volatile uint64_t *)(HDR_GPA + 8) = sector;
+	*(volatile uint64_t *)(hdr + 2) = sector;
 	*st = 0xff;
-	d[0] = (struct desc){HDR_GPA, 16, 1, 1};
-	d[1] = (struct desc){(uint64_t)(uintptr_t)data, 512, (uint16_t)(1 | (type ? 0 : 2)), 2};
-	d[2] = (struct desc){STATUS_GPA, 1, 2, 0};
-	avail[2 + slot] = 0;
+	d[head] = (struct desc){(uint64_t)(uintptr_t)hdr, 16, 1, (uint16_t)(head + 1)};
+	d[head + 1] = (struct desc){(uint64_t)(uintptr_t)buf, 512, (uint16_t)(1 | (type ? 0 : 2)),
+				    (uint16_t)(head + 2)};
+	d[head + 2] = (struct desc){(uint64_t)(uintptr_t)st, 1, 2, 0};
+	avail[2 + ring] = head;
 	__asm__ volatile("mfence" ::: "memory");
 	wk->next_idx++;
 	avail[1] = wk->next_idx;
@@ -81,14 +96,29 @@ static int blk_req(struct work *wk, uint32_t type, uint64_t sector, void *data)
 	mmio_write32(wk->blk_base + 0x50, 0);
 	for (unsigned spin = 0; spin < 100000000; spin++) {
 		if (used[1] == wk->next_idx) {
-			volatile uint32_t *elem = (volatile uint32_t *)(used + 2) + 2 * slot;
+			volatile uint32_t *elem = (volatile uint32_t *)(used + 2) + 2 * ring;
 
 			mmio_write32(wk->blk_base + 0x64, mmio_read32(wk->blk_base + 0x60));
-			return elem[0] == 0 && elem[1] == (type ? 1u : 513u) ? *st : -1;
+			if (elem[0] == head && elem[1] == (type ? 1u : 513u))
+				ret = *st;
+			break;
 		}
 		cpu_relax();
 	}
-	return -1;
+	if (!type && dst)
+		memcpy(dst, buf, 512);
+	memset(buf, FREE, 512);
+	return ret;
+}
+
+static bool blk_buffers_free(void)
+{
+	const uint8_t *p = (const uint8_t *)DATA_GPA;
+
+	for (unsigned i = 0; i < SLOTS * 512; i++)
+		if (p[i] != FREE)
+			return false;
+	return true;
 }
 
 static uint8_t pat(uint64_t sector, unsigned i)
@@ -98,21 +128,24 @@ static uint8_t pat(uint64_t sector, unsigned i)
 
 static void blk_round(struct work *wk, uint64_t r)
 {
-	uint8_t *buf = (uint8_t *)DATA_GPA;
+	uint8_t buf[512];
 	int s;
 
+	if (!blk_buffers_free()) {
+		printf("snapshot: round %lu: a request buffer changed between requests\n", r);
+		wk->bad++;
+		memset((void *)DATA_GPA, FREE, SLOTS * 512);
+	}
 	for (unsigned i = 0; i < 512; i++)
 		buf[i] = pat(r, i);
-	s = blk_req(wk, 1, r, buf);
+	s = blk_req(wk, 1, r, buf, NULL);
 	if (s != 0) {
 		printf("snapshot: round %lu: write of sector %lu: status %d\n", r, r, s);
 		wk->bad++;
 	}
 	if (!r)
 		return;
-	for (unsigned i = 0; i < 512; i++)
-		buf[i] = 0;
-	s = blk_req(wk, 0, r - 1, buf);
+	s = blk_req(wk, 0, r - 1, NULL, buf);
 	for (unsigned i = 0; s == 0 && i < 512; i++)
 		if (buf[i] != pat(r - 1, i))
 			s = 0x100;
@@ -176,6 +209,7 @@ static bool blk_init(struct work *wk, const struct boot_info *bi)
 	    !vmmio_setup_queue0(b, QSIZE, RING_GPA))
 		return false;
 	wk->blk_base = b;
+	memset((void *)DATA_GPA, FREE, SLOTS * 512);
 	return true;
 }
 
@@ -200,11 +234,12 @@ int payload_main(const struct boot_info *bi)
 	check(ret == wk.rounds * wk.spin, "counter reached %lu", ret);
 	check(wk.bad == 0, "%u inconsistencies over %lu rounds", wk.bad, wk.rounds);
 	if (wk.blk_base) {
-		uint8_t *buf = (uint8_t *)DATA_GPA;
+		uint8_t buf[512];
 		unsigned good = 0;
 
+		check(blk_buffers_free(), "request buffers untouched between requests");
 		for (uint64_t r = 0; r < wk.rounds; r++) {
-			bool ok = blk_req(&wk, 0, r, buf) == 0;
+			bool ok = blk_req(&wk, 0, r, NULL, buf) == 0;
 
 			for (unsigned i = 0; ok && i < 512; i++)
 				ok = buf[i] == pat(r, i);
