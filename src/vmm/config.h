@@ -53,6 +53,7 @@ struct vm_config {
 	unsigned ndisks;
 	enum on_reboot on_reboot;
 	char *kvm_path; /* "/dev/kvm" */
+	char *qmp;	/* QMP socket path (--qmp unix:PATH[,server]); NULL: none */
 };
 
 /* Defaults: 256 MiB, 1 vCPU, model "host", serial on stdio, on-reboot exit. -ENOMEM. */
