@@ -16,7 +16,9 @@
 #include "base/log.h"
 #include "cmd/demo_guest.h"
 #include "vmm/config.h"
+#include "vmm/qmp_server.h"
 #include "vmm/vm.h"
+#include "vmm/vm_qmp.h"
 
 #define RUN_EXIT_USAGE 2
 #define RUN_EXIT_FATAL 4
@@ -48,6 +50,8 @@ static const char run_usage[] =
     "  --debug-exit         isa-debug-exit at port 0xf4: writing v exits with (v<<1)|1\n"
     "  --on-reboot exit|restart\n"
     "                       what a guest reset does (default exit)\n"
+    "  --qmp unix:PATH[,server]\n"
+    "                       QMP control socket (mode 0600); see kvmm ctl --help\n"
     "  --name NAME          a name for the VM (logs, thread names)\n"
     "  --config FILE        JSON object with the same fields, e.g. {\"memory\": \"1G\",\n"
     "                       \"cpus\": 2, \"debug_exit\": true}; command-line options win\n"
@@ -74,7 +78,8 @@ enum {
 	OPT_KVM_DEVICE,
 	OPT_RNG,
 	OPT_DISK,
-	OPT_RESTORE
+	OPT_RESTORE,
+	OPT_QMP
 };
 
 static const struct option run_options[] = {
@@ -94,6 +99,7 @@ static const struct option run_options[] = {
     {"rng", required_argument, NULL, OPT_RNG},
     {"disk", required_argument, NULL, OPT_DISK},
     {"restore", required_argument, NULL, OPT_RESTORE},
+    {"qmp", required_argument, NULL, OPT_QMP},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -190,7 +196,8 @@ static int run_status(const struct vm_result *r)
 int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg;
-	struct vm_result res = {VM_EXIT_FATAL, 0};
+	struct vm_result res = {VM_EXIT_FATAL, 0, false};
+	struct qmp_server *qmp = NULL;
 	char err[VM_CONFIG_ERRLEN];
 	bool help = false;
 	int status = RUN_EXIT_USAGE;
@@ -213,8 +220,13 @@ int cmd_run(int argc, char **argv)
 		cfg.kernel_data_len = demo_guest_size();
 		cfg.kernel_data_name = "kvmm-demo";
 	}
+	if (cfg.qmp && qmp_server_create(&qmp, cfg.qmp, err, sizeof(err))) {
+		fprintf(stderr, "kvmm run: %s\n", err);
+		goto out;
+	}
 	for (;;) {
 		struct vm *vm = NULL;
+		bool restart;
 
 		err[0] = '\0';
 		if (vm_create(&cfg, &vm, err, sizeof(err))) {
@@ -222,18 +234,30 @@ int cmd_run(int argc, char **argv)
 			status = RUN_EXIT_USAGE;
 			break;
 		}
+		if (qmp && vm_qmp_attach(vm, qmp)) {
+			fprintf(stderr, "kvmm run: cannot serve the QMP socket\n");
+			vm_destroy(vm);
+			status = RUN_EXIT_USAGE;
+			break;
+		}
 		if (vm_run(vm, &res)) {
 			res.kind = VM_EXIT_FATAL;
 		}
+		if (qmp)
+			vm_qmp_detach(vm, qmp);
 		vm_destroy(vm);
 		status = run_status(&res);
-		if (res.kind != VM_EXIT_RESET || cfg.on_reboot != ON_REBOOT_RESTART)
+		restart = res.kind == VM_EXIT_RESET && cfg.on_reboot == ON_REBOOT_RESTART;
+		if (qmp)
+			vm_qmp_report_stop(qmp, &res, restart);
+		if (!restart)
 			break;
 		log_info("guest reset: restarting");
 		/* A restored guest that resets boots the configured kernel, not the snapshot. */
 		free(cfg.restore);
 		cfg.restore = NULL;
 	}
+	qmp_server_destroy(qmp);
 out:
 	vm_config_fini(&cfg);
 	return status;

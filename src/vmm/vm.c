@@ -242,7 +242,7 @@ void vm_destroy(struct vm *vm)
 	free(vm);
 }
 
-void vm_request_stop(struct vm *vm, enum vm_exit_kind kind, int code)
+static void vm_stop(struct vm *vm, enum vm_exit_kind kind, int code, bool by_ctl)
 {
 	bool first;
 
@@ -250,7 +250,7 @@ void vm_request_stop(struct vm *vm, enum vm_exit_kind kind, int code)
 	first = !vm->stopping;
 	if (first) {
 		vm->stopping = true;
-		vm->result = (struct vm_result){kind, code};
+		vm->result = (struct vm_result){kind, code, by_ctl};
 	}
 	pthread_mutex_unlock(&vm->lock);
 	if (!first)
@@ -258,6 +258,16 @@ void vm_request_stop(struct vm *vm, enum vm_exit_kind kind, int code)
 	for (unsigned i = 0; i < vm->nvcpus_init; i++)
 		vcpu_request_async(&vm->vcpus[i], VCPU_STATE_STOPPED);
 	evloop_stop(vm->el);
+}
+
+void vm_request_stop(struct vm *vm, enum vm_exit_kind kind, int code)
+{
+	vm_stop(vm, kind, code, false);
+}
+
+void vm_request_stop_ctl(struct vm *vm, enum vm_exit_kind kind)
+{
+	vm_stop(vm, kind, 0, true);
 }
 
 void vm_vcpu_stopped(struct vm *vm, struct vcpu *v, enum vcpu_action act)
@@ -289,12 +299,35 @@ void vm_vcpu_stopped(struct vm *vm, struct vcpu *v, enum vcpu_action act)
 
 void vm_pause(struct vm *vm)
 {
-	for (unsigned i = 0; i < vm->nvcpus_init; i++)
+	bool first;
+
+	pthread_mutex_lock(&vm->lock);
+	first = vm->pause_depth++ == 0;
+	pthread_mutex_unlock(&vm->lock);
+	/* vm->lock is not held while waiting: a vCPU may be taking it to stop the VM. */
+	for (unsigned i = 0; first && i < vm->nvcpus_init; i++)
 		vcpu_request(&vm->vcpus[i], VCPU_STATE_PAUSED);
 }
 
 void vm_resume(struct vm *vm)
 {
-	for (unsigned i = 0; i < vm->nvcpus_init; i++)
+	bool last;
+
+	pthread_mutex_lock(&vm->lock);
+	last = vm->pause_depth == 1;
+	if (vm->pause_depth)
+		vm->pause_depth--;
+	pthread_mutex_unlock(&vm->lock);
+	for (unsigned i = 0; last && i < vm->nvcpus_init; i++)
 		vcpu_request(&vm->vcpus[i], VCPU_STATE_RUNNING);
+}
+
+bool vm_is_paused(struct vm *vm)
+{
+	bool p;
+
+	pthread_mutex_lock(&vm->lock);
+	p = vm->pause_depth > 0;
+	pthread_mutex_unlock(&vm->lock);
+	return p;
 }

@@ -98,6 +98,8 @@ struct vm {
 	struct console *console;
 	pthread_mutex_t lock;
 	bool stopping;
+	unsigned pause_depth; /* vm_pause() nesting, under vm->lock */
+	bool ctl_paused;      /* QMP stop (main thread) */
 	struct vm_result result;
 	struct vcpu *fatal_vcpu;
 

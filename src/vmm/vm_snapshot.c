@@ -272,7 +272,7 @@ int vm_snapshot_save(struct vm *vm, const char *dir, bool resume, char *err, siz
 	/* vCPUs are out of KVM_RUN; device requests are synchronous on vCPU threads today, so
 	 * none is in flight once they are paused. */
 	e = snap_save_paused(vm, dirfd, err, errlen);
-	if (resume)
+	if (resume || e) /* a failed save leaves the VM as it was */
 		vm_resume(vm);
 	close(dirfd);
 	if (!e)

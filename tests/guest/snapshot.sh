@@ -7,6 +7,8 @@
 # (with a disk) its virtqueue, and the rounds it prints must continue without a gap or a reboot.
 #   snapshot          RAM pattern + counter
 #   snapshot-blk      the same while writing and reading a virtio-blk disk every round
+#   snapshot-qmp      the production path: kvmm run --qmp, `kvmm ctl SOCK x-kvmm-snapshot-save
+#                     path=DIR`, the VM must then be paused, kill -9, restore (with a disk)
 #   snapshot-refuse   a corrupt, truncated or mismatched snapshot: status 2 and one line
 
 SNAP_DRIVE=${SNAPSHOT_DRIVE:-$(dirname "$KVMM")/tests/snapshot-drive}
@@ -65,6 +67,65 @@ snap_case() {
 	fi
 }
 
+# snap_restore_check NAME DIR BEFORE [extra kvmm options]: restore and check the continuation.
+snap_restore_check() {
+	local name=$1 dir=$2 before=$3 after=$GUEST_WORK/$1.after status
+	shift 3
+	timeout -k 5 "$TIMEOUT" "$KVMM" run --restore "$dir" --memory 128M "$@" --serial stdio \
+		--debug-exit </dev/null >"$after" 2>"$GUEST_WORK/$name.err"
+	status=$?
+	if [ "$status" -ne 1 ] || ! grep -q '^PASS snapshot' "$after"; then
+		guest_not_ok "$name" "restored run: exit status $status, expected 1 and PASS" "$after"
+		sed 's/^/#   stderr: /' "$GUEST_WORK/$name.err" | tail -n 5
+		return 1
+	elif grep -q 'snapshot: started' "$after"; then
+		guest_not_ok "$name" "the restored guest booted again" "$after"
+		return 1
+	elif ! snap_rounds_ok "$before" "$after" "$SNAP_ROUNDS"; then
+		guest_not_ok "$name" "rounds 1..$SNAP_ROUNDS not continuous across the restore" "$after"
+		return 1
+	fi
+	return 0
+}
+
+# Through the control socket: kvmm run --qmp, kvmm ctl x-kvmm-snapshot-save, kill -9, restore.
+case_snapshot_qmp() {
+	local name=snapshot-qmp dir=$GUEST_WORK/qmp.snap before=$GUEST_WORK/qmp.before
+	local sock=$GUEST_WORK/qmp.sock pid st i
+	GUEST_T0=$(date +%s%N)
+	guest_new_disk
+	"$KVMM" run --kernel "$PAYLOAD_DIR/snapshot.elf" --memory 128M --disk "path=$GUEST_DISK" \
+		--cmdline "rounds=$SNAP_ROUNDS fill=16 blk=1" --qmp "unix:$sock" \
+		--serial "file:$before" --debug-exit </dev/null >"$GUEST_WORK/qmp.run" 2>&1 &
+	pid=$!
+	for ((i = 0; i < TIMEOUT * 10; i++)); do
+		grep -q 'snapshot: round 3 ' "$before" 2>/dev/null && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if ! "$KVMM" ctl "$sock" x-kvmm-snapshot-save "path=$dir" >"$GUEST_WORK/qmp.ctl" 2>&1; then
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		guest_not_ok "$name" "kvmm ctl x-kvmm-snapshot-save failed" "$GUEST_WORK/qmp.ctl"
+		return
+	fi
+	st=$("$KVMM" ctl --json "$sock" query-status 2>&1)
+	kill -9 "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	if ! [[ $st == *'"status": "paused"'* ]]; then
+		guest_not_ok "$name" "after the save the VM is not paused: $st"
+		return
+	fi
+	if grep -q 'PASS snapshot' "$before"; then
+		guest_not_ok "$name" "the guest finished before the snapshot" "$before"
+		return
+	fi
+	if snap_restore_check "$name" "$dir" "$before" --disk "path=$GUEST_DISK"; then
+		guest_ok "$name" "saved through kvmm ctl, paused, killed, $(grep -c 'round' "$GUEST_WORK/$name.after") rounds after restore"
+		sed 's/^/#   restore stderr: /' "$GUEST_WORK/$name.err" | head -n 5
+	fi
+}
+
 # snap_refused NAME WHAT PATTERN DIR [options]: the restore must fail with status 2 and exactly
 # one line on stderr matching PATTERN.
 snap_refused() {
@@ -117,7 +178,7 @@ case_snapshot_refuse() {
 # case_snapshot [NAME-REGEX]
 case_snapshot() {
 	local filter=${1:-} name
-	for name in snapshot snapshot-blk snapshot-refuse; do
+	for name in snapshot snapshot-blk snapshot-qmp snapshot-refuse; do
 		if [ -n "$filter" ] && ! [[ $name =~ $filter ]]; then
 			continue
 		fi
@@ -131,6 +192,7 @@ case_snapshot() {
 			guest_new_disk
 			snap_case snapshot-blk "fill=16 blk=1" --disk "path=$GUEST_DISK"
 			;;
+		snapshot-qmp) case_snapshot_qmp ;;
 		snapshot-refuse) case_snapshot_refuse ;;
 		esac
 	done
