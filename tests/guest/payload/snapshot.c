@@ -12,7 +12,9 @@
  * "snapshot: started" is printed once at boot: a restored run must not print it again.
  * The host (tests/guest/run.sh, case snapshot) saves it after a few rounds, kills kvmm,
  * restores, and checks that the rounds continue. At the end every written sector is read back.
- * Arguments: fill=MiB (16), rounds=N (30), spin=N (2000000), blk=1. */
+ * Arguments: fill=MiB (16), rounds=N (30), spin=N (2000000), blk=1, touch=MiB (0: write one word
+ * in every 4 KiB page of that much RAM after the region, so that a benchmark's snapshot has that
+ * much memory to save). */
 #include "payload.h"
 
 const char payload_name[] = "snapshot";
@@ -216,7 +218,7 @@ static bool blk_init(struct work *wk, const struct boot_info *bi)
 int payload_main(const struct boot_info *bi)
 {
 	static struct work wk;
-	uint64_t fill = cmdline_u64("fill", 16), ret;
+	uint64_t fill = cmdline_u64("fill", 16), touch, ret;
 	volatile uint64_t *w = (volatile uint64_t *)REGION;
 
 	wk.rounds = cmdline_u64("rounds", 30);
@@ -229,7 +231,12 @@ int payload_main(const struct boot_info *bi)
 		return EXIT_CODE_FAIL;
 	for (uint64_t i = 0; i < wk.words; i++)
 		w[i] = mix(i);
-	printf("snapshot: started, %lu MiB filled\n", fill);
+	touch = cmdline_u64("touch", 0) << 20;
+	if (!check(REGION + (fill << 20) + touch <= boot_ram_total(), "touch fits in RAM"))
+		return EXIT_CODE_FAIL;
+	for (uint64_t off = 0; off < touch; off += 4096)
+		*(volatile uint64_t *)(REGION + (fill << 20) + off) = off | 1;
+	printf("snapshot: started, %lu MiB filled, %lu MiB touched\n", fill, touch >> 20);
 	ret = user_run(ring3_work, &wk, user_stack, sizeof(user_stack));
 	check(ret == wk.rounds * wk.spin, "counter reached %lu", ret);
 	check(wk.bad == 0, "%u inconsistencies over %lu rounds", wk.bad, wk.rounds);
