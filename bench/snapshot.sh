@@ -22,7 +22,7 @@
 #             its checks passed after the restore)
 # Output lines: SAVE VMM SIZE ms=... file_kib=... ; RUN/MEDIAN lines of startup-probe prefixed
 # with the size; READY SIZE ms=... (kvmm's own "VM ready to run" log line, kvmm -v).
-# BENCH_ACCEL=tcg runs the QEMU half without KVM (to check the script). Exits 0 when every run of both VMMs ended with the payload's PASS status 1, 1 otherwise.
+# BENCH_PROBE_TIMEOUT: seconds per restored run (300). BENCH_ACCEL=tcg runs the QEMU half without KVM (to check the script). Exits 0 when every run of both VMMs ended with the payload's PASS status 1, 1 otherwise.
 set -u
 KVMM=$1 DRIVE=$2 PAYLOAD_DIR=$3 PROBE=$4 QEMU=${5:-qemu-system-x86_64}
 RUNS=${BENCH_RUNS:-5}
@@ -58,7 +58,7 @@ kvmm_size() {
 	echo "# kvmm: $DRIVE DIR 'snapshot: round 2 ' --kernel $PAYLOAD --memory ${mib}M" \
 		"--cmdline \"$cmdline\" --serial file:LOG --debug-exit"
 	echo "# kvmm: $KVMM run --restore DIR --memory ${mib}M --serial stdio --debug-exit"
-	"$PROBE" --runs "$RUNS" --sample-ms 0 --guest-mib "$mib" --vmm kvmm "$KVMM" run \
+	"$PROBE" --runs "$RUNS" --timeout "${BENCH_PROBE_TIMEOUT:-300}" --sample-ms 0 --guest-mib "$mib" --vmm kvmm "$KVMM" run \
 		--restore "$dir" --memory "${mib}M" --serial stdio --debug-exit | sed "s/^/$mib /"
 	"$KVMM" run -v --restore "$dir" --memory "${mib}M" --serial none --debug-exit 2>&1 |
 		sed -n "s/.*VM ready to run \([0-9.]*\) ms.*/READY $mib ms=\1/p"
@@ -102,7 +102,7 @@ qemu_size() {
 	echo "# qemu: ${q[*]} -global migration.store-global-state=off -serial file:LOG" \
 		"-qmp unix:SOCK,server=on,wait=off; QMP stop, migrate uri=\"exec:cat > FILE\" after round 2"
 	echo "# qemu: ${q[*]} -serial stdio -incoming \"exec:cat FILE\""
-	"$PROBE" --runs "$RUNS" --sample-ms 0 --guest-mib "$mib" --vmm qemu "${q[@]}" \
+	"$PROBE" --runs "$RUNS" --timeout "${BENCH_PROBE_TIMEOUT:-300}" --sample-ms 0 --guest-mib "$mib" --vmm qemu "${q[@]}" \
 		-serial stdio -incoming "exec:cat $file" | sed "s/^/$mib /"
 }
 
