@@ -106,7 +106,7 @@ printf '%s\n' "${order[@]}" >"$STAGE$MODDIR/load-order"
 copy_elf "$(readlink -f "$KVMM")" /kvmm/kvmm
 cp "$PAYLOAD_DIR"/*.elf "$STAGE/kvmm/payload/"
 cp "$SRC"/tests/guest/run.sh "$SRC"/tests/guest/lib.sh "$SRC"/tests/guest/cases.sh \
-	"$STAGE/kvmm/tests/guest/"
+	"$SRC"/tests/guest/qmp.sh "$STAGE/kvmm/tests/guest/"
 install -m 0755 "${NESTED_INIT:-$SRC/tests/nested/init.sh}" "$STAGE/init"
 
 # Device nodes for the first moments before /init mounts devtmpfs (the kernel opens
