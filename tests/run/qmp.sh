@@ -92,6 +92,19 @@ check "ctl --shell: words, raw JSON and events" \
 		grep -qx '{"return": {}, "id": 5}' <<<"$out" &&
 		grep -q '"name": "query-cpus-fast"' <<<"$out"
 	echo $?)" "$out"
+# An idle shell prints events caused by another client as they arrive.
+{
+	sleep 1.5
+	echo query-status
+} | "$KVMM" ctl "$sock" --shell >"$tmp/shell.out" 2>&1 &
+spid=$!
+sleep 0.5
+"$KVMM" ctl "$sock" stop >/dev/null
+wait "$spid"
+check "ctl --shell: an asynchronous STOP event, then the reply" \
+	"$(grep -n . "$tmp/shell.out" | grep -q '^1:event STOP$' && grep -qx 'status: paused' "$tmp/shell.out"; echo $?)" \
+	"$(cat "$tmp/shell.out")"
+"$KVMM" ctl "$sock" cont >/dev/null
 "$KVMM" ctl "$tmp/nonexistent.sock" query-status >/dev/null 2>"$tmp/e"
 st=$?
 check "ctl: no socket gives status 2 and one line" \
