@@ -11,7 +11,7 @@
 #                         needs (busybox lacks cksum and pgrep, and its date lacks %N), each with
 #                         the shared libraries ldd lists and the ELF interpreter, at their paths
 #   /lib/modules/KVER/    kvm.ko, kvm-amd.ko and their dependencies (decompressed)
-#   /kvmm/kvmm, /kvmm/payload/*.elf, /kvmm/tests/guest/{run.sh,lib.sh,cases.sh}
+#   /kvmm/kvmm, /kvmm/payload/*.elf, /kvmm/tests/guest/{run.sh,lib.sh,cases.sh,qmp.sh}
 # NESTED_INIT=FILE replaces /init (for one-off experiments; the markers run.sh reads are listed
 # in init.sh).
 # KVER defaults to the newest version with /boot/vmlinuz-KVER and a kvm-amd module (lib.sh); it
