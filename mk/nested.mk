@@ -10,7 +10,8 @@
 NESTED_OUT := $(BUILD)/nested
 NESTED_INITRD := $(NESTED_OUT)/initramfs.cpio
 NESTED_INPUTS := tests/nested/mkinitramfs.sh tests/nested/init.sh tests/nested/lib.sh \
-	tests/guest/run.sh tests/guest/lib.sh tests/guest/cases.sh tests/guest/snapshot.sh
+	tests/guest/run.sh tests/guest/lib.sh tests/guest/cases.sh tests/guest/snapshot.sh \
+	tests/guest/qmp.sh
 
 $(NESTED_INITRD): $(KVMM) $(SNAPSHOT_DRIVE) $(PAYLOAD_ELFS) $(NESTED_INPUTS)
 	@mkdir -p $(@D)

@@ -45,7 +45,8 @@ $(BUILD)/tools/qmp-fake-vm: $(BUILD)/tests/tools/qmp_fake_vm.o $(LIB)
 	$(if $(Q),@echo "  LD      $@")
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
-check-qmp: $(KVMM) $(BUILD)/tools/qmp-fake-vm
-	KVMM=$(abspath $(KVMM)) QMP_FAKE_VM=$(abspath $(BUILD)/tools/qmp-fake-vm) tests/run/qmp.sh
+check-qmp: $(KVMM) $(BUILD)/tools/qmp-fake-vm payloads
+	KVMM=$(abspath $(KVMM)) QMP_FAKE_VM=$(abspath $(BUILD)/tools/qmp-fake-vm) \
+		PAYLOAD_DIR=$(abspath $(BUILD)/payload) tests/run/qmp.sh
 
 .PHONY: check-qmp

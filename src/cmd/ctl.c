@@ -175,9 +175,8 @@ static int ctl_read_line(struct ctl_conn *c, char **line, long long deadline_ms)
 			c->buf = b;
 			c->cap = cap;
 		}
-		left = deadline_ms < 0 ? -1 : deadline_ms - ctl_now_ms();
-		if (deadline_ms >= 0 && left <= 0)
-			return -ETIMEDOUT;
+		/* deadline_ms 0 (or past): take only what is already there. */
+		left = deadline_ms < 0 ? -1 : KVMM_MAX(deadline_ms - ctl_now_ms(), 0LL);
 		if (poll(&pfd, 1, (int)KVMM_MIN(left, 1000000000LL)) == 0)
 			return -ETIMEDOUT;
 		n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
@@ -586,7 +585,10 @@ static int ctl_shell(struct ctl_conn *c)
 			if (e < 0)
 				break;
 			/* Wait for the reply so that output follows input in order. */
-			if (e > 0 && ctl_wait_reply(c, ctl_now_ms() + 30000, true, true) < 0) {
+			e = e > 0 ? ctl_wait_reply(c, ctl_now_ms() + 30000, true, true) : 0;
+			if (e == -ETIMEDOUT) {
+				fprintf(stderr, "kvmm ctl: no reply (incomplete JSON?)\n");
+			} else if (e < 0) {
 				fprintf(stderr, "kvmm ctl: the connection was closed\n");
 				break;
 			}
@@ -620,8 +622,10 @@ static int ctl_parse(int argc, char **argv, struct ctl_opts *o)
 			o->wait_event = argv[++i];
 		} else if (pos < 2 && !strcmp(a, "--timeout") && i + 1 < argc) {
 			o->timeout_s = atoi(argv[++i]);
-			if (o->timeout_s <= 0)
+			if (o->timeout_s <= 0) {
+				fprintf(stderr, "kvmm ctl: --timeout needs a number of seconds\n");
 				return -EINVAL;
+			}
 		} else if (pos < 2 && !strncmp(a, "--", 2)) {
 			fprintf(stderr, "kvmm ctl: unknown option '%s' (see kvmm ctl --help)\n", a);
 			return -EINVAL;

@@ -136,12 +136,14 @@ static int qmp_cmd_stop(struct qmp_call *c)
 	const struct qmp_env *env = c->env;
 	char err[QMP_ERRLEN] = "";
 	int e;
+	enum qmp_runstate st = env->ops->runstate(env->ctx);
 
-	if (env->ops->runstate(env->ctx) != QMP_RUNSTATE_RUNNING)
-		return 0; /* QEMU: no STOP event when not running */
+	if (st == QMP_RUNSTATE_SHUTDOWN || st == QMP_RUNSTATE_INTERNAL_ERROR)
+		return 0;
+	/* Also when paused by someone else (a snapshot): the VM must stay stopped after it. */
 	e = env->ops->stop(env->ctx, err);
-	if (!e)
-		qmp_emit(env, "STOP", NULL);
+	if (!e && st == QMP_RUNSTATE_RUNNING)
+		qmp_emit(env, "STOP", NULL); /* QEMU: no STOP event when not running */
 	return qmp_op_result(c, e, err);
 }
 

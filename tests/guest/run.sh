@@ -5,7 +5,8 @@
 #
 # Every case runs as `kvmm run --kernel PAYLOAD ARGS --serial stdio --debug-exit` under a
 # timeout; its exit status and serial output are checked. One extra case, cpu-affinity, checks
-# that --cpu-affinity 0=0,1=1 pins the threads named vcpu0/vcpu1 (needs 2 host CPUs).
+# that --cpu-affinity 0=0,1=1 pins the threads named vcpu0/vcpu1 (needs 2 host CPUs); the QMP
+# cases (qmp, qmp-reset-restart, qmp-reset-exit) are in qmp.sh.
 # Prints TAP and a final line "N passed, N failed, N skipped"; exits 0, 1 (failures) or
 # 77 (skip: /dev/kvm missing or not openable read-write).
 set -u
@@ -208,10 +209,14 @@ case_fatal_diag() {
 	fi
 }
 
+# shellcheck source-path=SCRIPTDIR source=qmp.sh
+. "$GUEST_DIR/qmp.sh"
+
 guest_setup
 guest_each_case run_case "${1:-}"
 case_affinity "${1:-}"
 case_blk_image "${1:-}"
 case_fatal_diag "${1:-}"
 case_snapshot "${1:-}"
+case_qmp "${1:-}"
 guest_finish

@@ -65,7 +65,8 @@ static int qmp_fake_stop(void *ctx, char *err)
 		snprintf(err, QMP_ERRLEN, "fake stop failure");
 		return f->fail_stop;
 	}
-	f->nstop++;
+	if (f->state == QMP_RUNSTATE_RUNNING)
+		f->nstop++; /* counts transitions */
 	f->state = QMP_RUNSTATE_PAUSED;
 	return 0;
 }

@@ -11,7 +11,7 @@
 #                         needs (busybox lacks cksum and pgrep, and its date lacks %N), each with
 #                         the shared libraries ldd lists and the ELF interpreter, at their paths
 #   /lib/modules/KVER/    kvm.ko, kvm-amd.ko and their dependencies (decompressed)
-#   /kvmm/kvmm, /kvmm/payload/*.elf, /kvmm/tests/guest/{run.sh,lib.sh,cases.sh}
+#   /kvmm/kvmm, /kvmm/payload/*.elf, /kvmm/tests/guest/{run.sh,lib.sh,cases.sh,qmp.sh}
 # NESTED_INIT=FILE replaces /init (for one-off experiments; the markers run.sh reads are listed
 # in init.sh).
 # KVER defaults to the newest version with /boot/vmlinuz-KVER and a kvm-amd module (lib.sh); it
@@ -112,8 +112,7 @@ if [ -x "$SNAPSHOT_DRIVE" ]; then
 fi
 cp "$PAYLOAD_DIR"/*.elf "$STAGE/kvmm/payload/"
 cp "$SRC"/tests/guest/run.sh "$SRC"/tests/guest/lib.sh "$SRC"/tests/guest/cases.sh \
-	"$SRC"/tests/guest/snapshot.sh \
-	"$STAGE/kvmm/tests/guest/"
+	"$SRC"/tests/guest/snapshot.sh "$SRC"/tests/guest/qmp.sh "$STAGE/kvmm/tests/guest/"
 install -m 0755 "${NESTED_INIT:-$SRC/tests/nested/init.sh}" "$STAGE/init"
 
 # Device nodes for the first moments before /init mounts devtmpfs (the kernel opens

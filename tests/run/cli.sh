@@ -82,6 +82,12 @@ expect "bad json value" 2 "badval.json: --debug-exit: 'maybe'" -- run --config "
 expect "missing config" 2 "nonexistent.json" -- run --config /nonexistent.json
 expect "no kvm device" 2 "/nonexistent/kvm does not exist" -- run --kernel "$payload" --kvm-device /nonexistent/kvm
 expect "kvm device not kvm" 2 "/dev/null" -- run --kernel "$payload" --kvm-device /dev/null
+expect "qmp not unix" 2 "--qmp: 'tcp:localhost:4444' is not unix:PATH" -- run --qmp tcp:localhost:4444
+expect "qmp wait=on" 2 "--qmp: unsupported option 'wait=on'" -- run --qmp unix:/tmp/x.sock,server,wait=on
+expect "qmp path is a file" 2 "--qmp: '.*notakernel' exists and is not a socket" -- run --kernel "$payload" --qmp "unix:$tmp/notakernel"
+expect "qmp dir missing" 2 "--qmp: cannot listen on '/nonexistent/q.sock'" -- run --kernel "$payload" --qmp unix:/nonexistent/q.sock
+printf '{"qmp": "tcp:1"}' >"$tmp/badqmp.json"
+expect "qmp in json" 2 "badqmp.json: --qmp: 'tcp:1'" -- run --config "$tmp/badqmp.json"
 
 # --restore: a snapshot that cannot be used is refused before /dev/kvm is opened. A state file
 # built here (src/vmm/snapshot_fmt.h: header, CRC-32, one "info" section) for 128 MiB, 1 vCPU.

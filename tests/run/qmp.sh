@@ -92,6 +92,19 @@ check "ctl --shell: words, raw JSON and events" \
 		grep -qx '{"return": {}, "id": 5}' <<<"$out" &&
 		grep -q '"name": "query-cpus-fast"' <<<"$out"
 	echo $?)" "$out"
+# An idle shell prints events caused by another client as they arrive.
+{
+	sleep 1.5
+	echo query-status
+} | "$KVMM" ctl "$sock" --shell >"$tmp/shell.out" 2>&1 &
+spid=$!
+sleep 0.5
+"$KVMM" ctl "$sock" stop >/dev/null
+wait "$spid"
+check "ctl --shell: an asynchronous STOP event, then the reply" \
+	"$(grep -n . "$tmp/shell.out" | grep -q '^1:event STOP$' && grep -qx 'status: paused' "$tmp/shell.out"; echo $?)" \
+	"$(cat "$tmp/shell.out")"
+"$KVMM" ctl "$sock" cont >/dev/null
 "$KVMM" ctl "$tmp/nonexistent.sock" query-status >/dev/null 2>"$tmp/e"
 st=$?
 check "ctl: no socket gives status 2 and one line" \
@@ -219,6 +232,31 @@ EOF
 	"$KVMM" ctl "$sock" quit >/dev/null
 	wait "$pid"
 	pid=
+
+	# The powerbtn payload under QEMU -M pc, its button pressed with kvmm ctl: checks the
+	# payload (used by the kvmm case in tests/guest/qmp.sh) against QEMU's PIIX4 PM device.
+	PAYLOAD_DIR=${PAYLOAD_DIR:-}
+	if [ -f "$PAYLOAD_DIR/powerbtn.mb.elf" ]; then
+		psock=$tmp/pc.sock
+		timeout 120 "$QEMU" -M pc -accel tcg -m 128 -display none -nodefaults \
+			-serial "file:$tmp/pc.out" -device isa-debug-exit,iobase=0xf4,iosize=4 \
+			-kernel "$PAYLOAD_DIR/powerbtn.mb.elf" -append "tick_ms=100" \
+			-qmp "unix:$psock,server=on,wait=off" 2>"$tmp/pc.err" &
+		qpid=$!
+		for _ in $(seq 600); do
+			grep -q '^powerbtn: waiting for the power button' "$tmp/pc.out" 2>/dev/null && break
+			sleep 0.1
+		done
+		out=$("$KVMM" ctl --json "$psock" system_powerdown --wait-event SHUTDOWN --timeout 60 2>&1)
+		wait "$qpid"
+		st=$?
+		check "powerbtn payload under QEMU pc: system_powerdown -> SCI -> S5 (status $st)" \
+			"$([ $st -eq 0 ] && grep -q '^ok - SCI with PWRBTN_STS' "$tmp/pc.out" &&
+				grep -q '"reason": "guest-shutdown"' <<<"$out"; echo $?)" \
+			"$out; serial: $(tail -3 "$tmp/pc.out")"
+	else
+		echo "# PAYLOAD_DIR has no powerbtn.mb.elf: QEMU payload check skipped"
+	fi
 else
 	echo "# qemu-system-x86_64 or socat missing: QEMU peer check skipped"
 fi

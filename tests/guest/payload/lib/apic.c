@@ -89,6 +89,12 @@ void ioapic_route(unsigned pin, uint8_t vector, uint32_t dest_apic_id)
 	ioapic_write(0x10 + 2 * pin, vector); /* fixed, physical, active high, edge, unmasked */
 }
 
+void ioapic_route_level(unsigned pin, uint8_t vector, uint32_t dest_apic_id)
+{
+	ioapic_write(0x11 + 2 * pin, dest_apic_id << 24);
+	ioapic_write(0x10 + 2 * pin, (1u << 15) | vector); /* level, active high, unmasked */
+}
+
 void ioapic_mask(unsigned pin)
 {
 	ioapic_write(0x10 + 2 * pin, 0x10000);
