@@ -47,6 +47,7 @@ include mk/payload.mk
 include mk/fuzz.mk
 include mk/lint.mk
 -include mk/tools.mk
+include mk/snapshot.mk
 include mk/nested.mk
 
 clean:

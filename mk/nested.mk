@@ -10,9 +10,10 @@
 NESTED_OUT := $(BUILD)/nested
 NESTED_INITRD := $(NESTED_OUT)/initramfs.cpio
 NESTED_INPUTS := tests/nested/mkinitramfs.sh tests/nested/init.sh tests/nested/lib.sh \
-	tests/guest/run.sh tests/guest/lib.sh tests/guest/cases.sh tests/guest/net.sh
+	tests/guest/run.sh tests/guest/lib.sh tests/guest/cases.sh tests/guest/net.sh \
+	tests/guest/snapshot.sh tests/guest/qmp.sh
 
-$(NESTED_INITRD): $(KVMM) $(PAYLOAD_ELFS) $(NESTED_INPUTS)
+$(NESTED_INITRD): $(KVMM) $(SNAPSHOT_DRIVE) $(PAYLOAD_ELFS) $(NESTED_INPUTS)
 	@mkdir -p $(@D)
 	$(Q)tests/nested/mkinitramfs.sh $@ $(KVMM) $(PAYLOAD_OUT) $(NESTED_KVER)
 
@@ -22,7 +23,7 @@ nested-initramfs: $(NESTED_INITRD)
 # rather than a failed prerequisite.
 # Status 3 means the L1 guest never reported back (a hang of the guest kernel's KVM on TCG's
 # emulated SVM has been seen under heavy host load with -smp 2): retry once with one L1 CPU.
-check-nested: $(KVMM) $(PAYLOAD_ELFS)
+check-nested: $(KVMM) $(SNAPSHOT_DRIVE) $(PAYLOAD_ELFS)
 	@st=0; KVMM=$(abspath $(KVMM)) PAYLOAD_DIR=$(abspath $(PAYLOAD_OUT)) \
 		NESTED_OUT=$(abspath $(NESTED_OUT)) tests/nested/run.sh '$(value CASES)' || st=$$?; \
 	if [ $$st -eq 3 ]; then echo "check-nested: the L1 guest hung; retrying once with NESTED_SMP=1"; \

@@ -34,7 +34,19 @@ check-lint:
 check-acpi: $(BUILD)/tests/unit/test_acpi
 	tests/acpi/check-iasl.sh $(BUILD)
 
-check: check-unit check-fuzz check-lint check-acpi check-run check-img check-guest check-guest-qemu check-nested
+check: check-unit check-fuzz check-lint check-acpi check-run check-qmp check-img check-guest check-guest-qemu check-nested
 
 .PHONY: unit check check-unit check-img check-guest check-run check-lint check-acpi
 .SECONDARY:
+
+# QMP: kvmm's server with a fake VM, driven by `kvmm ctl` and socat (no /dev/kvm needed).
+$(BUILD)/tools/qmp-fake-vm: $(BUILD)/tests/tools/qmp_fake_vm.o $(LIB)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  LD      $@")
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+check-qmp: $(KVMM) $(BUILD)/tools/qmp-fake-vm payloads
+	KVMM=$(abspath $(KVMM)) QMP_FAKE_VM=$(abspath $(BUILD)/tools/qmp-fake-vm) \
+		PAYLOAD_DIR=$(abspath $(BUILD)/payload) tests/run/qmp.sh
+
+.PHONY: check-qmp

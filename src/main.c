@@ -1,13 +1,10 @@
-/* main.c — `kvmm run|img|net|version|help`: dispatch argv[1] to a subcommand. */
+/* main.c — `kvmm run|img|net|ctl|version|help`: dispatch argv[1] to a subcommand. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cmd/cmd.h"
 #include "base/compiler.h"
-
-#ifndef KVMM_VERSION
-#define KVMM_VERSION "0.1.0"
-#endif
+#include "base/version.h"
 
 struct subcommand {
 	const char *name;
@@ -27,6 +24,7 @@ static const struct subcommand subcommands[] = {
     {"run", cmd_run, "run a virtual machine (kvmm run --help)"},
     {"img", cmd_img, "create, inspect and convert disk images (kvmm img --help)"},
     {"net", cmd_net, "host-side NAT networks for VMs (kvmm net --help)"},
+    {"ctl", cmd_ctl, "talk to a running VM over its QMP socket (kvmm ctl --help)"},
     {"version", cmd_version, "print the version"},
     {"help", cmd_help, "this help"},
 };

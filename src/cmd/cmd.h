@@ -5,3 +5,4 @@
 int cmd_run(int argc, char **argv);
 int cmd_img(int argc, char **argv);
 int cmd_net(int argc, char **argv);
+int cmd_ctl(int argc, char **argv);

@@ -16,7 +16,9 @@
 #include "base/log.h"
 #include "cmd/demo_guest.h"
 #include "vmm/config.h"
+#include "vmm/qmp_server.h"
 #include "vmm/vm.h"
+#include "vmm/vm_qmp.h"
 
 #define RUN_EXIT_USAGE 2
 #define RUN_EXIT_FATAL 4
@@ -54,9 +56,13 @@ static const char run_usage[] =
     "  --net tap,ifname=NAME[,queues=N][,mac=M]  virtio-net on a tap device\n"
     "  --net bridge,br=NAME[,ifname=TAP][,mac=M] a new tap attached to a bridge\n"
     "                       (repeatable, up to 4; see docs/net.md)\n"
+    "  --restore DIR        start from the snapshot in DIR instead of booting (give the\n"
+    "                       same --memory, --cpus, --rng and --disk options)\n"
     "  --debug-exit         isa-debug-exit at port 0xf4: writing v exits with (v<<1)|1\n"
     "  --on-reboot exit|restart\n"
     "                       what a guest reset does (default exit)\n"
+    "  --qmp unix:PATH[,server]\n"
+    "                       QMP control socket (mode 0600); see kvmm ctl --help\n"
     "  --name NAME          a name for the VM (logs, thread names)\n"
     "  --config FILE        JSON object with the same fields, e.g. {\"memory\": \"1G\",\n"
     "                       \"cpus\": 2, \"debug_exit\": true}; command-line options win\n"
@@ -84,7 +90,9 @@ enum {
 	OPT_RNG,
 	OPT_DISK,
 	OPT_CONSOLE,
-	OPT_NET
+	OPT_NET,
+	OPT_RESTORE,
+	OPT_QMP
 };
 
 static const struct option run_options[] = {
@@ -105,6 +113,8 @@ static const struct option run_options[] = {
     {"disk", required_argument, NULL, OPT_DISK},
     {"console", required_argument, NULL, OPT_CONSOLE},
     {"net", required_argument, NULL, OPT_NET},
+    {"restore", required_argument, NULL, OPT_RESTORE},
+    {"qmp", required_argument, NULL, OPT_QMP},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -201,7 +211,8 @@ static int run_status(const struct vm_result *r)
 int cmd_run(int argc, char **argv)
 {
 	struct vm_config cfg;
-	struct vm_result res = {VM_EXIT_FATAL, 0};
+	struct vm_result res = {VM_EXIT_FATAL, 0, false};
+	struct qmp_server *qmp = NULL;
 	char err[VM_CONFIG_ERRLEN];
 	bool help = false;
 	int status = RUN_EXIT_USAGE;
@@ -224,8 +235,13 @@ int cmd_run(int argc, char **argv)
 		cfg.kernel_data_len = demo_guest_size();
 		cfg.kernel_data_name = "kvmm-demo";
 	}
+	if (cfg.qmp && qmp_server_create(&qmp, cfg.qmp, err, sizeof(err))) {
+		fprintf(stderr, "kvmm run: %s\n", err);
+		goto out;
+	}
 	for (;;) {
 		struct vm *vm = NULL;
+		bool restart;
 
 		err[0] = '\0';
 		if (vm_create(&cfg, &vm, err, sizeof(err))) {
@@ -233,15 +249,30 @@ int cmd_run(int argc, char **argv)
 			status = RUN_EXIT_USAGE;
 			break;
 		}
+		if (qmp && vm_qmp_attach(vm, qmp)) {
+			fprintf(stderr, "kvmm run: cannot serve the QMP socket\n");
+			vm_destroy(vm);
+			status = RUN_EXIT_USAGE;
+			break;
+		}
 		if (vm_run(vm, &res)) {
 			res.kind = VM_EXIT_FATAL;
 		}
+		if (qmp)
+			vm_qmp_detach(vm, qmp);
 		vm_destroy(vm);
 		status = run_status(&res);
-		if (res.kind != VM_EXIT_RESET || cfg.on_reboot != ON_REBOOT_RESTART)
+		restart = res.kind == VM_EXIT_RESET && cfg.on_reboot == ON_REBOOT_RESTART;
+		if (qmp)
+			vm_qmp_report_stop(qmp, &res, restart);
+		if (!restart)
 			break;
 		log_info("guest reset: restarting");
+		/* A restored guest that resets boots the configured kernel, not the snapshot. */
+		free(cfg.restore);
+		cfg.restore = NULL;
 	}
+	qmp_server_destroy(qmp);
 out:
 	vm_config_fini(&cfg);
 	return status;

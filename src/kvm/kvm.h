@@ -98,3 +98,35 @@ int kvm_irqfd(struct kvm *k, int efd, uint32_t gsi, bool assign) KVMM_MUST_CHECK
 int kvm_ioeventfd(struct kvm *k, int efd, uint64_t addr, uint32_t len, bool assign) KVMM_MUST_CHECK;
 /* KVM_SIGNAL_MSI: inject one MSI now. 0 (delivered or blocked by the guest) or -errno. */
 int kvm_signal_msi(struct kvm *k, uint64_t addr, uint32_t data) KVMM_MUST_CHECK;
+
+/* Snapshot state (kvm_state.c). The getters and setters may be called from another thread
+ * while the vCPU's own thread is parked outside KVM_RUN (vm_pause). */
+int kvm_vcpu_get_fpu(struct kvm_vcpu *v, struct kvm_fpu *f) KVMM_MUST_CHECK;
+int kvm_vcpu_get_xsave(struct kvm_vcpu *v, struct kvm_xsave *x) KVMM_MUST_CHECK;
+int kvm_vcpu_set_xsave(struct kvm_vcpu *v, const struct kvm_xsave *x) KVMM_MUST_CHECK;
+int kvm_vcpu_get_xcrs(struct kvm_vcpu *v, struct kvm_xcrs *x) KVMM_MUST_CHECK;
+int kvm_vcpu_set_xcrs(struct kvm_vcpu *v, const struct kvm_xcrs *x) KVMM_MUST_CHECK;
+int kvm_vcpu_get_events(struct kvm_vcpu *v, struct kvm_vcpu_events *e) KVMM_MUST_CHECK;
+int kvm_vcpu_set_events(struct kvm_vcpu *v, const struct kvm_vcpu_events *e) KVMM_MUST_CHECK;
+int kvm_vcpu_get_debugregs(struct kvm_vcpu *v, struct kvm_debugregs *d) KVMM_MUST_CHECK;
+int kvm_vcpu_set_debugregs(struct kvm_vcpu *v, const struct kvm_debugregs *d) KVMM_MUST_CHECK;
+int kvm_vcpu_get_mp_state(struct kvm_vcpu *v, struct kvm_mp_state *m) KVMM_MUST_CHECK;
+int kvm_vcpu_set_mp_state(struct kvm_vcpu *v, const struct kvm_mp_state *m) KVMM_MUST_CHECK;
+/* Read the MSRs whose indices are in e[i].index. Entries KVM refuses to read are dropped
+ * (the array is compacted); *n is updated to the number read. */
+int kvm_vcpu_get_msrs(struct kvm_vcpu *v, struct kvm_msr_entry *e, unsigned *n) KVMM_MUST_CHECK;
+/* Write MSRs one batch at a time, skipping entries KVM refuses; *failed counts them. */
+int kvm_vcpu_set_msrs_lenient(struct kvm_vcpu *v, const struct kvm_msr_entry *e, unsigned n,
+			      unsigned *failed) KVMM_MUST_CHECK;
+/* Complete an exit KVM still owes the guest (string I/O, MMIO reads): KVM_RUN with
+ * immediate_exit = 1, which returns -EINTR at once after finishing it. */
+int kvm_vcpu_complete_io(struct kvm_vcpu *v) KVMM_MUST_CHECK;
+/* KVM_GET_MSR_INDEX_LIST into a malloc'ed array (caller frees *out). */
+int kvm_get_msr_index_list(struct kvm *k, uint32_t **out, unsigned *n) KVMM_MUST_CHECK;
+/* chip: KVM_IRQCHIP_PIC_MASTER, _PIC_SLAVE, _IOAPIC. */
+int kvm_get_irqchip(struct kvm *k, struct kvm_irqchip *c) KVMM_MUST_CHECK;
+int kvm_set_irqchip(struct kvm *k, const struct kvm_irqchip *c) KVMM_MUST_CHECK;
+int kvm_get_pit2(struct kvm *k, struct kvm_pit_state2 *p) KVMM_MUST_CHECK;
+int kvm_set_pit2(struct kvm *k, const struct kvm_pit_state2 *p) KVMM_MUST_CHECK;
+int kvm_get_clock(struct kvm *k, struct kvm_clock_data *c) KVMM_MUST_CHECK;
+int kvm_set_clock(struct kvm *k, const struct kvm_clock_data *c) KVMM_MUST_CHECK;

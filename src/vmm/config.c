@@ -11,6 +11,8 @@
 
 #include <jansson.h>
 
+#include "vmm/qmp_server.h"
+
 int vm_config_init(struct vm_config *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -39,6 +41,8 @@ void vm_config_fini(struct vm_config *c)
 	free(c->serial_path);
 	free(c->console_path);
 	free(c->kvm_path);
+	free(c->restore);
+	free(c->qmp);
 	for (unsigned i = 0; i < c->ndisks; i++) {
 		free(c->disks[i].path);
 		free(c->disks[i].format);
@@ -439,8 +443,16 @@ int vm_config_set(struct vm_config *c, const char *key, const char *v, char *err
 		r = set_rng(c, v, err, errlen);
 	} else if (!strcmp(key, "net")) {
 		r = add_net(c, v, err, errlen);
+	} else if (!strcmp(key, "qmp")) {
+		char path[QMP_SERVER_PATH_MAX];
+
+		r = qmp_server_parse_spec(v, path, sizeof(path), err, errlen);
+		if (!r)
+			r = set_string(&c->qmp, path);
 	} else if (!strcmp(key, "kvm-device") || !strcmp(key, "kvm_device"))
 		r = set_string(&c->kvm_path, v);
+	else if (!strcmp(key, "restore"))
+		r = set_string(&c->restore, v);
 	else {
 		snprintf(err, errlen, "unknown option '%s'", key);
 		return -ENOENT;

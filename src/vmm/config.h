@@ -68,6 +68,8 @@ struct vm_config {
 	unsigned nnets;
 	enum on_reboot on_reboot;
 	char *kvm_path; /* "/dev/kvm" */
+	char *restore;	/* --restore DIR: start from this snapshot; NULL: boot the kernel */
+	char *qmp;	/* QMP socket path (--qmp unix:PATH[,server]); NULL: none */
 };
 
 /* Defaults: 256 MiB, 1 vCPU, model "host", serial on stdio, on-reboot exit. -ENOMEM. */

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "vmm/vm.h"
@@ -100,6 +101,7 @@ static void *vcpu_thread(void *arg)
 	struct kvm_run *run = v->kv.run;
 	enum vcpu_action act = VCPU_CONTINUE;
 
+	__atomic_store_n(&v->tid, (int)gettid(), __ATOMIC_RELEASE);
 	while (act == VCPU_CONTINUE && vcpu_check_requests(v)) {
 		int r = v->run(&v->kv);
 

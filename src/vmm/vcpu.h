@@ -28,6 +28,7 @@ struct vcpu {
 	int (*run)(struct kvm_vcpu *kv);
 	pthread_t thread;
 	bool started;
+	int tid; /* host thread id once the thread runs (atomic; QMP query-cpus-fast) */
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond;

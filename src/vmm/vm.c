@@ -10,12 +10,14 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
 #include "base/evloop.h"
 #include "base/log.h"
 #include "kvm/kvm.h"
+#include "vmm/snapshot.h"
 #include "vmm/vm_priv.h"
 
 /* Map a whole file read-only. Empty files are rejected by the caller's format checks. */
@@ -167,9 +169,18 @@ static int vm_platform_create(struct vm *vm, char *err, size_t errlen)
 	return e;
 }
 
+static uint64_t vm_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t errlen)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
+	uint64_t t0 = vm_now_ns();
 	int e;
 
 	if (!vm)
@@ -178,12 +189,17 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
 	vm->serial_out_fd = -1;
 	vm->serial_in_fd = -1;
 	vm->rtc_timer_fd = -1;
+	vm->ram_fd = -1;
+	vm->snap_dirfd = -1;
 	pthread_mutex_init(&vm->lock, NULL);
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	e = vm_parse_cpus(vm, err, errlen);
+	/* --restore: the snapshot replaces the kernel; RAM is mapped from it once the devices
+	 * (and the tables they write into the fresh RAM) exist. */
 	if (!e)
-		e = vm_load_files(vm, err, errlen);
+		e = cfg->restore ? vm_snapshot_open(vm, err, errlen)
+				 : vm_load_files(vm, err, errlen);
 	if (!e)
 		e = vm_memory_create(vm, err, errlen);
 	if (!e)
@@ -191,7 +207,8 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
 	if (!e)
 		e = vm_devices_create(vm, err, errlen);
 	if (!e)
-		e = vm_load_kernel(vm, err, errlen);
+		e = cfg->restore ? vm_snapshot_map_memory(vm, err, errlen)
+				 : vm_load_kernel(vm, err, errlen);
 	/* Everything a user can get wrong is checked above, before /dev/kvm is opened. */
 	if (!e)
 		e = vcpu_signals_init();
@@ -205,6 +222,12 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
 		e = vm_pci_start(vm, err, errlen);
 	if (!e)
 		e = vm_cpus_create(vm, err, errlen);
+	if (!e && cfg->restore)
+		e = vm_snapshot_load(vm, err, errlen);
+	if (!e && cfg->restore)
+		log_info("restored %s: VM ready to run %.2f ms after vm_create() began",
+			 cfg->restore, (double)(vm_now_ns() - t0) / 1e6);
+	vm_snapshot_close(vm);
 	if (e) {
 		if (!err[0])
 			snprintf(err, errlen, "cannot create the VM: %s", strerror(-e));
@@ -234,7 +257,7 @@ void vm_destroy(struct vm *vm)
 	free(vm);
 }
 
-void vm_request_stop(struct vm *vm, enum vm_exit_kind kind, int code)
+static void vm_stop(struct vm *vm, enum vm_exit_kind kind, int code, bool by_ctl)
 {
 	bool first;
 
@@ -242,7 +265,7 @@ void vm_request_stop(struct vm *vm, enum vm_exit_kind kind, int code)
 	first = !vm->stopping;
 	if (first) {
 		vm->stopping = true;
-		vm->result = (struct vm_result){kind, code};
+		vm->result = (struct vm_result){kind, code, by_ctl};
 	}
 	pthread_mutex_unlock(&vm->lock);
 	if (!first)
@@ -250,6 +273,16 @@ void vm_request_stop(struct vm *vm, enum vm_exit_kind kind, int code)
 	for (unsigned i = 0; i < vm->nvcpus_init; i++)
 		vcpu_request_async(&vm->vcpus[i], VCPU_STATE_STOPPED);
 	evloop_stop(vm->el);
+}
+
+void vm_request_stop(struct vm *vm, enum vm_exit_kind kind, int code)
+{
+	vm_stop(vm, kind, code, false);
+}
+
+void vm_request_stop_ctl(struct vm *vm, enum vm_exit_kind kind)
+{
+	vm_stop(vm, kind, 0, true);
 }
 
 void vm_vcpu_stopped(struct vm *vm, struct vcpu *v, enum vcpu_action act)
@@ -281,12 +314,35 @@ void vm_vcpu_stopped(struct vm *vm, struct vcpu *v, enum vcpu_action act)
 
 void vm_pause(struct vm *vm)
 {
-	for (unsigned i = 0; i < vm->nvcpus_init; i++)
+	bool first;
+
+	pthread_mutex_lock(&vm->lock);
+	first = vm->pause_depth++ == 0;
+	pthread_mutex_unlock(&vm->lock);
+	/* vm->lock is not held while waiting: a vCPU may be taking it to stop the VM. */
+	for (unsigned i = 0; first && i < vm->nvcpus_init; i++)
 		vcpu_request(&vm->vcpus[i], VCPU_STATE_PAUSED);
 }
 
 void vm_resume(struct vm *vm)
 {
-	for (unsigned i = 0; i < vm->nvcpus_init; i++)
+	bool last;
+
+	pthread_mutex_lock(&vm->lock);
+	last = vm->pause_depth == 1;
+	if (vm->pause_depth)
+		vm->pause_depth--;
+	pthread_mutex_unlock(&vm->lock);
+	for (unsigned i = 0; last && i < vm->nvcpus_init; i++)
 		vcpu_request(&vm->vcpus[i], VCPU_STATE_RUNNING);
+}
+
+bool vm_is_paused(struct vm *vm)
+{
+	bool p;
+
+	pthread_mutex_lock(&vm->lock);
+	p = vm->pause_depth > 0;
+	pthread_mutex_unlock(&vm->lock);
+	return p;
 }

@@ -29,7 +29,8 @@ enum vm_exit_kind {
 
 struct vm_result {
 	enum vm_exit_kind kind;
-	int code; /* for VM_EXIT_DEBUG_EXIT */
+	int code;    /* for VM_EXIT_DEBUG_EXIT */
+	bool by_ctl; /* asked for on the control socket (QMP quit, system_reset) */
 };
 
 /* Build the VM. On failure *out is untouched and err holds one line for the user. */
@@ -43,10 +44,24 @@ int vm_run(struct vm *vm, struct vm_result *res) KVMM_MUST_CHECK;
 /* Stop the VM with this result (first caller wins). Any thread. */
 void vm_request_stop(struct vm *vm, enum vm_exit_kind kind, int code);
 
+/* The same, for a request from the control socket: the result has by_ctl set. */
+void vm_request_stop_ctl(struct vm *vm, enum vm_exit_kind kind);
+
 /* Pause/resume every vCPU; vm_pause returns once all are out of KVM_RUN. Not from a vCPU
- * thread. */
+ * thread. Pauses nest: the vCPUs run again at the vm_resume() matching the first vm_pause()
+ * (QMP stop, then a snapshot's pause/resume, leaves the VM stopped). */
 void vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
+bool vm_is_paused(struct vm *vm);
+
+/* Snapshot the whole VM into directory `dir` (created if missing; an older snapshot in it is
+ * replaced): pause every vCPU (vm_pause), save vCPUs, irqchip, PIT, clock, devices and RAM,
+ * then resume if `resume`; otherwise the VM stays paused and the caller owns that pause (one
+ * vm_resume() undoes it). Not from a vCPU thread. On failure the VM is resumed as it was and
+ * err holds one line. Restore with vm_config.restore (`kvmm run --restore DIR`). See
+ * docs/snapshot.md. */
+int vm_snapshot_save(struct vm *vm, const char *dir, bool resume, char *err,
+		     size_t errlen) KVMM_MUST_CHECK;
 
 /* Called by a vCPU thread whose exit handler returned a non-continue action. */
 void vm_vcpu_stopped(struct vm *vm, struct vcpu *v, enum vcpu_action act);

@@ -96,7 +96,7 @@ static int vcpu_setup(struct vm *vm, struct vcpu *v, char *err, size_t errlen)
 	if (e)
 		goto fail;
 	what = "setting the boot CPU state";
-	if (v->index == 0)
+	if (v->index == 0 && !vm->cfg->restore) /* a restore loads every vCPU's state */
 		e = vcpu_setup_bsp(vm, v);
 	if (e)
 		goto fail;

@@ -1,4 +1,4 @@
-/* vmm/vm_memory.c — guest RAM: one anonymous mapping split around the 32-bit MMIO hole, the
+/* vmm/vm_memory.c — guest RAM: one shared mapping of a memfd split around the 32-bit MMIO hole, the
  * gmem view of it and the e820 map (before KVM is opened), then its KVM memory slots. */
 #include "vmm/vm_priv.h"
 
@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "arch/x86/layout.h"
 #include "kvm/kvm.h"
@@ -20,8 +21,17 @@ int vm_memory_create(struct vm *vm, char *err, size_t errlen)
 	vm->ram_len = vm->cfg->mem_bytes;
 	vm->lo_len = KVMM_MIN(vm->ram_len, LAYOUT_MMIO_HOLE);
 	vm->hi_len = vm->ram_len - vm->lo_len;
-	vm->ram = mmap(NULL, vm->ram_len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	/* A memfd, so that snapshots (SEEK_DATA finds what was written), migration and
+	 * vhost-user can share the RAM. */
+	vm->ram_fd = memfd_create("kvmm-ram", MFD_CLOEXEC);
+	if (vm->ram_fd < 0 || ftruncate(vm->ram_fd, (off_t)vm->ram_len)) {
+		e = -errno;
+		snprintf(err, errlen, "cannot allocate %llu MiB of guest memory (memfd): %s",
+			 (unsigned long long)(vm->ram_len >> 20), strerror(-e));
+		return e;
+	}
+	vm->ram = mmap(NULL, vm->ram_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
+		       vm->ram_fd, 0);
 	if (vm->ram == MAP_FAILED) {
 		e = -errno;
 		vm->ram = NULL;
@@ -66,4 +76,7 @@ void vm_memory_destroy(struct vm *vm)
 	if (vm->ram)
 		munmap(vm->ram, vm->ram_len);
 	vm->ram = NULL;
+	if (vm->ram_fd >= 0)
+		close(vm->ram_fd);
+	vm->ram_fd = -1;
 }

@@ -14,6 +14,7 @@
 #include "devices/dev.h"
 #include "vmm/bus.h"
 #include "vmm/config.h"
+#include "vmm/snapshot_fmt.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
 
@@ -53,6 +54,7 @@ struct vm {
 
 	/* Guest RAM: [0, lo_len) and, above the MMIO hole, [4 GiB, 4 GiB + hi_len). */
 	uint8_t *ram;
+	int ram_fd; /* the memfd behind ram; -1 after a restore mapped the snapshot over it */
 	uint64_t ram_len, lo_len, hi_len;
 	struct gmem *mem;
 	struct e820_map e820;
@@ -111,8 +113,17 @@ struct vm {
 	struct console *console;
 	pthread_mutex_t lock;
 	bool stopping;
+	unsigned pause_depth; /* vm_pause() nesting, under vm->lock */
+	bool ctl_paused;      /* QMP stop (main thread) */
 	struct vm_result result;
 	struct vcpu *fatal_vcpu;
+
+	/* --restore (vm_snapshot.c): the validated state file while vm_create runs. */
+	int snap_dirfd;
+	uint8_t *snap_buf;
+	size_t snap_len;
+	struct snap_reader snap;
+	uint8_t snap_id[16];
 };
 
 /* vm_devices.c */

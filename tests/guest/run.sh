@@ -7,7 +7,9 @@
 # timeout (without --serial stdio if ARGS has its own --serial); its exit status and output
 # are checked. One extra case, cpu-affinity, checks that --cpu-affinity 0=0,1=1 pins the
 # threads named vcpu0/vcpu1 (needs 2 host CPUs); others check a disk image, the fatal-exit
-# diagnostic and --console file:PATH from the host side.
+# diagnostic and --console file:PATH from the host side;
+# the QMP cases (qmp, qmp-reset-restart, qmp-reset-exit) are in qmp.sh, the snapshot cases in
+# snapshot.sh, the virtio-net host-side cases in net.sh.
 # Prints TAP and a final line "N passed, N failed, N skipped"; exits 0, 1 (failures) or
 # 77 (skip: /dev/kvm missing or not openable read-write).
 set -u
@@ -17,6 +19,8 @@ GUEST_DIR=$(cd "$(dirname "$0")" && pwd)
 . "$GUEST_DIR/lib.sh"
 # shellcheck source-path=SCRIPTDIR source=net.sh
 . "$GUEST_DIR/net.sh"
+# shellcheck source-path=SCRIPTDIR source=snapshot.sh
+. "$GUEST_DIR/snapshot.sh"
 
 TIMEOUT=${GUEST_TIMEOUT:-60}
 # A sanitizer report must not look like a payload's pass (status 1 = debug-exit code 0).
@@ -244,6 +248,8 @@ case_vconsole_file() {
 		guest_ok "$name" "hvc0 in the file, COM1 on stdout"
 	fi
 }
+# shellcheck source-path=SCRIPTDIR source=qmp.sh
+. "$GUEST_DIR/qmp.sh"
 
 guest_setup
 guest_each_case run_case "${1:-}"
@@ -253,4 +259,6 @@ case_blk_image "${1:-}" virtio-blk-mmio-host-check mmio
 case_fatal_diag "${1:-}"
 case_vconsole_file "${1:-}"
 net_cases "${1:-}"
+case_snapshot "${1:-}"
+case_qmp "${1:-}"
 guest_finish

@@ -11,7 +11,7 @@
 #                         needs (busybox lacks cksum and pgrep, and its date lacks %N), each with
 #                         the shared libraries ldd lists and the ELF interpreter, at their paths
 #   /lib/modules/KVER/    kvm.ko, kvm-amd.ko and their dependencies (decompressed)
-#   /kvmm/kvmm, /kvmm/payload/*.elf, /kvmm/tests/guest/{run.sh,lib.sh,cases.sh}
+#   /kvmm/kvmm, /kvmm/payload/*.elf, /kvmm/tests/guest/{run.sh,lib.sh,cases.sh,qmp.sh}
 # NESTED_INIT=FILE replaces /init (for one-off experiments; the markers run.sh reads are listed
 # in init.sh).
 # KVER defaults to the newest version with /boot/vmlinuz-KVER and a kvm-amd module (lib.sh); it
@@ -122,9 +122,15 @@ printf '%s\n' "${order[@]}" >"$STAGE$MODDIR/load-order"
 
 # kvmm, the payloads and the guest test runner.
 copy_elf "$(readlink -f "$KVMM")" /kvmm/kvmm
+# The snapshot test driver (mk/snapshot.mk), next to kvmm as in the build tree.
+SNAPSHOT_DRIVE=$(dirname "$(readlink -f "$KVMM")")/tests/snapshot-drive
+if [ -x "$SNAPSHOT_DRIVE" ]; then
+	mkdir -p "$STAGE/kvmm/tests"
+	copy_elf "$SNAPSHOT_DRIVE" /kvmm/tests/snapshot-drive
+fi
 cp "$PAYLOAD_DIR"/*.elf "$STAGE/kvmm/payload/"
 cp "$SRC"/tests/guest/run.sh "$SRC"/tests/guest/lib.sh "$SRC"/tests/guest/cases.sh \
-	"$SRC"/tests/guest/net.sh \
+	"$SRC"/tests/guest/net.sh "$SRC"/tests/guest/snapshot.sh "$SRC"/tests/guest/qmp.sh \
 	"$STAGE/kvmm/tests/guest/"
 install -m 0755 "${NESTED_INIT:-$SRC/tests/nested/init.sh}" "$STAGE/init"
 

@@ -97,6 +97,39 @@ expect "bad json value" 2 "badval.json: --debug-exit: 'maybe'" -- run --config "
 expect "missing config" 2 "nonexistent.json" -- run --config /nonexistent.json
 expect "no kvm device" 2 "/nonexistent/kvm does not exist" -- run --kernel "$payload" --kvm-device /nonexistent/kvm
 expect "kvm device not kvm" 2 "/dev/null" -- run --kernel "$payload" --kvm-device /dev/null
+expect "qmp not unix" 2 "--qmp: 'tcp:localhost:4444' is not unix:PATH" -- run --qmp tcp:localhost:4444
+expect "qmp wait=on" 2 "--qmp: unsupported option 'wait=on'" -- run --qmp unix:/tmp/x.sock,server,wait=on
+expect "qmp path is a file" 2 "--qmp: '.*notakernel' exists and is not a socket" -- run --kernel "$payload" --qmp "unix:$tmp/notakernel"
+expect "qmp dir missing" 2 "--qmp: cannot listen on '/nonexistent/q.sock'" -- run --kernel "$payload" --qmp unix:/nonexistent/q.sock
+printf '{"qmp": "tcp:1"}' >"$tmp/badqmp.json"
+expect "qmp in json" 2 "badqmp.json: --qmp: 'tcp:1'" -- run --config "$tmp/badqmp.json"
+
+# --restore: a snapshot that cannot be used is refused before /dev/kvm is opened. A state file
+# built here (src/vmm/snapshot_fmt.h: header, CRC-32, one "info" section) for 128 MiB, 1 vCPU.
+mkdir -p "$tmp/snap" "$tmp/snap-empty"
+python3 - "$tmp/snap" <<'PY'
+import struct, sys, zlib
+info = struct.pack('<QQQII16s', 128 << 20, 128 << 20, 0, 1, 0, b'\x5a' * 16) + b'\0' * 1024
+body = struct.pack('<4sIII', b'info', 0, len(info), 0) + info
+hdr = struct.pack('<8sIIQII', b'KVMMSNAP', 1, 0, len(body), 0, 0)
+crc = zlib.crc32(hdr + body)
+good = struct.pack('<8sIIQII', b'KVMMSNAP', 1, 0, len(body), crc, 0) + body
+open(sys.argv[1] + '/state', 'wb').write(good)
+bad = bytearray(good); bad[100] ^= 1
+open(sys.argv[1] + '/state.corrupt', 'wb').write(bad)
+open(sys.argv[1] + '/memory', 'wb').write(b'\0' * 4096)
+PY
+cp -r "$tmp/snap" "$tmp/snap-corrupt" && mv "$tmp/snap-corrupt/state.corrupt" "$tmp/snap-corrupt/state"
+cp -r "$tmp/snap" "$tmp/snap-cut" && head -c 500 "$tmp/snap/state" >"$tmp/snap-cut/state"
+cp -r "$tmp/snap" "$tmp/snap-nomem" && rm "$tmp/snap-nomem/memory"
+expect "restore: no directory" 2 "--restore /nonexistent/snap: No such file" -- run --restore /nonexistent/snap
+expect "restore: no state file" 2 "cannot read the state file" -- run --restore "$tmp/snap-empty"
+expect "restore: corrupt state" 2 "checksum mismatch" -- run --restore "$tmp/snap-corrupt" --memory 128M
+expect "restore: truncated state" 2 "truncated" -- run --restore "$tmp/snap-cut" --memory 128M
+expect "restore: other --memory" 2 "128 MiB and 1 vCPUs; give the same --memory" -- run --restore "$tmp/snap" --memory 256M
+expect "restore: other --cpus" 2 "give the same --memory and --cpus" -- run --restore "$tmp/snap" --memory 128M --cpus 2
+expect "restore: no memory file" 2 "cannot open the memory file" -- run --restore "$tmp/snap-nomem" --memory 128M
+expect "restore: short memory file" 2 "memory file is truncated or corrupt" -- run --restore "$tmp/snap" --memory 128M
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

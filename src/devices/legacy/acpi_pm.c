@@ -172,3 +172,26 @@ const struct io_ops acpi_pm_io_ops = {
     .read = acpi_pm_io_read,
     .write = acpi_pm_io_write,
 };
+
+void acpi_pm_save(struct acpi_pm *pm, struct acpi_pm_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&pm->lock);
+	s->last_tmr_epoch = pm->last_tmr_epoch;
+	s->sts = pm->sts;
+	s->en = pm->en;
+	s->cnt = pm->cnt;
+	pthread_mutex_unlock(&pm->lock);
+}
+
+void acpi_pm_load(struct acpi_pm *pm, const struct acpi_pm_state *s)
+{
+	pthread_mutex_lock(&pm->lock);
+	pm->last_tmr_epoch = s->last_tmr_epoch;
+	pm->sts = s->sts;
+	pm->en = s->en;
+	pm->cnt = s->cnt;
+	pm->sci_level = !pm->sci_level; /* force the line */
+	acpi_pm_update_sci(pm);
+	pthread_mutex_unlock(&pm->lock);
+}

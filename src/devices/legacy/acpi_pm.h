@@ -62,3 +62,11 @@ void acpi_pm_power_button(struct acpi_pm *pm);
  * byte-lane (a 32-bit access at +0 covers STS and EN); bytes outside the registers read 0xff
  * and ignore writes. */
 extern const struct io_ops acpi_pm_io_ops;
+
+/* Snapshot state. */
+struct acpi_pm_state {
+	uint64_t last_tmr_epoch;
+	uint16_t sts, en, cnt, pad;
+};
+void acpi_pm_save(struct acpi_pm *pm, struct acpi_pm_state *s);
+void acpi_pm_load(struct acpi_pm *pm, const struct acpi_pm_state *s);

@@ -357,3 +357,18 @@ const struct io_ops fw_cfg_io_ops = {
     .read = fw_cfg_io_read,
     .write = fw_cfg_io_write,
 };
+
+void fw_cfg_save(struct fw_cfg *fw, struct fw_cfg_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->dma_addr = fw->dma_addr;
+	s->cur_off = fw->cur_off;
+	s->cur_key = fw->cur ? fw->cur->key : FW_CFG_STATE_NONE;
+}
+
+void fw_cfg_load(struct fw_cfg *fw, const struct fw_cfg_state *s)
+{
+	fw->dma_addr = s->dma_addr;
+	fw->cur = s->cur_key == FW_CFG_STATE_NONE ? NULL : fw_cfg_find(fw, s->cur_key);
+	fw->cur_off = fw->cur && s->cur_off <= fw->cur->len ? s->cur_off : 0;
+}

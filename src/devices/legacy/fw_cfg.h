@@ -120,3 +120,15 @@ int fw_cfg_add_file_sel(struct fw_cfg *fw, const char *name, const void *data, u
  * high half, a 4-byte write at +8 sets the low half and runs the transfer, an 8-byte write at
  * +4 sets both and runs it; reads return the bytes of "QEMU CFG". */
 extern const struct io_ops fw_cfg_io_ops;
+
+/* Snapshot state: the selected item and the position in it, and the DMA address latch.
+ * The items themselves are rebuilt from the configuration. */
+struct fw_cfg_state {
+	uint64_t dma_addr;
+	uint32_t cur_off;
+	uint16_t cur_key; /* FW_CFG_STATE_NONE: nothing selected */
+	uint16_t pad;
+};
+#define FW_CFG_STATE_NONE 0xffff
+void fw_cfg_save(struct fw_cfg *fw, struct fw_cfg_state *s);
+void fw_cfg_load(struct fw_cfg *fw, const struct fw_cfg_state *s);

@@ -217,3 +217,37 @@ const struct io_ops i8042_io_ops = {
     .read = i8042_read,
     .write = i8042_write,
 };
+
+void i8042_save(struct i8042 *k, struct i8042_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	memcpy(s->ram, k->ram, sizeof(s->ram));
+	memcpy(s->q, k->q, sizeof(s->q));
+	for (unsigned i = 0; i < I8042_QUEUE_SIZE; i++)
+		s->q_aux[i] = k->q_aux[i];
+	s->status = k->status;
+	s->pending = k->pending;
+	s->outport = k->outport;
+	s->last_out = k->last_out;
+	s->q_head = (uint8_t)k->q_head;
+	s->q_count = (uint8_t)k->q_count;
+}
+
+int i8042_load(struct i8042 *k, const struct i8042_state *s)
+{
+	if (s->q_head >= I8042_QUEUE_SIZE || s->q_count > I8042_QUEUE_SIZE)
+		return -EINVAL;
+	memcpy(k->ram, s->ram, sizeof(k->ram));
+	memcpy(k->q, s->q, sizeof(k->q));
+	for (unsigned i = 0; i < I8042_QUEUE_SIZE; i++)
+		k->q_aux[i] = s->q_aux[i] != 0;
+	k->status = s->status;
+	k->pending = s->pending;
+	k->outport = s->outport;
+	k->last_out = s->last_out;
+	k->q_head = s->q_head;
+	k->q_count = s->q_count;
+	k->kbd_level = k->aux_level = true; /* force i8042_update_irq to drive both lines */
+	i8042_update_irq(k);
+	return 0;
+}

@@ -52,3 +52,13 @@ void i8042_destroy(struct i8042 *k);
 /* dev = struct i8042 *. Only 1-byte accesses at offsets 0 and 4 are decoded; other reads
  * fill all ones, other writes are ignored. Offsets are relative to 0x60. */
 extern const struct io_ops i8042_io_ops;
+
+/* Snapshot state. */
+struct i8042_state {
+	uint8_t ram[32];
+	uint8_t q[I8042_QUEUE_SIZE];
+	uint8_t q_aux[I8042_QUEUE_SIZE];
+	uint8_t status, pending, outport, last_out, q_head, q_count, pad[2];
+};
+void i8042_save(struct i8042 *k, struct i8042_state *s);
+int i8042_load(struct i8042 *k, const struct i8042_state *s) KVMM_MUST_CHECK;

@@ -443,3 +443,29 @@ uint64_t rtc_next_event_ns(struct rtc *r)
 	pthread_mutex_unlock(&r->lock);
 	return best;
 }
+
+void rtc_save(struct rtc *r, struct rtc_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&r->lock);
+	memcpy(s->cmos, r->cmos, sizeof(s->cmos));
+	s->offset_ns = r->offset_ns;
+	s->last_eval = r->last_eval;
+	s->index = r->index;
+	pthread_mutex_unlock(&r->lock);
+}
+
+int rtc_load(struct rtc *r, const struct rtc_state *s)
+{
+	if (s->index >= sizeof(r->cmos))
+		return -EINVAL;
+	pthread_mutex_lock(&r->lock);
+	memcpy(r->cmos, s->cmos, sizeof(r->cmos));
+	r->offset_ns = s->offset_ns;
+	r->last_eval = s->last_eval;
+	r->index = s->index;
+	r->irq_level = !r->irq_level; /* force rtc_eval to drive the line */
+	rtc_eval(r);
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}

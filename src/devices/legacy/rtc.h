@@ -88,3 +88,13 @@ uint64_t rtc_next_event_ns(struct rtc *r);
 /* dev = struct rtc *. off 0: index (write; reads 0xff); off 1: data. Accesses wider than a
  * byte are split into byte accesses; offsets >= 2 read 0xff and ignore writes. */
 extern const struct io_ops rtc_io_ops;
+
+/* Snapshot state. The guest's offset from the host clock is kept, so after a restore the RTC
+ * goes on following the host's clock as it did before. */
+struct rtc_state {
+	uint8_t cmos[128];
+	int64_t offset_ns, last_eval;
+	uint8_t index, pad[7];
+};
+void rtc_save(struct rtc *r, struct rtc_state *s);
+int rtc_load(struct rtc *r, const struct rtc_state *s) KVMM_MUST_CHECK;

@@ -365,3 +365,47 @@ const struct io_ops uart16550_io_ops = {
     .read = uart16550_read,
     .write = uart16550_write,
 };
+
+void uart16550_save(struct uart16550 *u, struct uart16550_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&u->lock);
+	memcpy(s->rx, u->rx, sizeof(s->rx));
+	s->divisor = u->divisor;
+	s->rx_head = (uint8_t)u->rx_head;
+	s->rx_count = (uint8_t)u->rx_count;
+	s->ier = u->ier;
+	s->fcr = u->fcr;
+	s->lcr = u->lcr;
+	s->mcr = u->mcr;
+	s->scr = u->scr;
+	s->lsr_err = u->lsr_err;
+	s->msr_delta = u->msr_delta;
+	s->rbr_last = u->rbr_last;
+	s->thr_ipending = u->thr_ipending;
+	pthread_mutex_unlock(&u->lock);
+}
+
+int uart16550_load(struct uart16550 *u, const struct uart16550_state *s)
+{
+	if (s->rx_head >= UART16550_FIFO_SIZE || s->rx_count > UART16550_FIFO_SIZE)
+		return -EINVAL;
+	pthread_mutex_lock(&u->lock);
+	memcpy(u->rx, s->rx, sizeof(u->rx));
+	u->divisor = s->divisor;
+	u->rx_head = s->rx_head;
+	u->rx_count = s->rx_count;
+	u->ier = s->ier & 0x0f;
+	u->fcr = s->fcr;
+	u->lcr = s->lcr;
+	u->mcr = s->mcr & 0x1f;
+	u->scr = s->scr;
+	u->lsr_err = s->lsr_err;
+	u->msr_delta = s->msr_delta;
+	u->rbr_last = s->rbr_last;
+	u->thr_ipending = s->thr_ipending != 0;
+	u->irq_level = uart_iir_source(u) == UART16550_IIR_NO_INT; /* force the line */
+	uart_update_irq(u);
+	pthread_mutex_unlock(&u->lock);
+	return 0;
+}

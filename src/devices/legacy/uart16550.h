@@ -110,3 +110,15 @@ void uart16550_get_stats(struct uart16550 *u, struct uart16550_stats *st);
 /* dev = struct uart16550 *. Accesses wider than one byte are split into byte accesses at
  * consecutive offsets (as the ISA bus would); bytes beyond offset 7 read 0xff. */
 extern const struct io_ops uart16550_io_ops;
+
+/* Snapshot state (fixed-width; part of the snapshot format, see docs/snapshot.md). */
+struct uart16550_state {
+	uint8_t rx[UART16550_FIFO_SIZE];
+	uint16_t divisor;
+	uint8_t rx_head, rx_count;
+	uint8_t ier, fcr, lcr, mcr, scr, lsr_err, msr_delta, rbr_last;
+	uint8_t thr_ipending, pad[3];
+};
+void uart16550_save(struct uart16550 *u, struct uart16550_state *s);
+/* -EINVAL if the state is impossible (FIFO indices); the interrupt line follows the state. */
+int uart16550_load(struct uart16550 *u, const struct uart16550_state *s) KVMM_MUST_CHECK;

@@ -232,3 +232,33 @@ static void mmio_write(void *dev, uint64_t off, const void *data, uint32_t len)
 }
 
 const struct io_ops virtio_mmio_io_ops = {mmio_read, mmio_write};
+
+void virtio_mmio_save(struct virtio_mmio *t, struct virtio_mmio_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&t->lock);
+	s->isr = t->isr;
+	s->dev_feat_sel = t->dev_feat_sel;
+	s->drv_feat_sel = t->drv_feat_sel;
+	s->queue_sel = t->queue_sel;
+	s->config_gen = t->config_gen;
+	pthread_mutex_unlock(&t->lock);
+}
+
+void virtio_mmio_load(struct virtio_mmio *t, const struct virtio_mmio_state *s)
+{
+	pthread_mutex_lock(&t->lock);
+	t->isr = s->isr & 3;
+	t->dev_feat_sel = s->dev_feat_sel;
+	t->drv_feat_sel = s->drv_feat_sel;
+	t->queue_sel = s->queue_sel;
+	t->config_gen = s->config_gen;
+	t->level = !t->level; /* force the line */
+	mmio_update_irq(t);
+	pthread_mutex_unlock(&t->lock);
+}
+
+struct virtio_dev *virtio_mmio_dev(struct virtio_mmio *t)
+{
+	return t->vd;
+}

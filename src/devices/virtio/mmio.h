@@ -57,3 +57,14 @@ void virtio_mmio_destroy(struct virtio_mmio *t);
 
 /* dev = struct virtio_mmio *. Registers are 32-bit; config space accepts 1/2/4/8 bytes. */
 extern const struct io_ops virtio_mmio_io_ops;
+
+/* The device behind the transport. */
+struct virtio_dev *virtio_mmio_dev(struct virtio_mmio *t);
+
+/* Snapshot state of the transport registers (the device's own is virtio_dev_state). */
+struct virtio_mmio_state {
+	uint32_t isr, dev_feat_sel, drv_feat_sel, queue_sel, config_gen, pad;
+};
+void virtio_mmio_save(struct virtio_mmio *t, struct virtio_mmio_state *s);
+/* Restores the registers and drives the interrupt line to match ISR. */
+void virtio_mmio_load(struct virtio_mmio *t, const struct virtio_mmio_state *s);

@@ -146,3 +146,76 @@ bool virtio_queue_writable(const struct virtio_dev *vd, uint16_t q)
 {
 	return q < vd->num_queues && !(vd->status & VIRTIO_STATUS_DRIVER_OK);
 }
+
+void virtio_dev_save(struct virtio_dev *vd, struct virtio_dev_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&vd->lock);
+	s->acked_features = vd->acked_features;
+	s->device_id = vd->ops->device_id;
+	s->num_queues = vd->num_queues;
+	s->status = vd->status;
+	for (unsigned i = 0; i < vd->num_queues; i++) {
+		const struct virtq *vq = &vd->vq[i];
+		struct virtio_queue_state *q = &s->q[i];
+
+		q->desc = vq->desc_gpa;
+		q->avail = vq->avail_gpa;
+		q->used = vq->used_gpa;
+		q->size = vq->size;
+		q->ready = vq->ready;
+		q->last_avail = vq->last_avail;
+		q->used_idx = vq->used_idx;
+		q->signalled_used = vq->signalled_used;
+		q->signalled_valid = vq->signalled_valid;
+		q->broken = vq->broken;
+	}
+	pthread_mutex_unlock(&vd->lock);
+}
+
+static int virtio_load_locked(struct virtio_dev *vd, const struct virtio_dev_state *s)
+{
+	bool live = (s->status & VIRTIO_STATUS_DRIVER_OK) != 0;
+
+	if (s->device_id != vd->ops->device_id || s->num_queues != vd->num_queues ||
+	    (s->acked_features & ~virtio_offered_features(vd)))
+		return -EINVAL;
+	vd->acked_features = s->acked_features;
+	for (unsigned i = 0; i < vd->num_queues; i++) {
+		struct virtq *vq = &vd->vq[i];
+		const struct virtio_queue_state *q = &s->q[i];
+
+		virtq_reset(vq);
+		vq->desc_gpa = q->desc;
+		vq->avail_gpa = q->avail;
+		vq->used_gpa = q->used;
+		vq->size = q->size;
+		vq->ready = q->ready != 0;
+	}
+	vd->status = s->status;
+	if (!live || (s->status & VIRTIO_STATUS_NEEDS_RESET))
+		return 0;
+	if (virtio_activate(vd))
+		return -EINVAL;
+	for (unsigned i = 0; i < vd->num_queues; i++) {
+		struct virtq *vq = &vd->vq[i];
+		const struct virtio_queue_state *q = &s->q[i];
+
+		vq->last_avail = q->last_avail;
+		vq->used_idx = q->used_idx;
+		vq->signalled_used = q->signalled_used;
+		vq->signalled_valid = q->signalled_valid != 0;
+		vq->broken = q->broken != 0;
+	}
+	return 0;
+}
+
+int virtio_dev_load(struct virtio_dev *vd, const struct virtio_dev_state *s)
+{
+	int e;
+
+	pthread_mutex_lock(&vd->lock);
+	e = virtio_load_locked(vd, s);
+	pthread_mutex_unlock(&vd->lock);
+	return e;
+}

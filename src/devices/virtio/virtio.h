@@ -83,3 +83,24 @@ void virtio_queue_done(struct virtio_dev *vd, uint16_t q);
 
 /* Queue registers may be written only before DRIVER_OK. */
 bool virtio_queue_writable(const struct virtio_dev *vd, uint16_t q);
+
+/* Snapshot state of the core and its split queues: what the driver negotiated and set up,
+ * and where the device is in each ring. Taken with vd->lock; the device must have no request
+ * in flight (the VMM pauses the vCPUs and drains backends first). */
+struct virtio_queue_state {
+	uint64_t desc, avail, used;
+	uint16_t size, last_avail, used_idx, signalled_used;
+	uint8_t ready, signalled_valid, broken, pad[5];
+};
+struct virtio_dev_state {
+	uint64_t acked_features;
+	uint32_t device_id;
+	uint16_t num_queues;
+	uint8_t status, pad;
+	struct virtio_queue_state q[VIRTIO_MAX_QUEUES];
+};
+void virtio_dev_save(struct virtio_dev *vd, struct virtio_dev_state *s);
+/* Load into a freshly created device of the same type: re-validates and re-activates the
+ * queues when the state has DRIVER_OK. -EINVAL if the state does not fit this device or its
+ * queues do not validate against guest memory. */
+int virtio_dev_load(struct virtio_dev *vd, const struct virtio_dev_state *s) KVMM_MUST_CHECK;

@@ -214,7 +214,7 @@ void lapic_timer_periodic(uint8_t vector, uint32_t count);
 void lapic_timer_stop(void);
 /* Route IOAPIC pin to vector on the BSP: edge, active high, fixed, physical destination. */
 void ioapic_route(unsigned pin, uint8_t vector, uint32_t dest_apic_id);
-/* The same, level-triggered (PCI INTx). */
+/* The same, level-triggered, active high (PCI INTx, the ACPI SCI). */
 void ioapic_route_level(unsigned pin, uint8_t vector, uint32_t dest_apic_id);
 void ioapic_mask(unsigned pin);
 /* Number of redirection entries (IOAPIC version register). */

@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# bench/nested-snapshot.sh — bench/snapshot.sh (kvmm snapshot/restore next to QEMU migrate to a
+# file and -incoming) on a host without /dev/kvm: the tests/nested/ initramfs (kvmm, the snapshot
+# driver, payloads, kvm-amd) with /init = bench/nested-snapshot-init.sh, plus a second archive
+# with QEMU, its firmware, a static bench/startup-probe and bench/snapshot.sh, booted under QEMU
+# TCG with an emulated SVM CPU. docs/benchmarks.md ("Snapshot").
+#
+#   bench/nested-snapshot.sh [BUILD]      (default build: BUILD/kvmm, BUILD/tests/snapshot-drive,
+#                                          BUILD/payload)
+# Environment: BENCH_RUNS (3), BENCH_SIZES ("256:64,2048:256"), BENCH_OUT (keep the logs),
+# BENCH_TIMEOUT (1200 s), NESTED_MEM (default 4G here: a 2 GiB guest, its memory file on the
+# guest's tmpfs and QEMU's migration file must fit), NESTED_SMP (1), NESTED_CPU, NESTED_KVER.
+# Exits 0 when the guest ran the benchmark and every restored run passed, 1 otherwise, 77 when
+# nested KVM is impossible here.
+set -u
+SRC=$(cd "$(dirname "$0")/.." && pwd)
+BUILD=$(readlink -f "${1:-$SRC/build}")
+QEMU=${QEMU:-qemu-system-x86_64}
+# shellcheck source-path=SCRIPTDIR/.. source=tests/nested/lib.sh
+. "$SRC/tests/nested/lib.sh"
+
+QEMU_BIN=$(readlink -f "$(command -v "$QEMU")") || { echo "# SKIP: no $QEMU"; exit 77; }
+KVER=$(nested_pick_kver)
+[ -n "$KVER" ] || { echo "# SKIP: no kernel with kvm-amd"; exit 77; }
+KERNEL=${NESTED_KERNEL:-/boot/vmlinuz-$KVER}
+for f in "$BUILD/kvmm" "$BUILD/tests/snapshot-drive" "$BUILD/payload/snapshot.elf"; do
+	[ -e "$f" ] || { echo "# FAIL: $f missing (make; make payloads)"; exit 1; }
+done
+if [ -n "${BENCH_OUT:-}" ]; then
+	mkdir -p "$BENCH_OUT" && OUT=$(cd "$BENCH_OUT" && pwd) || exit 1
+else
+	OUT=$(mktemp -d "${TMPDIR:-/tmp}/kvmm-snapbench.XXXXXX") || exit 1
+	trap 'rm -rf "$OUT"' EXIT
+fi
+"${CC:-cc}" -std=gnu11 -O2 -static -o "$OUT/startup-probe" "$SRC/bench/startup-probe.c" || exit 1
+NESTED_INIT=$SRC/bench/nested-snapshot-init.sh "$SRC/tests/nested/mkinitramfs.sh" \
+	"$OUT/base.cpio" "$BUILD/kvmm" "$BUILD/payload" "$KVER" || exit 1
+STAGE=$OUT/stage
+rm -rf "$STAGE" && mkdir -p "$STAGE/usr/share/qemu" "$STAGE/kvmm/bench" || exit 1
+install -D -m 0755 "$QEMU_BIN" "$STAGE/usr/bin/qemu-system-x86_64"
+for lib in $(ldd "$QEMU_BIN" | grep -oE '(/[^ ]+)'); do
+	mkdir -p "$STAGE$(dirname "$lib")" && cp -L "$lib" "$STAGE$lib"
+done
+for f in qboot.rom bios-microvm.bin pvh.bin linuxboot_dma.bin; do
+	cp -L "/usr/share/qemu/$f" "$STAGE/usr/share/qemu/$f" || exit 1
+done
+install -m 0755 "$OUT/startup-probe" "$STAGE/kvmm/startup-probe"
+install -m 0755 "$SRC/bench/snapshot.sh" "$STAGE/kvmm/bench/snapshot.sh"
+(cd "$STAGE" && find . -print0 | LC_ALL=C sort -z |
+	cpio --null -o -H newc --owner 0:0 --quiet) >"$OUT/bench.cpio" || exit 1
+cat "$OUT/base.cpio" "$OUT/bench.cpio" >"$OUT/initramfs.cpio" || exit 1
+LOG=$OUT/serial.log
+echo "# nested-snapshot: $QEMU -accel tcg -cpu ${NESTED_CPU:-EPYC} -smp ${NESTED_SMP:-1}" \
+	"-m ${NESTED_MEM:-4G}, kernel $KERNEL"
+timeout -k 10 "${BENCH_TIMEOUT:-1200}" "$QEMU" -accel tcg -cpu "${NESTED_CPU:-EPYC}" \
+	-smp "${NESTED_SMP:-1}" -m "${NESTED_MEM:-4G}" -nodefaults -display none -no-reboot \
+	-serial stdio -monitor none -kernel "$KERNEL" -initrd "$OUT/initramfs.cpio" \
+	-append "console=ttyS0 quiet panic=-1 bench.runs=${BENCH_RUNS:-3} bench.sizes=${BENCH_SIZES:-256:64,2048:256}" \
+	</dev/null 2>"$OUT/qemu.err" | sed -u 's/\r$//' | tee "$LOG" |
+	grep --line-buffered -aE '^(BENCH-|SAVE |READY |[0-9]+ (RUN|MEDIAN) |# )|(BUG|Oops|panic)'
+grep -aq '^BENCH-SKIP:' "$LOG" && exit 77
+st=$(sed -n 's/^BENCH-EXIT: \([0-9]*\)$/\1/p' "$LOG" | tail -n 1)
+[ "$st" = 0 ] || { echo "# nested-snapshot: FAIL (status '${st:-none}'), log $LOG"; exit 1; }
+bad=$(grep -aE '^[0-9]+ RUN ' "$LOG" | grep -v ' status=1$')
+[ -z "$bad" ] || { echo "# nested-snapshot: a restored run did not pass: $bad"; exit 1; }
+exit 0

@@ -1,0 +1,31 @@
+/* vmm/snapshot.h — snapshot and restore of a whole VM (private to src/vmm).
+ *
+ * A snapshot is a directory: `state` (snapshot_fmt.h: vCPUs, irqchip, PIT, clock, devices)
+ * and `memory` (guest RAM, sparse, with a trailer naming the state it belongs to). The public
+ * entry points are vm_snapshot_save() in vm.h and `--restore DIR` (vm_config.restore).
+ * Main thread, or the thread that runs the event loop. */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/compiler.h"
+
+struct vm;
+
+#define SNAP_STATE_FILE	 "state"
+#define SNAP_MEMORY_FILE "memory"
+
+/* snapshot_mem.c */
+int snap_mem_save(struct vm *vm, int dirfd, const char *name, const uint8_t id[16]) KVMM_MUST_CHECK;
+int snap_mem_map(struct vm *vm, int dirfd, const char *name, const uint8_t id[16], char *err,
+		 size_t errlen) KVMM_MUST_CHECK;
+
+/* vm_snapshot.c: the restore steps vm_create() calls. */
+/* Before KVM: read and validate DIR/state and check it fits the configuration. */
+int vm_snapshot_open(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
+/* After the devices and tables exist, before KVM memory slots: map DIR/memory over RAM. */
+int vm_snapshot_map_memory(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
+/* After the vCPUs exist: load devices, irqchip, PIT, vCPUs and clock. */
+int vm_snapshot_load(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
+void vm_snapshot_close(struct vm *vm);

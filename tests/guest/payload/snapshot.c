@@ -1,0 +1,258 @@
+/* tests/guest/payload/snapshot.c — a guest to snapshot mid-run and restore. It fills `fill`
+ * MiB at 32 MiB with a pattern, then works in ring 3 for `rounds` rounds; each round it
+ *   - spins `spin` iterations on a counter kept in a register and mirrored in memory, and
+ *     checks that both agree (registers and RAM restored together);
+ *   - rewrites one 4 KiB page of the region with a round-dependent pattern, updates the
+ *     expected sum incrementally and re-sums the whole region (every page survived);
+ *   - with blk=1, writes sector R of the first virtio-blk disk (pattern of R) and reads sector
+ *     R-1 back, rotating over 5 descriptor chains with their own buffers; a device that lost
+ *     its queue indices in the restore replays old chains, which blk_req's buffer discipline
+ *     and the final read-back of every sector catch;
+ *   - prints "snapshot: round R counter C sum S".
+ * "snapshot: started" is printed once at boot: a restored run must not print it again.
+ * The host (tests/guest/run.sh, case snapshot) saves it after a few rounds, kills kvmm,
+ * restores, and checks that the rounds continue. At the end every written sector is read back.
+ * Arguments: fill=MiB (16), rounds=N (30), spin=N (2000000), blk=1, touch=MiB (0: write one word
+ * in every 4 KiB page of that much RAM after the region, so that a benchmark's snapshot has that
+ * much memory to save). */
+#include "payload.h"
+
+const char payload_name[] = "snapshot";
+
+#define REGION	   0x2000000ull /* 32 MiB */
+#define QSIZE	   16
+#define RING_GPA   0x1200000ull
+#define HDR_GPA	   0x1210000ull
+#define STATUS_GPA 0x1211000ull
+#define DATA_GPA   0x1220000ull
+#define SLOTS	   5 /* descriptor triples in a 16-entry queue */
+#define FREE	   0xa5
+
+static uint8_t user_stack[16384] __attribute__((aligned(16)));
+
+struct desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags, next;
+};
+
+struct work {
+	uint64_t words; /* region size in 8-byte words */
+	uint64_t rounds, spin, blk_base;
+	volatile uint64_t counter_mirror;
+	uint16_t next_idx;
+	unsigned bad;
+};
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 33;
+	x *= 0xff51afd7ed558ccdull;
+	x ^= x >> 33;
+	x *= 0xc4ceb9fe1a85ec53ull;
+	return x ^ (x >> 33);
+}
+
+static uint64_t region_sum(const volatile uint64_t *w, uint64_t n)
+{
+	uint64_t s = 0;
+
+	for (uint64_t i = 0; i < n; i++)
+		s += w[i] * (i | 1);
+	return s;
+}
+
+/* One virtio-blk request, polled. Request k uses slot k % SLOTS: descriptors 3*slot..3*slot+2,
+ * its own header, status byte and 512-byte buffer. Between requests every buffer holds FREE
+ * bytes: a device that lost its queue indices across a restore replays old chains, and a
+ * replayed IN overwrites a FREE buffer (caught by blk_buffers_free), a replayed OUT writes FREE
+ * bytes to an old sector (caught by the final read-back). Returns the status byte or -1. */
+static int blk_req(struct work *wk, uint32_t type, uint64_t sector, const uint8_t *src,
+		   uint8_t *dst)
+{
+	volatile struct desc *d = (volatile struct desc *)RING_GPA;
+	volatile uint16_t *avail = (volatile uint16_t *)(RING_GPA + 0x1000);
+	volatile uint16_t *used = (volatile uint16_t *)(RING_GPA + 0x2000);
+	unsigned slot = wk->next_idx % SLOTS, ring = wk->next_idx % QSIZE;
+	uint16_t head = (uint16_t)(3 * slot);
+	volatile uint32_t *hdr = (volatile uint32_t *)(HDR_GPA + 16 * slot);
+	volatile uint8_t *st = (volatile uint8_t *)(STATUS_GPA + slot);
+	uint8_t *buf = (uint8_t *)(DATA_GPA + 512 * slot);
+	int ret = -1;
+
+	if (type)
+		memcpy(buf, src, 512);
+	hdr[0] = type;
+	hdr[1] = 0;
+	*(volatile uint64_t *)(hdr + 2) = sector;
+	*st = 0xff;
+	d[head] = (struct desc){(uint64_t)(uintptr_t)hdr, 16, 1, (uint16_t)(head + 1)};
+	d[head + 1] = (struct desc){(uint64_t)(uintptr_t)buf, 512, (uint16_t)(1 | (type ? 0 : 2)),
+				    (uint16_t)(head + 2)};
+	d[head + 2] = (struct desc){(uint64_t)(uintptr_t)st, 1, 2, 0};
+	avail[2 + ring] = head;
+	__asm__ volatile("mfence" ::: "memory");
+	wk->next_idx++;
+	avail[1] = wk->next_idx;
+	__asm__ volatile("mfence" ::: "memory");
+	mmio_write32(wk->blk_base + 0x50, 0);
+	for (unsigned spin = 0; spin < 100000000; spin++) {
+		if (used[1] == wk->next_idx) {
+			volatile uint32_t *elem = (volatile uint32_t *)(used + 2) + 2 * ring;
+
+			mmio_write32(wk->blk_base + 0x64, mmio_read32(wk->blk_base + 0x60));
+			if (elem[0] == head && elem[1] == (type ? 1u : 513u))
+				ret = *st;
+			break;
+		}
+		cpu_relax();
+	}
+	if (!type && dst)
+		memcpy(dst, buf, 512);
+	memset(buf, FREE, 512);
+	return ret;
+}
+
+static bool blk_buffers_free(void)
+{
+	const uint8_t *p = (const uint8_t *)DATA_GPA;
+
+	for (unsigned i = 0; i < SLOTS * 512; i++)
+		if (p[i] != FREE)
+			return false;
+	return true;
+}
+
+static uint8_t pat(uint64_t sector, unsigned i)
+{
+	return (uint8_t)(sector * 7 + i * 13 + 0x5b);
+}
+
+static void blk_round(struct work *wk, uint64_t r)
+{
+	uint8_t buf[512];
+	int s;
+
+	if (!blk_buffers_free()) {
+		printf("snapshot: round %lu: a request buffer changed between requests\n", r);
+		wk->bad++;
+		memset((void *)DATA_GPA, FREE, SLOTS * 512);
+	}
+	for (unsigned i = 0; i < 512; i++)
+		buf[i] = pat(r, i);
+	s = blk_req(wk, 1, r, buf, NULL);
+	if (s != 0) {
+		printf("snapshot: round %lu: write of sector %lu: status %d\n", r, r, s);
+		wk->bad++;
+	}
+	if (!r)
+		return;
+	s = blk_req(wk, 0, r - 1, NULL, buf);
+	for (unsigned i = 0; s == 0 && i < 512; i++)
+		if (buf[i] != pat(r - 1, i))
+			s = 0x100;
+	if (s != 0) {
+		printf("snapshot: round %lu: read of sector %lu: status %d\n", r, r - 1, s);
+		wk->bad++;
+	}
+}
+
+static uint64_t ring3_work(void *p)
+{
+	struct work *wk = p;
+	volatile uint64_t *w = (volatile uint64_t *)REGION;
+	uint64_t pages = wk->words / 512, counter = 0, sum = region_sum(w, wk->words);
+
+	for (uint64_t r = 0; r < wk->rounds; r++) {
+		uint64_t n = wk->spin, page = (r * 97) % pages, s;
+
+		__asm__ volatile("1: dec %0\n\tjnz 1b" : "+r"(n) : : "cc");
+		if (wk->counter_mirror != counter) {
+			printf("snapshot: round %lu: counter %lu, memory says %lu\n", r, counter,
+			       wk->counter_mirror);
+			wk->bad++;
+		}
+		counter += wk->spin;
+		wk->counter_mirror = counter;
+		for (uint64_t i = page * 512; i < page * 512 + 512; i++) {
+			uint64_t v = mix(i ^ ((r + 1) << 40));
+
+			sum += (v - w[i]) * (i | 1);
+			w[i] = v;
+		}
+		s = region_sum(w, wk->words);
+		if (s != sum) {
+			printf("snapshot: round %lu: region sum %lx, expected %lx\n", r, s, sum);
+			wk->bad++;
+			sum = s;
+		}
+		if (wk->blk_base)
+			blk_round(wk, r);
+		printf("snapshot: round %lu counter %lu sum %lx\n", r + 1, counter, sum);
+	}
+	return counter;
+}
+
+static bool blk_init(struct work *wk, const struct boot_info *bi)
+{
+	uint64_t rsdp = acpi_find_rsdp(bi->rsdp_paddr), b = rsdp ? vmmio_find(rsdp, 2) : 0;
+
+	if (!check(b != 0, "virtio-blk device found"))
+		return false;
+	mmio_write32(b + 0x70, 0);
+	mmio_write32(b + 0x70, 1);
+	mmio_write32(b + 0x70, 3);
+	mmio_write32(b + 0x24, 1);
+	mmio_write32(b + 0x20, 1); /* VERSION_1 */
+	mmio_write32(b + 0x24, 0);
+	mmio_write32(b + 0x20, 0);
+	mmio_write32(b + 0x70, 0x0b);
+	if (!check(mmio_read32(b + 0x70) & 0x08, "FEATURES_OK accepted") ||
+	    !vmmio_setup_queue0(b, QSIZE, RING_GPA))
+		return false;
+	wk->blk_base = b;
+	memset((void *)DATA_GPA, FREE, SLOTS * 512);
+	return true;
+}
+
+int payload_main(const struct boot_info *bi)
+{
+	static struct work wk;
+	uint64_t fill = cmdline_u64("fill", 16), touch, ret;
+	volatile uint64_t *w = (volatile uint64_t *)REGION;
+
+	wk.rounds = cmdline_u64("rounds", 30);
+	wk.spin = cmdline_u64("spin", 2000000) | 1;
+	wk.words = (fill << 20) / 8;
+	if (!check(wk.words >= 512 && REGION + (fill << 20) <= boot_ram_total(),
+		   "fill=%lu MiB fits in RAM", fill))
+		return EXIT_CODE_FAIL;
+	if (cmdline_has("blk") && !blk_init(&wk, bi))
+		return EXIT_CODE_FAIL;
+	for (uint64_t i = 0; i < wk.words; i++)
+		w[i] = mix(i);
+	touch = cmdline_u64("touch", 0) << 20;
+	if (!check(REGION + (fill << 20) + touch <= boot_ram_total(), "touch fits in RAM"))
+		return EXIT_CODE_FAIL;
+	for (uint64_t off = 0; off < touch; off += 4096)
+		*(volatile uint64_t *)(REGION + (fill << 20) + off) = off | 1;
+	printf("snapshot: started, %lu MiB filled, %lu MiB touched\n", fill, touch >> 20);
+	ret = user_run(ring3_work, &wk, user_stack, sizeof(user_stack));
+	check(ret == wk.rounds * wk.spin, "counter reached %lu", ret);
+	check(wk.bad == 0, "%u inconsistencies over %lu rounds", wk.bad, wk.rounds);
+	if (wk.blk_base) {
+		uint8_t buf[512];
+		unsigned good = 0;
+
+		check(blk_buffers_free(), "request buffers untouched between requests");
+		for (uint64_t r = 0; r < wk.rounds; r++) {
+			bool ok = blk_req(&wk, 0, r, NULL, buf) == 0;
+
+			for (unsigned i = 0; ok && i < 512; i++)
+				ok = buf[i] == pat(r, i);
+			good += ok;
+		}
+		check(good == wk.rounds, "%u of %lu written sectors read back", good, wk.rounds);
+	}
+	return check_failures() ? EXIT_CODE_FAIL : 0;
+}
