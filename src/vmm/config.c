@@ -285,7 +285,7 @@ static int parse_transport(const char *v, enum vm_transport *t)
 }
 
 /* "on" (default rate), "off", or a rate in bytes per second with K/M/G suffixes, optionally
- * followed by ",transport=pci|mmio". */
+ * followed by ",transport=pci|mmio" and ",packed=on|off". */
 static int set_rng(struct vm_config *c, const char *arg, char *err, size_t errlen)
 {
 	char v[64];
@@ -293,9 +293,20 @@ static int set_rng(struct vm_config *c, const char *arg, char *err, size_t errle
 	bool on;
 
 	snprintf(v, sizeof(v), "%.*s", comma ? (int)(comma - arg) : (int)strlen(arg), arg);
-	if (comma && (strncmp(comma + 1, "transport=", 10) ||
-		      parse_transport(comma + 11, &c->rng_transport))) {
-		snprintf(err, errlen, "--rng: '%s': expected RATE[,transport=pci|mmio]", arg);
+	while (comma) {
+		const char *next = strchr(comma + 1, ',');
+		char item[32];
+
+		snprintf(item, sizeof(item), "%.*s",
+			 next ? (int)(next - comma - 1) : (int)strlen(comma + 1), comma + 1);
+		comma = next;
+		if (!strncmp(item, "transport=", 10) &&
+		    !parse_transport(item + 10, &c->rng_transport))
+			continue;
+		if (!strncmp(item, "packed=", 7) && !parse_bool(item + 7, &c->rng_packed))
+			continue;
+		snprintf(err, errlen,
+			 "--rng: '%s': expected RATE[,transport=pci|mmio][,packed=on|off]", arg);
 		return -EINVAL;
 	}
 	if (!parse_bool(v, &on)) {
@@ -326,6 +337,8 @@ static int disk_set_field(struct vm_disk_config *d, const char *k, const char *v
 		return parse_bool(v, &d->readonly);
 	if (!strcmp(k, "discard"))
 		return parse_bool(v, &d->discard);
+	if (!strcmp(k, "packed"))
+		return parse_bool(v, &d->packed);
 	if (!strcmp(k, "transport"))
 		return parse_transport(v, &d->transport);
 	if (!strcmp(k, "queues")) {
@@ -385,7 +398,7 @@ static int add_disk(struct vm_config *c, const char *v, char *err, size_t errlen
 		if (r == -ENOENT)
 			snprintf(err, errlen,
 				 "--disk: unknown key '%s' (path, format, readonly, "
-				 "serial, discard, queues, transport)",
+				 "serial, discard, queues, transport, packed)",
 				 tok);
 		else if (r == -EINVAL)
 			snprintf(err, errlen, "--disk: bad value '%s' for %s", eq + 1, tok);

@@ -37,6 +37,7 @@ struct vm_disk_config {
 	char *format; /* NULL: probe */
 	char *serial; /* NULL: none */
 	bool readonly, discard;
+	bool packed; /* packed=on: offer packed virtqueues */
 	uint16_t queues;
 	enum vm_transport transport;
 };
@@ -61,6 +62,7 @@ struct vm_config {
 	char *console_path; /* CONSOLE_FILE */
 	bool debug_exit;
 	uint64_t rng_rate; /* virtio-rng bytes per second; 0: no device */
+	bool rng_packed;   /* --rng ...,packed=on */
 	enum vm_transport rng_transport;
 	struct vm_disk_config disks[VM_MAX_DISKS];
 	unsigned ndisks;

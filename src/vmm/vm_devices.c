@@ -202,6 +202,16 @@ int vm_virtio_mmio_attach(struct vm *vm, struct acpi_config *ac, struct virtio_d
 	return 0;
 }
 
+/* Attach a virtio device on its transport; packed: offer packed virtqueues (packed=on). */
+static int vm_virtio_attach(struct vm *vm, struct acpi_config *ac, struct virtio_dev *vd,
+			    enum vm_transport t, bool packed, const char *name)
+{
+	virtio_dev_offer_packed(vd, packed);
+	if (t == VM_TRANSPORT_MMIO)
+		return vm_virtio_mmio_attach(vm, ac, vd, name);
+	return vm_pci_attach_virtio(vm, vd, name);
+}
+
 static int vm_disk_create(struct vm *vm, struct acpi_config *ac, unsigned i, char *err,
 			  size_t errlen)
 {
@@ -220,10 +230,9 @@ static int vm_disk_create(struct vm *vm, struct acpi_config *ac, unsigned i, cha
 		return e;
 	}
 	e = virtio_blk_create(&vm->blks[i], vm->mem, vm->disks[i], &bo);
-	if (!e && dc->transport == VM_TRANSPORT_MMIO)
-		e = vm_virtio_mmio_attach(vm, ac, virtio_blk_dev(vm->blks[i]), "virtio-blk");
-	else if (!e)
-		e = vm_pci_attach_virtio(vm, virtio_blk_dev(vm->blks[i]), "virtio-blk");
+	if (!e)
+		e = vm_virtio_attach(vm, ac, virtio_blk_dev(vm->blks[i]), dc->transport, dc->packed,
+				     "virtio-blk");
 	if (e)
 		snprintf(err, errlen, "--disk %s: cannot create the device: %s", dc->path,
 			 strerror(-e));
@@ -239,10 +248,10 @@ static int vm_virtio_create(struct vm *vm, struct acpi_config *ac, char *err, si
 
 	if (vm->cfg->rng_rate) {
 		e = virtio_rng_create(&vm->rng, vm->mem, vm->cfg->rng_rate, NULL, NULL);
-		if (!e && vm->cfg->rng_transport == VM_TRANSPORT_MMIO)
-			e = vm_virtio_mmio_attach(vm, ac, virtio_rng_dev(vm->rng), "virtio-rng");
-		else if (!e)
-			e = vm_pci_attach_virtio(vm, virtio_rng_dev(vm->rng), "virtio-rng");
+		if (!e)
+			e = vm_virtio_attach(vm, ac, virtio_rng_dev(vm->rng),
+					     vm->cfg->rng_transport, vm->cfg->rng_packed,
+					     "virtio-rng");
 		if (e) {
 			snprintf(err, errlen, "--rng: cannot create the device: %s", strerror(-e));
 			return e;

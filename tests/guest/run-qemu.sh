@@ -68,8 +68,12 @@ disk_argv() {
 
 # rng_argv VALUE: kvmm's --rng on|RATE[,transport=T].
 rng_argv() {
-	local tr=pci
-	[[ $1 == *,transport=* ]] && tr=${1##*,transport=}
+	local tr=pci kv
+	local -a items
+	IFS=, read -ra items <<<"$1"
+	for kv in "${items[@]}"; do
+		[[ $kv == transport=* ]] && tr=${kv#transport=}
+	done
 	virtio_device rng "$tr" ""
 }
 

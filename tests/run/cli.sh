@@ -66,7 +66,9 @@ expect "disk no path" 2 "--disk 'serial=x': no path=FILE" -- run --disk serial=x
 expect "disk bad queues" 2 "--disk: bad value '99' for queues" -- run --disk /x,queues=99
 expect "disk serial too long" 2 "--disk: bad value" -- run --disk /x,serial=123456789012345678901
 expect "disk bad transport" 2 "--disk: bad value 'isa' for transport" -- run --disk /x,transport=isa
-expect "rng bad transport" 2 "--rng: 'on,transport=usb': expected RATE\[,transport=pci\|mmio\]" -- run --rng on,transport=usb
+expect "rng bad transport" 2 "--rng: 'on,transport=usb': expected RATE\[,transport=pci\|mmio\]\[,packed=on\|off\]" -- run --rng on,transport=usb
+expect "rng bad packed" 2 "--rng: 'on,packed=maybe': expected" -- run --rng on,packed=maybe
+expect "disk bad packed" 2 "--disk: bad value 'maybe' for packed" -- run --disk /x,packed=maybe
 expect "net unknown backend" 2 "^kvmm run: --net: unknown backend 'slip'" -- run --net slip
 expect "net bad hostfwd" 2 "^kvmm run: --net user: bad hostfwd=tcp:2222" -- run --net user,hostfwd=tcp:2222
 expect "net tap without ifname" 2 "^kvmm run: --net tap: ifname=NAME is required" -- run --net tap

@@ -160,6 +160,16 @@ static void test_transport(void **state)
 	assert_int_equal(vm_config_set(&c, "rng", "on,transport=usb", err, sizeof(err)), -EINVAL);
 	assert_int_equal(vm_config_set(&c, "rng", "on,speed=1", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "transport=pci|mmio"));
+	/* packed=on: offer packed virtqueues (off by default) */
+	assert_false(c.rng_packed);
+	assert_false(c.disks[0].packed);
+	assert_int_equal(vm_config_set(&c, "rng", "on,transport=mmio,packed=on", err, sizeof(err)),
+			 0);
+	assert_true(c.rng_packed);
+	assert_int_equal(c.rng_transport, VM_TRANSPORT_MMIO);
+	assert_int_equal(vm_config_set(&c, "disk", "/e,packed=on", err, sizeof(err)), 0);
+	assert_true(c.disks[c.ndisks - 1].packed);
+	assert_int_equal(vm_config_set(&c, "rng", "on,packed=2", err, sizeof(err)), -EINVAL);
 	vm_config_fini(&c);
 }
 

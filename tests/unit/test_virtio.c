@@ -53,6 +53,9 @@ static int setup(void **state)
 
 	vqb_init(&f.b, 16);
 	assert_int_equal(virtio_dev_init(&f.vd, &fake_ops, f.b.mem), 0);
+	/* packed rings are offered only on request (packed=on) */
+	assert_false(virtio_offered_features(&f.vd) & (1ull << VIRTIO_F_RING_PACKED));
+	virtio_dev_offer_packed(&f.vd, true);
 	f.vd.tr_ops = &tr_ops;
 	activations = resets = queue_irqs = config_irqs = 0;
 	*state = &f;

@@ -52,6 +52,7 @@ static int setup_rng(void **state)
 	pvqb_init(&f->b, 16);
 	fake_irq_init(&f->irq);
 	assert_int_equal(virtio_rng_create(&f->rng, f->b.mem, 1u << 20, fake_now, f), 0);
+	virtio_dev_offer_packed(virtio_rng_dev(f->rng), true);
 	assert_int_equal(virtio_mmio_create(&f->t, virtio_rng_dev(f->rng), &f->irq.line), 0);
 	*state = f;
 	return 0;
@@ -73,6 +74,7 @@ static int setup_blk(void **state)
 	pvqb_init(&f->b, 16);
 	fake_irq_init(&f->irq);
 	assert_int_equal(virtio_blk_create(&f->blk, f->b.mem, f->disk, &o), 0);
+	virtio_dev_offer_packed(virtio_blk_dev(f->blk), true);
 	assert_int_equal(virtio_mmio_create(&f->t, virtio_blk_dev(f->blk), &f->irq.line), 0);
 	*state = f;
 	return 0;

@@ -44,6 +44,7 @@ static struct fixture *make(uint64_t rate)
 	fake_irq_init(&f.irq);
 	f.now = 1000000000ull;
 	assert_int_equal(virtio_rng_create(&f.rng, f.b.mem, rate, fake_now, &f), 0);
+	virtio_dev_offer_packed(virtio_rng_dev(f.rng), true); /* packed=on */
 	assert_int_equal(virtio_mmio_create(&f.t, virtio_rng_dev(f.rng), &f.irq.line), 0);
 	return &f;
 }

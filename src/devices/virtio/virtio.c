@@ -28,9 +28,18 @@ void virtio_dev_fini(struct virtio_dev *vd)
 
 uint64_t virtio_offered_features(const struct virtio_dev *vd)
 {
-	/* Packed rings (virtq_packed.c) are offered by the models that list
-	 * VIRTIO_F_RING_PACKED in their features: those that use only virtq_pop/virtq_push. */
-	return vd->ops->features | (1ull << VIRTIO_F_VERSION_1);
+	/* Packed rings (virtq_packed.c): only for the models that list VIRTIO_F_RING_PACKED
+	 * (those that use only virtq_pop/virtq_push), and only when the VMM asked for them. */
+	uint64_t f = vd->ops->features | (1ull << VIRTIO_F_VERSION_1);
+
+	if (!vd->offer_packed)
+		f &= ~(1ull << VIRTIO_F_RING_PACKED);
+	return f;
+}
+
+void virtio_dev_offer_packed(struct virtio_dev *vd, bool on)
+{
+	vd->offer_packed = on;
 }
 
 void virtio_set_driver_features(struct virtio_dev *vd, unsigned sel, uint32_t val)

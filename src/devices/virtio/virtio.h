@@ -53,6 +53,7 @@ struct virtio_dev {
 	uint64_t acked_features;
 	uint8_t status;
 	uint16_t num_queues; /* host copy: the guest cannot change it */
+	bool offer_packed;   /* offer VIRTIO_F_RING_PACKED (if the model lists it); default off */
 	pthread_mutex_t lock;
 	struct virtq vq[VIRTIO_MAX_QUEUES];
 	struct log_ratelimit rl;
@@ -62,6 +63,10 @@ struct virtio_dev {
 int virtio_dev_init(struct virtio_dev *vd, const struct virtio_dev_ops *ops,
 		    const struct gmem *mem) KVMM_MUST_CHECK;
 void virtio_dev_fini(struct virtio_dev *vd);
+
+/* Offer packed virtqueues to the driver (the VMM's packed=on), if the model supports them.
+ * Off by default, as in QEMU. Set-up thread, before the transport is attached. */
+void virtio_dev_offer_packed(struct virtio_dev *vd, bool on);
 
 /* Feature bits offered to the driver (device features | VERSION_1). */
 uint64_t virtio_offered_features(const struct virtio_dev *vd);
