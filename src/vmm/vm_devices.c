@@ -306,6 +306,10 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 
 void vm_devices_destroy(struct vm *vm)
 {
+	/* Disk requests in flight complete through the transport: finish them first. */
+	for (unsigned i = 0; i < VM_MAX_DISKS; i++)
+		if (vm->blks[i])
+			virtio_blk_drain(vm->blks[i]);
 	for (unsigned i = 0; i < vm->nmmio; i++)
 		virtio_mmio_destroy(vm->mmio_tr[i]);
 	for (unsigned i = 0; i < VM_MAX_DISKS; i++) {

@@ -38,8 +38,8 @@ struct virtio_blk {
 	struct disk *disk;
 	struct aio *aio;
 	bool readonly, discard, write_zeroes;
-	bool resetting;	   /* reset is waiting for requests in flight: pop nothing */
-	unsigned inflight; /* popped and not yet completed */
+	bool resetting;	     /* reset is waiting for requests in flight: pop nothing */
+	unsigned inflight;   /* popped and not yet completed */
 	pthread_cond_t idle; /* inflight dropped to 0 (waits on vd.lock) */
 	struct blk_req *free;
 	uint64_t capacity; /* sectors */
@@ -193,11 +193,11 @@ static uint8_t blk_discard_wz(struct virtio_blk *b, struct blk_req *r, bool wz)
 	for (unsigned i = 0; i < n; i++) {
 		if (seg[i].num_sectors == 0)
 			continue;
-		r->aio[i] = (struct aio_req){
-		    .op = wz ? AIO_OP_WRITE_ZEROES : AIO_OP_DISCARD,
-		    .off = seg[i].sector * VIRTIO_BLK_SECTOR,
-		    .len = (uint64_t)seg[i].num_sectors * VIRTIO_BLK_SECTOR,
-		    .may_unmap = wz && (seg[i].flags & VIRTIO_BLK_WZ_F_UNMAP)};
+		r->aio[i] =
+		    (struct aio_req){.op = wz ? AIO_OP_WRITE_ZEROES : AIO_OP_DISCARD,
+				     .off = seg[i].sector * VIRTIO_BLK_SECTOR,
+				     .len = (uint64_t)seg[i].num_sectors * VIRTIO_BLK_SECTOR,
+				     .may_unmap = wz && (seg[i].flags & VIRTIO_BLK_WZ_F_UNMAP)};
 		if (!blk_submit(b, r, &r->aio[i]))
 			break;
 	}
@@ -268,10 +268,11 @@ static void blk_req_execute(struct virtio_blk *b, struct blk_req *r)
 /* The status of an asynchronous request from its aio result; updates the stats. */
 static uint8_t blk_async_status(struct virtio_blk *b, struct blk_req *r)
 {
-	static const char *const what[] = {
-	    [VIRTIO_BLK_T_IN] = "read",		  [VIRTIO_BLK_T_OUT] = "write",
-	    [VIRTIO_BLK_T_FLUSH] = "flush",	  [VIRTIO_BLK_T_DISCARD] = "discard",
-	    [VIRTIO_BLK_T_WRITE_ZEROES] = "write-zeroes"};
+	static const char *const what[] = {[VIRTIO_BLK_T_IN] = "read",
+					   [VIRTIO_BLK_T_OUT] = "write",
+					   [VIRTIO_BLK_T_FLUSH] = "flush",
+					   [VIRTIO_BLK_T_DISCARD] = "discard",
+					   [VIRTIO_BLK_T_WRITE_ZEROES] = "write-zeroes"};
 
 	if (r->err)
 		return blk_disk_error(b, r->err, what[r->hdr.type]);
@@ -332,6 +333,8 @@ static void blk_req_finish(struct virtio_blk *b, struct blk_req *r)
 		__atomic_store_n(r->status_ptr, r->status, __ATOMIC_RELAXED);
 		virtq_push(vq, r->head, r->data_written + 1);
 		virtio_queue_done(&b->vd, r->q);
+	} else {
+		b->stats.abandoned++;
 	}
 	blk_req_put(b, r);
 	if (--b->inflight == 0)
@@ -425,6 +428,8 @@ static void blk_reset(struct virtio_dev *vd)
 	struct virtio_blk *b = to_blk(vd);
 
 	b->resetting = true;
+	if (b->inflight)
+		b->stats.reset_waits++;
 	blk_wait_idle(b);
 	b->resetting = false;
 }

@@ -120,6 +120,8 @@ struct virtio_blk_stats {
 	uint64_t rejected;     /* VIRTIO_BLK_S_IOERR for a bad request (range, length, RO) */
 	uint64_t io_errors;    /* VIRTIO_BLK_S_IOERR because the disk failed */
 	uint64_t guest_errors; /* malformed chains: NEEDS_RESET */
+	uint64_t reset_waits;  /* device resets that waited for requests in flight */
+	uint64_t abandoned;    /* requests finished during a reset: not put in the used ring */
 };
 
 /* Create a virtio-blk device on an open disk (not owned: the caller closes it after
