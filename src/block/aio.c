@@ -202,6 +202,9 @@ static void aio_uring_queue(struct aio *a, struct aio_req *r, bool submit)
 	while (!(sqe = io_uring_get_sqe(&a->ring)))
 		io_uring_submit(&a->ring); /* the SQ is full: hand it to the kernel */
 	aio_uring_prep(a, sqe, r);
+	/* Last access to r before the kernel sees it. Pairs with the acquire in the reaper: the
+	 * kernel orders the rings, but the compiler and TSan only see C atomics. */
+	__atomic_store_n(&r->handoff, 1, __ATOMIC_RELEASE);
 	if (submit)
 		io_uring_submit(&a->ring);
 	pthread_mutex_unlock(&a->sq_lock);
@@ -296,6 +299,7 @@ static void *aio_uring_reaper(void *arg)
 		io_uring_cqe_seen(&a->ring, cqe);
 		if (!r) /* the stop NOP from aio_destroy */
 			return NULL;
+		(void)__atomic_load_n(&r->handoff, __ATOMIC_ACQUIRE); /* see aio_uring_queue */
 		if (aio_uring_complete(a, r, cres, &res))
 			aio_finish(a, r, res);
 	}

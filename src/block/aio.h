@@ -65,7 +65,8 @@ struct aio_req {
 	struct aio_req *next;
 	struct iovec *rest; /* remaining iovec after a short transfer (owned) */
 	unsigned restcnt;
-	uint64_t xfer; /* bytes transferred so far */
+	uint64_t xfer;	  /* bytes transferred so far */
+	unsigned handoff; /* release/acquire pair across the ring (io_uring) */
 	uint64_t total;
 };
 
