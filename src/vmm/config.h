@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "base/compiler.h"
+#include "block/aio.h"
 
 #define VM_MAX_VCPUS	    256
 #define VM_CONFIG_ERRLEN    256
@@ -23,13 +24,16 @@ struct vcpu_affinity {
 
 #define VM_MAX_DISKS 8
 
-/* --disk path=FILE[,format=raw|qcow2|auto][,readonly=on][,serial=ID][,discard=on][,queues=N] */
+/* --disk path=FILE[,format=raw|qcow2|auto][,readonly=on][,serial=ID][,discard=on][,queues=N]
+ *        [,cache=none|writeback][,aio=io_uring|threads] */
 struct vm_disk_config {
 	char *path;
 	char *format; /* NULL: probe */
 	char *serial; /* NULL: none */
 	bool readonly, discard;
 	uint16_t queues;
+	bool cache_none;     /* cache=none: O_DIRECT (default writeback: the page cache) */
+	enum aio_engine aio; /* AIO_ENGINE_AUTO unless aio= */
 };
 
 struct vm_config {

@@ -195,12 +195,14 @@ static int vm_disk_create(struct vm *vm, struct acpi_config *ac, unsigned i, cha
 {
 	const struct vm_disk_config *dc = &vm->cfg->disks[i];
 	struct disk_open_opts oo = {.format = dc->format,
-				    .flags = dc->readonly ? DISK_O_RDONLY : 0};
+				    .flags = (dc->readonly ? DISK_O_RDONLY : 0) |
+					     (dc->cache_none ? DISK_O_DIRECT : 0)};
 	struct virtio_blk_opts bo = {.serial = dc->serial,
 				     .readonly = dc->readonly,
 				     .discard = dc->discard,
 				     .write_zeroes = dc->discard,
-				     .queues = dc->queues};
+				     .queues = dc->queues,
+				     .aio = dc->aio};
 	int e = disk_open(dc->path, &oo, &vm->disks[i]);
 
 	if (e) {
@@ -208,6 +210,10 @@ static int vm_disk_create(struct vm *vm, struct acpi_config *ac, unsigned i, cha
 		return e;
 	}
 	e = virtio_blk_create(&vm->blks[i], vm->mem, vm->disks[i], &bo);
+	if (!e)
+		log_info("virtio-blk: %s: %s, cache=%s, aio=%s", dc->path,
+			 disk_format(vm->disks[i]), dc->cache_none ? "none" : "writeback",
+			 virtio_blk_aio_engine(vm->blks[i]));
 	if (!e)
 		e = vm_virtio_mmio_attach(vm, ac, virtio_blk_dev(vm->blks[i]), "virtio-blk");
 	if (e)
