@@ -26,7 +26,7 @@ struct blk_req {
 	struct virtio_blk_req_hdr hdr;
 	struct virtio_blk_discard_wz seg[VIRTIO_BLK_MAX_DISCARD_SEG];
 	struct aio_req aio[VIRTIO_BLK_MAX_DISCARD_SEG];
-	struct iovec data[VIRTQ_MAX_IOV];
+	struct iovec *data; /* the data segments: elem.iov, sliced in place */
 	unsigned ndata;
 	uint64_t data_len;
 	struct virtq_elem elem;
@@ -54,7 +54,8 @@ static struct virtio_blk *to_blk(struct virtio_dev *vd)
 }
 
 /* Copy the iovec range [skip, skip + len) of src into dst (at most VIRTQ_MAX_IOV entries).
- * The caller guarantees skip + len <= iov_size(src). Returns the entry count. */
+ * The caller guarantees skip + len <= iov_size(src). dst may be src (entry n is written after
+ * entry i >= n was read). Returns the entry count. */
 static unsigned blk_iov_slice(const struct iovec *src, unsigned cnt, uint64_t skip, uint64_t len,
 			      struct iovec *dst)
 {
@@ -225,11 +226,13 @@ static bool blk_req_parse(struct blk_req *r)
 	case VIRTIO_BLK_T_IN:
 	case VIRTIO_BLK_T_GET_ID:
 		r->data_len = e->in_len - 1;
-		r->ndata = blk_iov_slice(e->iov + e->nout, e->nin, 0, r->data_len, r->data);
+		r->data = e->iov + e->nout;
+		r->ndata = blk_iov_slice(r->data, e->nin, 0, r->data_len, r->data);
 		break;
 	case VIRTIO_BLK_T_OUT:
-		r->data_len = e->out_len - sizeof(r->hdr);
-		r->ndata = blk_iov_slice(e->iov, e->nout, sizeof(r->hdr), r->data_len, r->data);
+		r->data_len = e->out_len - sizeof(r->hdr); /* the header was copied out above */
+		r->data = e->iov;
+		r->ndata = blk_iov_slice(r->data, e->nout, sizeof(r->hdr), r->data_len, r->data);
 		break;
 	default:
 		break;
