@@ -13,6 +13,7 @@
 #   bench/blk.sh [KVMM [PAYLOAD_DIR]]      (defaults: build/kvmm, build/payload)
 #
 # Environment: BENCH_OPS (requests per workload, default 2000), BENCH_OUT (keep the logs there),
+# BENCH_VMTIMEOUT (seconds per VM run, default 300), BENCH_VMMS (default "kvmm,qemu"),
 # BENCH_TIMEOUT (seconds for the whole TCG run, default 1200), NESTED_KVER, NESTED_KERNEL,
 # NESTED_CPU (EPYC), NESTED_MEM (2G), NESTED_SMP (default 1, see bench/nested-startup.sh), QEMU.
 # Exits 0 (measured), 1 (failure) or 77 (no nested KVM possible here).
@@ -89,7 +90,7 @@ t0=$(date +%s)
 timeout -k 10 "${BENCH_TIMEOUT:-1200}" "$QEMU" -accel tcg -cpu "${NESTED_CPU:-EPYC}" \
 	-smp "${NESTED_SMP:-1}" -m "${NESTED_MEM:-2G}" -nodefaults -display none -no-reboot \
 	-serial stdio -monitor none -kernel "$KERNEL" -initrd "$OUT/initramfs.cpio" \
-	-append "console=ttyS0 quiet panic=-1 bench.ops=$OPS" </dev/null 2>"$OUT/qemu.err" |
+	-append "console=ttyS0 quiet panic=-1 bench.ops=$OPS bench.vmtimeout=${BENCH_VMTIMEOUT:-300} bench.vmms=${BENCH_VMMS:-kvmm,qemu}" </dev/null 2>"$OUT/qemu.err" |
 	sed -u 's/\r$//' | tee "$LOG" | grep --line-buffered -aE '^(BENCH-|RESULT )|(BUG|Oops|panic)'
 echo "# bench/blk: QEMU exited after $(($(date +%s) - t0)) s; serial log: $LOG"
 grep -aq '^BENCH-SKIP:' "$LOG" && skip "$(sed -n 's/^BENCH-SKIP: //p' "$LOG" | head -n 1)"

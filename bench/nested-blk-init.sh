@@ -13,7 +13,8 @@
 #   BENCH-FAIL: WHAT  a VMM did not exit with the payload's PASS status
 #   BENCH-EXIT: N     number of failures
 #   BENCH-DONE
-# Kernel command-line options: bench.ops=N (requests per workload, default 2000).
+# Kernel command-line options: bench.ops=N (requests per workload, default 2000),
+# bench.vmtimeout=S (seconds per VM run, default 300), bench.vmms="kvmm qemu" (which VMMs).
 
 /bin/busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
 exec </dev/console >/dev/console 2>&1
@@ -33,10 +34,14 @@ finish() {
 }
 
 ops=2000
+vmtimeout=300
+vmms="kvmm qemu"
 # shellcheck disable=SC2013 # the command line is a list of words
 for arg in $(cat /proc/cmdline); do
 	case $arg in
 	bench.ops=*) ops=${arg#bench.ops=} ;;
+	bench.vmtimeout=*) vmtimeout=${arg#bench.vmtimeout=} ;;
+	bench.vmms=*) vmms=$(echo "${arg#bench.vmms=}" | tr , ' ') ;;
 	esac
 done
 
@@ -67,14 +72,14 @@ vmm_run() {
 		set -- /kvmm/kvmm run --kernel $payload --memory 256M \
 			--disk "path=$target,cache=$cache" --cmdline "ops=$ops" --serial stdio --debug-exit
 	else
-		set -- qemu-system-x86_64 -M microvm -accel kvm -nodefaults -no-user-config \
+		set -- qemu-system-x86_64 -M microvm,rtc=on -accel kvm -nodefaults -no-user-config \
 			-display none -serial stdio -m 256M -device isa-debug-exit,iobase=0xf4,iosize=4 \
 			-global virtio-mmio.force-legacy=false \
 			-drive "id=d0,file=$target,format=raw,if=none,cache=$cache,aio=io_uring" \
 			-device virtio-blk-device,drive=d0 -kernel $payload -append "ops=$ops qemu=1"
 	fi
 	echo "BENCH-INFO: $name cache=$cache: $*"
-	"$@" </dev/null >"$out" 2>&1
+	timeout -s KILL "$vmtimeout" "$@" </dev/null >"$out" 2>&1
 	st=$?
 	if [ "$st" != 1 ]; then
 		echo "BENCH-FAIL: $name cache=$cache exited with $st"
@@ -117,8 +122,9 @@ for cache in writeback none; do
 		fi
 		target=$loop
 	fi
-	vmm_run kvmm $cache $target
-	vmm_run qemu $cache $target
+	for v in $vmms; do
+		vmm_run "$v" $cache $target
+	done
 	fio_run $cache $target
 done
 echo "BENCH-INFO: benchmark took $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" \
