@@ -62,6 +62,8 @@ expect "disk bad key" 2 "--disk: unknown key 'bogus'" -- run --disk path=/x,bogu
 expect "disk no path" 2 "--disk 'serial=x': no path=FILE" -- run --disk serial=x
 expect "disk bad queues" 2 "--disk: bad value '99' for queues" -- run --disk /x,queues=99
 expect "disk serial too long" 2 "--disk: bad value" -- run --disk /x,serial=123456789012345678901
+expect "disk bad cache" 2 "--disk: bad value 'directsync' for cache" -- run --disk /x,cache=directsync
+expect "disk bad aio" 2 "--disk: bad value 'native' for aio" -- run --disk /x,aio=native
 # The block layer names the failing file, then kvmm names the option: two lines at most.
 MAX_LINES=2 expect "missing disk" 2 "--disk /nonexistent/disk.img: No such file" -- run --kernel "$payload" --disk /nonexistent/disk.img
 MAX_LINES=2 expect "disk not an image" 2 "--disk .*notakernel" -- run --kernel "$payload" --disk "$tmp/notakernel",format=qcow2
