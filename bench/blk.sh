@@ -14,6 +14,7 @@
 #
 # Environment: BENCH_OPS (requests per workload, default 2000), BENCH_OUT (keep the logs there),
 # BENCH_VMTIMEOUT (seconds per VM run, default 300), BENCH_VMMS (default "kvmm,qemu"),
+# BENCH_ROUNDS (default 3; the table shows medians over the rounds),
 # BENCH_TIMEOUT (seconds for the whole TCG run, default 1200), NESTED_KVER, NESTED_KERNEL,
 # NESTED_CPU (EPYC), NESTED_MEM (2G), NESTED_SMP (default 1, see bench/nested-startup.sh), QEMU.
 # Exits 0 (measured), 1 (failure) or 77 (no nested KVM possible here).
@@ -90,27 +91,46 @@ t0=$(date +%s)
 timeout -k 10 "${BENCH_TIMEOUT:-1200}" "$QEMU" -accel tcg -cpu "${NESTED_CPU:-EPYC}" \
 	-smp "${NESTED_SMP:-1}" -m "${NESTED_MEM:-2G}" -nodefaults -display none -no-reboot \
 	-serial stdio -monitor none -kernel "$KERNEL" -initrd "$OUT/initramfs.cpio" \
-	-append "console=ttyS0 quiet panic=-1 bench.ops=$OPS bench.vmtimeout=${BENCH_VMTIMEOUT:-300} bench.vmms=${BENCH_VMMS:-kvmm,qemu}" </dev/null 2>"$OUT/qemu.err" |
+	-append "console=ttyS0 quiet panic=-1 bench.ops=$OPS bench.vmtimeout=${BENCH_VMTIMEOUT:-300} bench.vmms=${BENCH_VMMS:-kvmm,qemu} bench.rounds=${BENCH_ROUNDS:-3}" </dev/null 2>"$OUT/qemu.err" |
 	sed -u 's/\r$//' | tee "$LOG" | grep --line-buffered -aE '^(BENCH-|RESULT )|(BUG|Oops|panic)'
 echo "# bench/blk: QEMU exited after $(($(date +%s) - t0)) s; serial log: $LOG"
 grep -aq '^BENCH-SKIP:' "$LOG" && skip "$(sed -n 's/^BENCH-SKIP: //p' "$LOG" | head -n 1)"
 
 # 4. The table: IOPS per workload, cache mode and VMM, and the ratios the issue asks for.
 awk '
+function median(key, vmm,    m, i, j, t, a) {
+	m = cnt[key, vmm]
+	if (m == 0)
+		return -1
+	for (i = 1; i <= m; i++)
+		a[i] = val[key, vmm, i]
+	for (i = 2; i <= m; i++)
+		for (j = i; j > 1 && a[j - 1] > a[j]; j--) {
+			t = a[j]; a[j] = a[j - 1]; a[j - 1] = t
+		}
+	return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+}
 /^RESULT / {
 	for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
 	key = f["cache"] " " f["name"] " qd" f["qd"]
 	if (!(key in seen)) { seen[key] = 1; order[++n] = key }
-	iops[key, f["vmm"]] = f["iops"]
+	val[key, f["vmm"], ++cnt[key, f["vmm"]]] = f["iops"]
+	all[key, f["vmm"]] = all[key, f["vmm"]] (all[key, f["vmm"]] == "" ? "" : "/") f["iops"]
 }
 END {
+	printf "IOPS, medians over the rounds\n"
 	printf "%-28s%10s%10s%10s%12s%12s\n", "cache workload qd", "kvmm", "qemu", "fio",
 		"kvmm/qemu", "kvmm/fio"
 	for (i = 1; i <= n; i++) {
-		k = order[i]; a = iops[k, "kvmm"]; q = iops[k, "qemu"]; h = iops[k, "fio"]
+		k = order[i]; a = median(k, "kvmm"); q = median(k, "qemu"); h = median(k, "fio")
 		printf "%-28s%10s%10s%10s%12s%12s\n", k, a, q, h,
-			(q > 0 ? sprintf("%.2f", a / q) : "n/a"), (h > 0 ? sprintf("%.2f", a / h) : "n/a")
+			(q > 0 && a >= 0 ? sprintf("%.2f", a / q) : "n/a"),
+			(h > 0 && a >= 0 ? sprintf("%.2f", a / h) : "n/a")
 	}
+	printf "\nevery round (kvmm | qemu | fio):\n"
+	for (i = 1; i <= n; i++)
+		printf "%-28s%s | %s | %s\n", order[i], all[order[i], "kvmm"], all[order[i], "qemu"],
+			all[order[i], "fio"]
 }' "$LOG"
 status=$(sed -n 's/^BENCH-EXIT: \([0-9]*\)$/\1/p' "$LOG" | tail -n 1)
 [ -n "$status" ] || die "the guest never reported a result; logs in $OUT"

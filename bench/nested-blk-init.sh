@@ -14,7 +14,8 @@
 #   BENCH-EXIT: N     number of failures
 #   BENCH-DONE
 # Kernel command-line options: bench.ops=N (requests per workload, default 2000),
-# bench.vmtimeout=S (seconds per VM run, default 300), bench.vmms="kvmm qemu" (which VMMs).
+# bench.vmtimeout=S (seconds per VM run, default 300), bench.vmms=kvmm,qemu (which VMMs),
+# bench.rounds=N (default 3: every measurement N times, kvmm, QEMU and fio interleaved).
 
 /bin/busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
 exec </dev/console >/dev/console 2>&1
@@ -36,11 +37,13 @@ finish() {
 ops=2000
 vmtimeout=300
 vmms="kvmm qemu"
+rounds=3
 # shellcheck disable=SC2013 # the command line is a list of words
 for arg in $(cat /proc/cmdline); do
 	case $arg in
 	bench.ops=*) ops=${arg#bench.ops=} ;;
 	bench.vmtimeout=*) vmtimeout=${arg#bench.vmtimeout=} ;;
+	bench.rounds=*) rounds=${arg#bench.rounds=} ;;
 	bench.vmms=*) vmms=$(echo "${arg#bench.vmms=}" | tr , ' ') ;;
 	esac
 done
@@ -88,7 +91,7 @@ vmm_run() {
 	fi
 	sed -n 's/^BLKBENCH \([a-z]*\) bs=[0-9]* qd=\([0-9]*\) .* iops=\([0-9]*\) .*/\1 \2 \3/p' "$out" |
 		while read -r n q i; do
-			echo "RESULT vmm=$name cache=$cache name=$n qd=$q iops=$i"
+			echo "RESULT vmm=$name cache=$cache name=$n qd=$q iops=$i round=$round"
 		done
 }
 
@@ -106,26 +109,28 @@ EOF
 		iops=$(fio --name=b --filename="$target" --rw="$rw" --bs="$bs" --iodepth="$qd" \
 			--ioengine=io_uring --direct=$direct --size=64M --number_ios="$ops" \
 			--output-format=terse 2>/dev/null | cut -d';' -f$f)
-		echo "RESULT vmm=fio cache=$cache name=$name qd=$qd iops=${iops:-0}"
+		echo "RESULT vmm=fio cache=$cache name=$name qd=$qd iops=${iops:-0} round=$round"
 	done
 	echo "BENCH-INFO: fio cache=$cache: fio --name=b --filename=$target --rw=RW --bs=BS" \
 		"--iodepth=QD --ioengine=io_uring --direct=$direct --size=64M --number_ios=$ops"
 }
 
 t0=$(cut -d' ' -f1 /proc/uptime)
-for cache in writeback none; do
-	target=$img
-	if [ "$cache" = none ]; then
-		if [ -z "$loop" ]; then
-			echo "BENCH-INFO: no loop device: cache=none not measured"
-			continue
+for round in $(seq "$rounds"); do
+	for cache in writeback none; do
+		target=$img
+		if [ "$cache" = none ]; then
+			if [ -z "$loop" ]; then
+				echo "BENCH-INFO: no loop device: cache=none not measured"
+				continue
+			fi
+			target=$loop
 		fi
-		target=$loop
-	fi
-	for v in $vmms; do
-		vmm_run "$v" $cache $target
+		for v in $vmms; do
+			vmm_run "$v" $cache $target
+		done
+		fio_run $cache $target
 	done
-	fio_run $cache $target
 done
 echo "BENCH-INFO: benchmark took $(awk -v a="$t0" -v b="$(cut -d' ' -f1 /proc/uptime)" \
 	'BEGIN { printf "%.1f", b - a }') s"
