@@ -252,9 +252,11 @@ case_blk_variants() {
 	if [[ virtio-blk-nocache =~ $f ]]; then
 		guest_new_disk
 		loop=
-		if [ "$(id -u)" -eq 0 ] && loop=$(losetup -f --show "$GUEST_DISK" 2>/dev/null); then
+		if [ "$(id -u)" -eq 0 ] && loop=$(losetup -f 2>&1) && [ -b "$loop" ] &&
+			losetup "$loop" "$GUEST_DISK" 2>"$GUEST_WORK/losetup.err"; then
 			:
 		else
+			echo "# virtio-blk-nocache: no loop device ($loop $(cat "$GUEST_WORK/losetup.err" 2>/dev/null)): using the file"
 			loop=
 		fi
 		if blk_variant virtio-blk-nocache "${loop:-$GUEST_DISK}" ",cache=none"; then
@@ -262,7 +264,7 @@ case_blk_variants() {
 			if blk_image_ok "$GUEST_DISK"; then
 				guest_ok virtio-blk-nocache "cache=none on ${loop:-a file}; image checked"
 			else
-				guest_not_ok virtio-blk-nocache "the image does not hold what the guest wrote"
+				guest_not_ok virtio-blk-nocache "the image on ${loop:-a file} does not hold what the guest wrote: $(cmp -l "$GUEST_DISK" "$GUEST_WORK/blk-want.img" 2>&1 | head -n 4 | tr '\n' ' ')" "$GUEST_WORK/virtio-blk-nocache.out"
 			fi
 		else
 			[ -n "$loop" ] && losetup -d "$loop"
