@@ -520,7 +520,12 @@ int virtio_blk_create(struct virtio_blk **out, const struct gmem *mem, struct di
 			   (b->discard ? 1ull << VIRTIO_BLK_F_DISCARD : 0) |
 			   (b->write_zeroes ? 1ull << VIRTIO_BLK_F_WRITE_ZEROES : 0);
 	blk_fill_config(b, queues, qsize);
-	err = aio_create(disk, &(struct aio_opts){.engine = o->aio}, &b->aio);
+	/* A ring as deep as the requests that can be in flight (one per descriptor ring slot
+	 * of every queue): the completion queue (twice as deep) never overflows. */
+	err = aio_create(disk,
+			 &(struct aio_opts){.engine = o->aio,
+					    .depth = KVMM_MIN((unsigned)queues * qsize, 4096u)},
+			 &b->aio);
 	if (err)
 		goto err_free;
 	err = virtio_dev_init(&b->vd, &b->ops, mem);
