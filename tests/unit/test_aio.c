@@ -2,14 +2,21 @@
  * vectored read/write checked from the host side, flush, discard and write-zeroes, a read that
  * hits EOF after the file shrank, error propagation (EBADF), read-only, many requests in
  * flight, destroy with requests in flight (drain), O_DIRECT aligned and misaligned (bounce),
- * qcow2 through the pool, engine selection (names, KVMM_AIO, io_uring refused for qcow2). */
+ * qcow2 through the pool, engine selection (names, KVMM_AIO, io_uring refused for qcow2), and
+ * the fallback to threads when io_uring_setup fails (a seccomp filter in a child process). */
 #include "lib/harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "block/aio.h"
@@ -452,6 +459,63 @@ static void test_qcow2_pool(void **state)
 	free(f);
 }
 
+/* In a child: make io_uring_setup fail with ENOSYS (seccomp), then AUTO must fall back to the
+ * pool and still do I/O, while an explicit io_uring request reports the error. */
+static int child_fallback(const char *path)
+{
+	struct sock_filter f[] = {
+	    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+	    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 0, 1),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+	    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = {ARRAY_SIZE(f), f};
+	struct disk_open_opts oo = {.format = "raw"};
+	struct aio_opts ao = {.engine = AIO_ENGINE_IO_URING};
+	struct fixture fx = {0};
+	uint8_t buf[512];
+	struct iovec v = {buf, sizeof(buf)};
+	struct disk *d;
+	struct aio *a;
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) ||
+	    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog))
+		return 10;
+	if (disk_open(path, &oo, &d))
+		return 11;
+	if (aio_create(d, &ao, &a) != -ENOSYS)
+		return 12;
+	unsetenv("KVMM_AIO");
+	if (aio_create(d, NULL, &a) || aio_engine(a) != AIO_ENGINE_THREADS)
+		return 13;
+	pthread_mutex_init(&fx.w.lock, NULL);
+	fx.req[0] = (struct aio_req){
+	    .op = AIO_OP_READ, .iov = &v, .iovcnt = 1, .off = 4096, .done = on_done, .priv = &fx};
+	if (aio_submit(a, &fx.req[0]))
+		return 14;
+	aio_drain(a);
+	aio_destroy(a);
+	disk_close(d);
+	return fx.w.done == 1 && fx.w.res[0] == 0 && buf[7] == pattern(4096 + 7) ? 0 : 15;
+}
+
+static void test_uring_unavailable(void **state)
+{
+	struct fixture *f = *state;
+	int st = 0;
+	pid_t pid;
+
+	aio_destroy(f->aio);
+	f->aio = NULL;
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(child_fallback(f->path));
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+}
+
 #define BOTH(t)                                                                                    \
 	cmocka_unit_test_setup_teardown(t, setup_uring, teardown),                                 \
 	    cmocka_unit_test_setup_teardown(t, setup_threads, teardown)
@@ -470,6 +534,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_direct, setup_threads_direct, teardown),
 	    cmocka_unit_test(test_engine_selection),
 	    cmocka_unit_test(test_qcow2_pool),
+	    cmocka_unit_test_setup_teardown(test_uring_unavailable, setup_threads, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
