@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
 	build-essential pkg-config make gcc clang clang-format binutils
 	libcmocka-dev libjansson-dev liburing-dev libzstd-dev zlib1g-dev libseccomp-dev libslirp-dev
-	qemu-system-x86 qemu-utils acpica-tools socat perl util-linux procps python3 bc
+	qemu-system-x86 qemu-utils acpica-tools socat perl util-linux procps python3 bc fio
 	iproute2 nftables dnsmasq-base
 	linux-image-amd64 busybox-static cpio kmod
 )

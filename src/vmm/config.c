@@ -341,6 +341,14 @@ static int disk_set_field(struct vm_disk_config *d, const char *k, const char *v
 		return parse_bool(v, &d->packed);
 	if (!strcmp(k, "transport"))
 		return parse_transport(v, &d->transport);
+	if (!strcmp(k, "cache")) {
+		if (strcmp(v, "none") && strcmp(v, "writeback"))
+			return -EINVAL;
+		d->cache_none = !strcmp(v, "none");
+		return 0;
+	}
+	if (!strcmp(k, "aio"))
+		return aio_engine_parse(v, &d->aio);
 	if (!strcmp(k, "queues")) {
 		q = strtoul(v, &end, 10);
 		if (!*v || *end || q < 1 || q > 16)
@@ -398,7 +406,7 @@ static int add_disk(struct vm_config *c, const char *v, char *err, size_t errlen
 		if (r == -ENOENT)
 			snprintf(err, errlen,
 				 "--disk: unknown key '%s' (path, format, readonly, "
-				 "serial, discard, queues, transport, packed)",
+				 "serial, discard, queues, transport, packed, cache, aio)",
 				 tok);
 		else if (r == -EINVAL)
 			snprintf(err, errlen, "--disk: bad value '%s' for %s", eq + 1, tok);

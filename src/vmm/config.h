@@ -9,6 +9,7 @@
 
 #include "base/compiler.h"
 #include "net/opts.h"
+#include "block/aio.h"
 
 #define VM_MAX_VCPUS	    256
 #define VM_CONFIG_ERRLEN    256
@@ -31,7 +32,7 @@ struct vcpu_affinity {
 enum vm_transport { VM_TRANSPORT_PCI = 0, VM_TRANSPORT_MMIO };
 
 /* --disk path=FILE[,format=raw|qcow2|auto][,readonly=on][,serial=ID][,discard=on][,queues=N]
- *        [,transport=pci|mmio] */
+ *        [,transport=pci|mmio][,packed=on][,cache=none|writeback][,aio=io_uring|threads] */
 struct vm_disk_config {
 	char *path;
 	char *format; /* NULL: probe */
@@ -40,6 +41,8 @@ struct vm_disk_config {
 	bool packed; /* packed=on: offer packed virtqueues */
 	uint16_t queues;
 	enum vm_transport transport;
+	bool cache_none;     /* cache=none: O_DIRECT (default writeback: the page cache) */
+	enum aio_engine aio; /* AIO_ENGINE_AUTO unless aio= */
 };
 
 struct vm_config {

@@ -217,12 +217,14 @@ static int vm_disk_create(struct vm *vm, struct acpi_config *ac, unsigned i, cha
 {
 	const struct vm_disk_config *dc = &vm->cfg->disks[i];
 	struct disk_open_opts oo = {.format = dc->format,
-				    .flags = dc->readonly ? DISK_O_RDONLY : 0};
+				    .flags = (dc->readonly ? DISK_O_RDONLY : 0) |
+					     (dc->cache_none ? DISK_O_DIRECT : 0)};
 	struct virtio_blk_opts bo = {.serial = dc->serial,
 				     .readonly = dc->readonly,
 				     .discard = dc->discard,
 				     .write_zeroes = dc->discard,
-				     .queues = dc->queues};
+				     .queues = dc->queues,
+				     .aio = dc->aio};
 	int e = disk_open(dc->path, &oo, &vm->disks[i]);
 
 	if (e) {
@@ -230,6 +232,10 @@ static int vm_disk_create(struct vm *vm, struct acpi_config *ac, unsigned i, cha
 		return e;
 	}
 	e = virtio_blk_create(&vm->blks[i], vm->mem, vm->disks[i], &bo);
+	if (!e)
+		log_info("virtio-blk: %s: %s, cache=%s, aio=%s", dc->path,
+			 disk_format(vm->disks[i]), dc->cache_none ? "none" : "writeback",
+			 virtio_blk_aio_engine(vm->blks[i]));
 	if (!e)
 		e = vm_virtio_attach(vm, ac, virtio_blk_dev(vm->blks[i]), dc->transport, dc->packed,
 				     "virtio-blk");
@@ -345,6 +351,10 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 
 void vm_devices_destroy(struct vm *vm)
 {
+	/* Disk requests in flight complete through the transport: finish them first. */
+	for (unsigned i = 0; i < VM_MAX_DISKS; i++)
+		if (vm->blks[i])
+			virtio_blk_drain(vm->blks[i]);
 	vm_pci_destroy(vm); /* first: stops the I/O thread that calls into the devices */
 	for (unsigned i = 0; i < vm->nmmio; i++)
 		virtio_mmio_destroy(vm->mmio_tr[i]);

@@ -250,6 +250,72 @@ case_vconsole_file() {
 }
 # shellcheck source-path=SCRIPTDIR source=qmp.sh
 . "$GUEST_DIR/qmp.sh"
+# The virtio_blk payload over other disk set-ups, each image checked from the host afterwards:
+# over virtio-pci (the default transport): a qcow2 image (worker-pool aio), the worker pool on
+# raw (aio=threads), and cache=none
+# (O_DIRECT; on a loop block device when losetup works, as tmpfs may refuse O_DIRECT).
+blk_variant() {
+	local name=$1 img=$2 extra=$3 out=$GUEST_WORK/$1.out status
+	GUEST_T0=$(date +%s%N)
+	timeout -k 5 "$TIMEOUT" "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_blk.elf" \
+		--disk "path=$img,serial=var0$extra" --cmdline "serial=var0 transport=pci" --serial stdio \
+		--debug-exit </dev/null >"$out" 2>&1
+	status=$?
+	if [ "$status" -ne 1 ]; then
+		guest_not_ok "$name" "exit status $status, expected 1" "$out"
+		return 1
+	fi
+	return 0
+}
+
+case_blk_variants() {
+	local f=${1:-} raw q loop
+	if [[ virtio-blk-qcow2 =~ $f ]]; then
+		guest_new_disk
+		raw=$GUEST_WORK/qcow2-back.raw q=$GUEST_WORK/disk.qcow2
+		if ! "$KVMM" img convert -f raw -O qcow2 "$GUEST_DISK" "$q" >/dev/null 2>&1; then
+			guest_not_ok virtio-blk-qcow2 "kvmm img convert to qcow2 failed"
+		elif ! blk_variant virtio-blk-qcow2 "$q" ",format=qcow2"; then
+			: # reported
+		elif "$KVMM" img convert -f qcow2 -O raw "$q" "$raw" >/dev/null 2>&1 &&
+			blk_image_ok "$raw"; then
+			guest_ok virtio-blk-qcow2 "qcow2 image holds exactly what the guest wrote"
+		else
+			guest_not_ok virtio-blk-qcow2 "the image does not hold what the guest wrote"
+		fi
+	fi
+	if [[ virtio-blk-threads =~ $f ]]; then
+		guest_new_disk
+		if blk_variant virtio-blk-threads "$GUEST_DISK" ",aio=threads"; then
+			if blk_image_ok "$GUEST_DISK"; then
+				guest_ok virtio-blk-threads "worker pool; image checked"
+			else
+				guest_not_ok virtio-blk-threads "the image does not hold what the guest wrote"
+			fi
+		fi
+	fi
+	if [[ virtio-blk-nocache =~ $f ]]; then
+		guest_new_disk
+		loop=
+		if [ "$(id -u)" -eq 0 ] && loop=$(losetup -f 2>&1) && [ -b "$loop" ] &&
+			losetup "$loop" "$GUEST_DISK" 2>"$GUEST_WORK/losetup.err"; then
+			:
+		else
+			echo "# virtio-blk-nocache: no loop device ($loop $(cat "$GUEST_WORK/losetup.err" 2>/dev/null)): using the file"
+			loop=
+		fi
+		if blk_variant virtio-blk-nocache "${loop:-$GUEST_DISK}" ",cache=none"; then
+			[ -n "$loop" ] && losetup -d "$loop"
+			if blk_image_ok "$GUEST_DISK"; then
+				guest_ok virtio-blk-nocache "cache=none on ${loop:-a file}; image checked"
+			else
+				guest_not_ok virtio-blk-nocache "the image on ${loop:-a file} does not hold what the guest wrote: $(cmp -l "$GUEST_DISK" "$GUEST_WORK/blk-want.img" 2>&1 | head -n 4 | tr '\n' ' ')" "$GUEST_WORK/virtio-blk-nocache.out"
+			fi
+		else
+			[ -n "$loop" ] && losetup -d "$loop"
+		fi
+	fi
+}
 
 guest_setup
 guest_each_case run_case "${1:-}"
@@ -261,4 +327,5 @@ case_vconsole_file "${1:-}"
 net_cases "${1:-}"
 case_snapshot "${1:-}"
 case_qmp "${1:-}"
+case_blk_variants "${1:-}"
 guest_finish

@@ -108,6 +108,10 @@ add_mod kvm_amd
 for m in tun bridge veth crc32c_generic nf_tables nft_chain_nat nft_masq nft_ct; do
 	add_mod $m
 done
+# loop: the virtio-blk-nocache case puts cache=none (O_DIRECT) on a loop block device.
+if modinfo -k "$KVER" -n loop >/dev/null 2>&1; then
+	add_mod loop
+fi
 for m in "${order[@]}"; do
 	f=$(modinfo -k "$KVER" -n "$m") || die "module $m not found for $KVER"
 	case $f in

@@ -74,6 +74,8 @@ expect "net bad hostfwd" 2 "^kvmm run: --net user: bad hostfwd=tcp:2222" -- run 
 expect "net tap without ifname" 2 "^kvmm run: --net tap: ifname=NAME is required" -- run --net tap
 expect "net bad mac" 2 "bad mac=01:00:00:00:00:01" -- run --net user,mac=01:00:00:00:00:01
 expect "net too many" 2 "at most 4 network devices" -- run --net user --net user --net user --net user --net user
+expect "disk bad cache" 2 "--disk: bad value 'directsync' for cache" -- run --disk /x,cache=directsync
+expect "disk bad aio" 2 "--disk: bad value 'native' for aio" -- run --disk /x,aio=native
 # The block layer names the failing file, then kvmm names the option: two lines at most.
 MAX_LINES=2 expect "missing disk" 2 "--disk /nonexistent/disk.img: No such file" -- run --kernel "$payload" --disk /nonexistent/disk.img
 MAX_LINES=2 expect "disk not an image" 2 "--disk .*notakernel" -- run --kernel "$payload" --disk "$tmp/notakernel",format=qcow2

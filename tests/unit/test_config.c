@@ -99,6 +99,22 @@ static void test_option_errors(void **state)
 	assert_int_equal(vm_config_set(&c, "on-reboot", "restart", err, sizeof(err)), 0);
 	assert_int_equal(c.on_reboot, ON_REBOOT_RESTART);
 	assert_int_equal(vm_config_set(&c, "on-reboot", "maybe", err, sizeof(err)), -EINVAL);
+	assert_int_equal(
+	    vm_config_set(&c, "disk", "path=/a,cache=none,aio=threads", err, sizeof(err)), 0);
+	assert_true(c.disks[0].cache_none);
+	assert_int_equal(c.disks[0].aio, AIO_ENGINE_THREADS);
+	assert_int_equal(
+	    vm_config_set(&c, "disk", "/b,cache=writeback,aio=io_uring", err, sizeof(err)), 0);
+	assert_false(c.disks[1].cache_none);
+	assert_int_equal(c.disks[1].aio, AIO_ENGINE_IO_URING);
+	assert_int_equal(vm_config_set(&c, "disk", "/c", err, sizeof(err)), 0);
+	assert_false(c.disks[2].cache_none);
+	assert_int_equal(c.disks[2].aio, AIO_ENGINE_AUTO);
+	assert_int_equal(vm_config_set(&c, "disk", "/d,cache=directsync", err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "cache"));
+	assert_int_equal(vm_config_set(&c, "disk", "/e,aio=native", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "aio"));
 	assert_int_equal(vm_config_set(&c, "frobnicate", "1", err, sizeof(err)), -ENOENT);
 	assert_non_null(strstr(err, "frobnicate"));
 	vm_config_fini(&c);

@@ -2,7 +2,8 @@
  * through disk_open: every request type, multi-segment and indirect chains, a header split
  * across descriptors, bad lengths and ranges, read-only, FLUSH, GET_ID, DISCARD/WRITE_ZEROES
  * with hostile segment arrays, malformed chains (NEEDS_RESET), disk errors, the config space at
- * every offset and width, and multiqueue. Writes are checked from the host side with pread. */
+ * every offset and width, and multiqueue. Writes are checked from the host side with pread.
+ * The suite runs twice: with the io_uring engine and with the worker pool (KVMM_AIO=threads). */
 #include "lib/harness.h"
 
 #include <errno.h>
@@ -68,6 +69,8 @@ static struct fixture *make(const struct virtio_blk_opts *o, unsigned open_flags
 	vqb_init(&f->b, 16);
 	fake_irq_init(&f->irq);
 	assert_int_equal(virtio_blk_create(&f->blk, f->b.mem, f->disk, o), 0);
+	assert_string_equal(virtio_blk_aio_engine(f->blk),
+			    getenv("KVMM_AIO") ? getenv("KVMM_AIO") : "io_uring");
 	assert_int_equal(virtio_mmio_create(&f->t, virtio_blk_dev(f->blk), &f->irq.line), 0);
 	return f;
 }
@@ -201,13 +204,21 @@ static struct vqb_seg buf(struct fixture *f, uint32_t len, bool write, int fill)
 	return s;
 }
 
+/* Kick queue q and wait until every request it started has completed (the disk I/O runs on
+ * the aio engine's threads). */
+static void notify(struct fixture *f, uint32_t q)
+{
+	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, q);
+	virtio_blk_drain(f->blk);
+}
+
 /* Submit a chain on queue 0 and notify; returns the used length. The chain must complete. */
 static uint32_t submit(struct fixture *f, struct vqb_seg *s, unsigned n, bool indirect)
 {
 	uint16_t before = vqb_used_idx(&f->b), head;
 
 	head = vqb_add_chain(&f->b, s, n, indirect);
-	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	notify(f, 0);
 	assert_int_equal(vqb_used_idx(&f->b), (uint16_t)(before + 1));
 	assert_int_equal(vqb_used_elem(&f->b, before).id, head);
 	return vqb_used_elem(&f->b, before).len;
@@ -644,14 +655,14 @@ static void test_missing_status(void **state)
 	s[0] = hdr(f, VIRTIO_BLK_T_OUT, 0);
 	s[1] = buf(f, 512, false, 0xcc); /* no writable byte at all */
 	vqb_add_chain(&f->b, s, 2, false);
-	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	notify(f, 0);
 	assert_broken(f);
 	assert_file_pattern(f, 0, 1024);
 	/* later notifications are ignored until reset */
 	s[0] = hdr(f, VIRTIO_BLK_T_FLUSH, 0);
 	s[1] = buf(f, 1, true, 0xee);
 	vqb_add_chain(&f->b, s, 2, false);
-	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	notify(f, 0);
 	assert_int_equal(vqb_used_idx(&f->b), 0);
 	/* after a reset the device works again */
 	f->b.avail_idx = 0;
@@ -677,7 +688,7 @@ static void test_status_readonly_desc(void **state)
 	s[1].write = false;
 	s[2].write = false; /* everything device-readable */
 	vqb_add_chain(&f->b, s, 3, true);
-	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	notify(f, 0);
 	assert_broken(f);
 }
 
@@ -690,7 +701,7 @@ static void test_short_header(void **state)
 	s[0] = buf(f, 15, false, 0);
 	s[1] = buf(f, 1, true, 0xee);
 	vqb_add_chain(&f->b, s, 2, false);
-	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	notify(f, 0);
 	assert_broken(f);
 	assert_int_equal(*host(f, s[1].gpa), 0xee); /* status untouched */
 }
@@ -712,7 +723,7 @@ static void test_multiqueue(void **state)
 	d[2] = (struct virtq_desc){st.gpa, 1, VIRTQ_DESC_F_WRITE, 0};
 	a->ring[0] = 0;
 	a->idx = 1;
-	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 1);
+	notify(f, 1);
 	assert_int_equal(u->idx, 1);
 	assert_int_equal(u->ring[0].id, 0);
 	assert_int_equal(u->ring[0].len, 1);
@@ -725,7 +736,7 @@ static void test_multiqueue(void **state)
 	assert_int_equal(submit(f, s, 3, false), 513);
 	assert_int_equal(host(f, s[1].gpa)[0], 0x99);
 	/* a notify for a queue that does not exist is ignored */
-	wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 5);
+	notify(f, 5);
 	assert_false(rd(f, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
@@ -813,26 +824,102 @@ static void test_create_errors(void **state)
 	virtio_blk_destroy(NULL);
 }
 
+/* Each setup in two flavours: the default engine (io_uring for raw) and the worker pool. */
+static int setup_default_uring(void **state)
+{
+	unsetenv("KVMM_AIO");
+	return setup_default(state);
+}
+
+static int setup_default_threads(void **state)
+{
+	setenv("KVMM_AIO", "threads", 1);
+	return setup_default(state);
+}
+
+static int setup_full_uring(void **state)
+{
+	unsetenv("KVMM_AIO");
+	return setup_full(state);
+}
+
+static int setup_full_threads(void **state)
+{
+	setenv("KVMM_AIO", "threads", 1);
+	return setup_full(state);
+}
+
+static int setup_ro_disk_uring(void **state)
+{
+	unsetenv("KVMM_AIO");
+	return setup_ro_disk(state);
+}
+
+static int setup_ro_disk_threads(void **state)
+{
+	setenv("KVMM_AIO", "threads", 1);
+	return setup_ro_disk(state);
+}
+
+static int setup_ro_opt_uring(void **state)
+{
+	unsetenv("KVMM_AIO");
+	return setup_ro_opt(state);
+}
+
+static int setup_ro_opt_threads(void **state)
+{
+	setenv("KVMM_AIO", "threads", 1);
+	return setup_ro_opt(state);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_config_and_features, setup_default, teardown),
-	    cmocka_unit_test_setup_teardown(test_config_full, setup_full, teardown),
-	    cmocka_unit_test_setup_teardown(test_write_read, setup_default, teardown),
-	    cmocka_unit_test_setup_teardown(test_indirect_split_header, setup_default, teardown),
-	    cmocka_unit_test_setup_teardown(test_bad_lengths, setup_default, teardown),
-	    cmocka_unit_test_setup_teardown(test_out_of_range, setup_default, teardown),
-	    cmocka_unit_test_setup_teardown(test_readonly_opt, setup_ro_opt, teardown),
-	    cmocka_unit_test_setup_teardown(test_readonly_disk, setup_ro_disk, teardown),
-	    cmocka_unit_test_setup_teardown(test_flush_get_id, setup_default, teardown),
-	    cmocka_unit_test_setup_teardown(test_discard_write_zeroes, setup_full, teardown),
-	    cmocka_unit_test_setup_teardown(test_missing_status, setup_default, teardown),
-	    cmocka_unit_test_setup_teardown(test_status_readonly_desc, setup_default, teardown),
-	    cmocka_unit_test_setup_teardown(test_short_header, setup_default, teardown),
-	    cmocka_unit_test_setup_teardown(test_multiqueue, setup_full, teardown),
-	    cmocka_unit_test_setup_teardown(test_disk_error, setup_default, teardown),
-	    cmocka_unit_test_setup_teardown(test_event_idx_and_large, setup_default, teardown),
-	    cmocka_unit_test_setup_teardown(test_create_errors, setup_default, teardown),
+	    cmocka_unit_test_setup_teardown(test_config_and_features, setup_default_uring,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_config_full, setup_full_uring, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_read, setup_default_uring, teardown),
+	    cmocka_unit_test_setup_teardown(test_indirect_split_header, setup_default_uring,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_lengths, setup_default_uring, teardown),
+	    cmocka_unit_test_setup_teardown(test_out_of_range, setup_default_uring, teardown),
+	    cmocka_unit_test_setup_teardown(test_readonly_opt, setup_ro_opt_uring, teardown),
+	    cmocka_unit_test_setup_teardown(test_readonly_disk, setup_ro_disk_uring, teardown),
+	    cmocka_unit_test_setup_teardown(test_flush_get_id, setup_default_uring, teardown),
+	    cmocka_unit_test_setup_teardown(test_discard_write_zeroes, setup_full_uring, teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_status, setup_default_uring, teardown),
+	    cmocka_unit_test_setup_teardown(test_status_readonly_desc, setup_default_uring,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_short_header, setup_default_uring, teardown),
+	    cmocka_unit_test_setup_teardown(test_multiqueue, setup_full_uring, teardown),
+	    cmocka_unit_test_setup_teardown(test_disk_error, setup_default_uring, teardown),
+	    cmocka_unit_test_setup_teardown(test_event_idx_and_large, setup_default_uring,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_create_errors, setup_default_uring, teardown),
+	    cmocka_unit_test_setup_teardown(test_config_and_features, setup_default_threads,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_config_full, setup_full_threads, teardown),
+	    cmocka_unit_test_setup_teardown(test_write_read, setup_default_threads, teardown),
+	    cmocka_unit_test_setup_teardown(test_indirect_split_header, setup_default_threads,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_lengths, setup_default_threads, teardown),
+	    cmocka_unit_test_setup_teardown(test_out_of_range, setup_default_threads, teardown),
+	    cmocka_unit_test_setup_teardown(test_readonly_opt, setup_ro_opt_threads, teardown),
+	    cmocka_unit_test_setup_teardown(test_readonly_disk, setup_ro_disk_threads, teardown),
+	    cmocka_unit_test_setup_teardown(test_flush_get_id, setup_default_threads, teardown),
+	    cmocka_unit_test_setup_teardown(test_discard_write_zeroes, setup_full_threads,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_missing_status, setup_default_threads, teardown),
+	    cmocka_unit_test_setup_teardown(test_status_readonly_desc, setup_default_threads,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_short_header, setup_default_threads, teardown),
+	    cmocka_unit_test_setup_teardown(test_multiqueue, setup_full_threads, teardown),
+	    cmocka_unit_test_setup_teardown(test_disk_error, setup_default_threads, teardown),
+	    cmocka_unit_test_setup_teardown(test_event_idx_and_large, setup_default_threads,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_create_errors, setup_default_threads, teardown),
 	};
+
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -193,6 +193,7 @@ static void test_blk_packed(void **state)
 		st = pvqb_host(&f->b, s[2].gpa);
 		*st = 0xff;
 		wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+		virtio_blk_drain(f->blk); /* requests complete on the aio thread */
 		assert_true(pvqb_get_used(&f->b, &id, &len, &flags));
 		assert_int_equal(id, i);
 		assert_int_equal(len, 1);
@@ -208,6 +209,7 @@ static void test_blk_packed(void **state)
 		pvqb_add_chain(&f->b, s, 3, false, 77);
 		memcpy(pvqb_host(&f->b, s[0].gpa), &h, sizeof(h));
 		wr(f, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+		virtio_blk_drain(f->blk); /* requests complete on the aio thread */
 		assert_true(pvqb_get_used(&f->b, &id, &len, &flags));
 		assert_int_equal(id, 77);
 		assert_int_equal(len, 513);

@@ -7,10 +7,13 @@
  * span segments), the status byte is the last byte of the last device-writable segment, and
  * sector ranges are checked against the capacity with ckd_ arithmetic before any I/O.
  *
- * Processing is synchronous for now: queue_notify (a vCPU thread, or the event loop) takes
- * vd.lock, pops each chain, does the disk I/O and completes it. Completion is a separate step
- * (blk.c: blk_req_complete) that only needs vd.lock, so an asynchronous backend (io_uring, a
- * worker pool) can finish requests from another thread later.
+ * I/O is asynchronous (block/aio.h): queue_notify (a vCPU thread, or the event loop) takes
+ * vd.lock, pops each chain, validates it, answers what needs no disk I/O (GET_ID, bad or
+ * unsupported requests) and submits the rest to the disk's aio engine (io_uring or worker
+ * threads), then returns. The aio completion thread takes vd.lock, writes the status byte,
+ * pushes the used ring and raises the interrupt. FLUSH completes after fdatasync returned. A
+ * device reset waits (on a condition variable over vd.lock) for the requests in flight, which
+ * then finish without touching the rings; destroy drains them too.
  *
  * Threads: create/destroy from the VMM's set-up thread; everything else takes vd.lock. */
 #pragma once
@@ -19,6 +22,7 @@
 #include <stdint.h>
 
 #include "base/compiler.h"
+#include "block/aio.h"
 #include "devices/virtio/virtio.h"
 
 struct disk;
@@ -106,6 +110,7 @@ struct virtio_blk_opts {
 	bool write_zeroes;   /* offer VIRTIO_BLK_F_WRITE_ZEROES */
 	uint16_t queues;     /* request queues, 1..VIRTIO_MAX_QUEUES; 0 means 1 */
 	uint16_t queue_size; /* max entries per queue, power of two 2..1024; 0 means 256 */
+	enum aio_engine aio; /* AUTO: io_uring for raw, else threads (see block/aio.h) */
 };
 
 struct virtio_blk_stats {
@@ -115,17 +120,26 @@ struct virtio_blk_stats {
 	uint64_t rejected;     /* VIRTIO_BLK_S_IOERR for a bad request (range, length, RO) */
 	uint64_t io_errors;    /* VIRTIO_BLK_S_IOERR because the disk failed */
 	uint64_t guest_errors; /* malformed chains: NEEDS_RESET */
+	uint64_t reset_waits;  /* device resets that waited for requests in flight */
+	uint64_t abandoned;    /* requests finished during a reset: not put in the used ring */
 };
 
 /* Create a virtio-blk device on an open disk (not owned: the caller closes it after
  * virtio_blk_destroy). Read-only if opts->readonly or disk_is_readonly(disk). opts may be NULL
  * (defaults). The disk's size is rounded down to whole sectors. -EINVAL for bad options,
- * -ENOMEM. Set-up thread. */
+ * -ENOMEM, or aio_create's error. Set-up thread. */
 int virtio_blk_create(struct virtio_blk **out, const struct gmem *mem, struct disk *disk,
 		      const struct virtio_blk_opts *opts) KVMM_MUST_CHECK;
 
-/* Free the device (not the disk). NULL is a no-op. No request may be in flight. */
+/* Free the device (not the disk), after waiting for the requests in flight. NULL is a no-op. */
 void virtio_blk_destroy(struct virtio_blk *b);
+
+/* Block until no request is in flight (every popped chain has been completed). Not from an
+ * aio callback; the caller must not hold vd.lock. Any other thread. */
+void virtio_blk_drain(struct virtio_blk *b);
+
+/* The aio engine in use: "io_uring" or "threads". */
+const char *virtio_blk_aio_engine(const struct virtio_blk *b);
 
 /* The embedded virtio core, for a transport (virtio_mmio_create). */
 struct virtio_dev *virtio_blk_dev(struct virtio_blk *b);
