@@ -235,6 +235,19 @@ int vm_pci_attach_virtio(struct vm *vm, struct virtio_dev *vd, const char *name)
 	return 0;
 }
 
+unsigned vm_pci_virtio_count(const struct vm *vm, const char **name, unsigned *slot)
+{
+	const struct vm_pci *p = vm->pci;
+
+	if (!p || !p->nfn)
+		return 0;
+	if (name)
+		*name = p->fn[0].name;
+	if (slot)
+		*slot = p->fn[0].slot;
+	return p->nfn;
+}
+
 void vm_pci_acpi(struct vm *vm, struct acpi_config *ac)
 {
 	acpi_pci_defaults(&ac->pci);

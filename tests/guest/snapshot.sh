@@ -10,6 +10,10 @@
 #   snapshot-qmp      the production path: kvmm run --qmp, `kvmm ctl SOCK x-kvmm-snapshot-save
 #                     path=DIR`, the VM must then be paused, kill -9, restore (with a disk)
 #   snapshot-refuse   a corrupt, truncated or mismatched snapshot: status 2 and one line
+#   snapshot-pci-refused  a save of a VM with a virtio-pci disk (the default transport) through
+#                     kvmm ctl: GenericError naming the device, the VM keeps running, quit
+# The payload finds its disk on virtio-mmio, and snapshots hold virtio-mmio devices only: the
+# disks of these cases are transport=mmio.
 
 SNAP_DRIVE=${SNAPSHOT_DRIVE:-$(dirname "$KVMM")/tests/snapshot-drive}
 SNAP_ROUNDS=${GUEST_SNAPSHOT_ROUNDS:-24}
@@ -94,7 +98,8 @@ case_snapshot_qmp() {
 	local sock=$GUEST_WORK/qmp.sock pid st i
 	GUEST_T0=$(date +%s%N)
 	guest_new_disk
-	"$KVMM" run --kernel "$PAYLOAD_DIR/snapshot.elf" --memory 128M --disk "path=$GUEST_DISK" \
+	"$KVMM" run --kernel "$PAYLOAD_DIR/snapshot.elf" --memory 128M \
+		--disk "path=$GUEST_DISK,transport=mmio" \
 		--cmdline "rounds=$SNAP_ROUNDS fill=16 blk=1" --qmp "unix:$sock" \
 		--serial "file:$before" --debug-exit </dev/null >"$GUEST_WORK/qmp.run" 2>&1 &
 	pid=$!
@@ -120,7 +125,7 @@ case_snapshot_qmp() {
 		guest_not_ok "$name" "the guest finished before the snapshot" "$before"
 		return
 	fi
-	if snap_restore_check "$name" "$dir" "$before" --disk "path=$GUEST_DISK"; then
+	if snap_restore_check "$name" "$dir" "$before" --disk "path=$GUEST_DISK,transport=mmio"; then
 		guest_ok "$name" "saved through kvmm ctl, paused, killed, $(grep -c 'round' "$GUEST_WORK/$name.after") rounds after restore"
 		sed 's/^/#   restore stderr: /' "$GUEST_WORK/$name.err" | head -n 5
 	fi
@@ -175,10 +180,68 @@ case_snapshot_refuse() {
 	fi
 }
 
+# A VM with a virtio-pci disk cannot be saved yet: x-kvmm-snapshot-save must answer a
+# GenericError naming the device, create nothing, and leave the guest running; then quit.
+case_snapshot_pci_refused() {
+	local name=snapshot-pci-refused dir=$GUEST_WORK/pci.snap log=$GUEST_WORK/pci.log
+	local sock=$GUEST_WORK/pci.sock pid r st i kst
+	GUEST_T0=$(date +%s%N)
+	guest_new_disk
+	rm -rf "$dir"
+	"$KVMM" run --kernel "$PAYLOAD_DIR/snapshot.elf" --memory 128M --disk "path=$GUEST_DISK" \
+		--cmdline "rounds=100000 fill=1" --qmp "unix:$sock" --serial "file:$log" \
+		--debug-exit </dev/null >"$GUEST_WORK/pci.run" 2>&1 &
+	pid=$!
+	for ((i = 0; i < TIMEOUT * 10; i++)); do
+		grep -q 'snapshot: round 2 ' "$log" 2>/dev/null && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	r=$("$KVMM" ctl --timeout 60 "$sock" x-kvmm-snapshot-save "path=$dir" 2>&1)
+	st=$?
+	local want='snapshot: virtio-pci devices are not supported yet (use transport=mmio): virtio-blk at 00:'
+	if [ "$st" -ne 1 ] || ! [[ $r == *"$want"*GenericError* ]]; then
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		guest_not_ok "$name" "save not refused as expected (ctl status $st): $r" "$log"
+		return
+	fi
+	if [ -e "$dir" ]; then
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		guest_not_ok "$name" "the refused save created $dir"
+		return
+	fi
+	st=$("$KVMM" ctl --json --timeout 60 "$sock" query-status 2>&1)
+	if ! [[ $st == *'"status": "running"'* ]]; then
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		guest_not_ok "$name" "after the refused save the VM is not running: $st"
+		return
+	fi
+	# The guest itself goes on: a round later than the last one before the refusal.
+	i=$(tr -d '\r' <"$log" | grep -oE 'snapshot: round [0-9]+ ' | tail -n 1 | grep -oE '[0-9]+')
+	local k
+	for ((k = 0; k < TIMEOUT * 10; k++)); do
+		grep -q "snapshot: round $((i + 1)) " "$log" && break
+		sleep 0.1
+	done
+	"$KVMM" ctl --timeout 60 "$sock" quit >/dev/null 2>&1
+	wait "$pid"
+	kst=$?
+	if ! grep -q "snapshot: round $((i + 1)) " "$log"; then
+		guest_not_ok "$name" "the guest stopped after the refused save (last round $i)" "$log"
+	elif [ "$kst" -ne 0 ]; then
+		guest_not_ok "$name" "kvmm exit status $kst after quit, expected 0" "$GUEST_WORK/pci.run"
+	else
+		guest_ok "$name" "refused: ${r%% (GenericError)*}; still running (round $((i + 1))), quit"
+	fi
+}
+
 # case_snapshot [NAME-REGEX]
 case_snapshot() {
 	local filter=${1:-} name
-	for name in snapshot snapshot-blk snapshot-qmp snapshot-refuse; do
+	for name in snapshot snapshot-blk snapshot-qmp snapshot-refuse snapshot-pci-refused; do
 		if [ -n "$filter" ] && ! [[ $name =~ $filter ]]; then
 			continue
 		fi
@@ -190,10 +253,11 @@ case_snapshot() {
 		snapshot) snap_case snapshot "fill=16" --cpus 2 ;;
 		snapshot-blk)
 			guest_new_disk
-			snap_case snapshot-blk "fill=16 blk=1" --disk "path=$GUEST_DISK"
+			snap_case snapshot-blk "fill=16 blk=1" --disk "path=$GUEST_DISK,transport=mmio"
 			;;
 		snapshot-qmp) case_snapshot_qmp ;;
 		snapshot-refuse) case_snapshot_refuse ;;
+		snapshot-pci-refused) case_snapshot_pci_refused ;;
 		esac
 	done
 }

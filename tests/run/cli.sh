@@ -133,6 +133,12 @@ expect "restore: truncated state" 2 "truncated" -- run --restore "$tmp/snap-cut"
 expect "restore: other --memory" 2 "128 MiB and 1 vCPUs; give the same --memory" -- run --restore "$tmp/snap" --memory 256M
 expect "restore: other --cpus" 2 "give the same --memory and --cpus" -- run --restore "$tmp/snap" --memory 128M --cpus 2
 expect "restore: no memory file" 2 "cannot open the memory file" -- run --restore "$tmp/snap-nomem" --memory 128M
+truncate -s 1M "$tmp/disk.img"
+expect "restore: pci disk" 2 "--restore .*: virtio-pci devices are not supported yet \(use transport=mmio\): virtio-blk at 00:01.0" -- run --restore "$tmp/snap" --memory 128M --disk "path=$tmp/disk.img"
+expect "restore: pci rng" 2 "virtio-pci devices are not supported yet \(use transport=mmio\): virtio-rng at 00:" -- run --restore "$tmp/snap" --memory 128M --rng on
+expect "restore: mmio rng, other count" 2 "the snapshot has 0 virtio devices, this configuration 1" -- run --restore "$tmp/snap" --memory 128M --rng on,transport=mmio
+expect "restore: net" 2 "--restore .*: virtio-net devices \(--net\) are not supported yet" -- run --restore "$tmp/snap" --memory 128M --net user
+expect "restore: console" 2 "--restore .*: the virtio console \(--console\) is not supported yet" -- run --restore "$tmp/snap" --memory 128M --console "file:$tmp/con.log"
 expect "restore: short memory file" 2 "memory file is truncated or corrupt" -- run --restore "$tmp/snap" --memory 128M
 
 echo "$pass passed, $fail failed"

@@ -1,6 +1,6 @@
 /* Unit tests for the device snapshot state: virtio core (queues re-activated with their
- * indices), the 16550 UART and the i8042 (round trip, impossible states refused, interrupt
- * line following the loaded state). */
+ * indices; a live packed queue detected, as the VMM refuses to save it), the 16550 UART and the
+ * i8042 (round trip, impossible states refused, interrupt line following the loaded state). */
 #include "lib/harness.h"
 
 #include <errno.h>
@@ -84,6 +84,48 @@ static void test_virtio_round_trip(void **state)
 	assert_int_equal(vqb_used_idx(&b), 4);
 	virtio_dev_fini(&a);
 	virtio_dev_fini(&r);
+	vqb_fini(&b);
+}
+
+static const struct virtio_dev_ops packed_ops = {
+    .name = "packed",
+    .device_id = VIRTIO_ID_RNG,
+    .num_queues = 1,
+    .max_queue_size = 16,
+    .features = 1ull << VIRTIO_F_RING_PACKED,
+};
+
+/* The VMM refuses to save a device with a packed queue: its ring position is not in the state. */
+static void test_virtio_uses_packed(void **state)
+{
+	struct vqb b;
+	struct virtio_dev split, pk;
+
+	vqb_init(&b, 16);
+	assert_int_equal(virtio_dev_init(&split, &fake_ops, b.mem), 0);
+	drive_to_ok(&split);
+	assert_true(split.vq[0].active);
+	assert_false(virtio_dev_uses_packed(&split));
+
+	assert_int_equal(virtio_dev_init(&pk, &packed_ops, b.mem), 0);
+	assert_false(virtio_dev_uses_packed(&pk)); /* nothing negotiated yet */
+	virtio_set_status(&pk, VIRTIO_STATUS_ACKNOWLEDGE);
+	virtio_set_status(&pk, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	virtio_set_driver_features(&pk, 1, 1u | (1u << (VIRTIO_F_RING_PACKED - 32)));
+	virtio_set_status(&pk, 0x0b);
+	pk.vq[0].size = 16;
+	pk.vq[0].desc_gpa = VQB_DESC_GPA;
+	pk.vq[0].avail_gpa = VQB_AVAIL_GPA;
+	pk.vq[0].used_gpa = VQB_USED_GPA;
+	pk.vq[0].ready = true;
+	assert_false(virtio_dev_uses_packed(&pk)); /* negotiated, not yet live */
+	virtio_set_status(&pk, 0x0f);
+	assert_true(pk.vq[0].active);
+	assert_true(virtio_dev_uses_packed(&pk));
+	virtio_set_status(&pk, 0); /* reset: no queue left */
+	assert_false(virtio_dev_uses_packed(&pk));
+	virtio_dev_fini(&split);
+	virtio_dev_fini(&pk);
 	vqb_fini(&b);
 }
 
@@ -204,6 +246,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_virtio_round_trip),
 	    cmocka_unit_test(test_virtio_refuses_mismatch),
+	    cmocka_unit_test(test_virtio_uses_packed),
 	    cmocka_unit_test(test_uart_round_trip),
 	    cmocka_unit_test(test_i8042_refuses_bad_queue),
 	};

@@ -4,7 +4,8 @@
  * through the socket. Checks that stop really parks the vCPU and cont restarts it, that a pause
  * held by someone else (a snapshot) survives cont, that system_powerdown sets PWRBTN_STS, that
  * query-cpus-fast reports the vCPU thread's TID, and that system_reset stops the VM with a
- * by_ctl result whose RESET/SHUTDOWN events carry QEMU's reasons. */
+ * by_ctl result whose RESET/SHUTDOWN events carry QEMU's reasons, and that a snapshot of a VM
+ * with a virtio-pci function is refused while the VM keeps running. */
 #include "lib/harness.h"
 
 #include <errno.h>
@@ -19,6 +20,7 @@
 
 #include "base/evloop.h"
 #include "devices/legacy/acpi_pm.h"
+#include "devices/virtio/virtio.h"
 #include "vmm/qmp_server.h"
 #include "vmm/vm_priv.h"
 #include "vmm/vm_qmp.h"
@@ -332,6 +334,42 @@ static void test_quit(void **state)
 	assert_int_equal(pthread_create(&f->loop, NULL, loop_thread, f), 0);
 }
 
+static const struct virtio_dev_ops pci_fake_ops = {
+    .name = "rng",
+    .device_id = VIRTIO_ID_RNG,
+    .num_queues = 1,
+    .max_queue_size = 16,
+};
+
+/* A snapshot of a VM with a virtio-pci function is refused before the VM is paused or the
+ * directory created: GenericError naming the function, the vCPU keeps running. */
+static void test_snapshot_refuses_pci(void **state)
+{
+	struct fix *f = *state;
+	struct virtio_dev vd;
+	char cmd[192], snap[96];
+
+	assert_int_equal(vm_pci_create(f->vm, NULL, NULL), 0);
+	assert_int_equal(virtio_dev_init(&vd, &pci_fake_ops, NULL), 0);
+	assert_int_equal(vm_pci_attach_virtio(f->vm, &vd, "virtio-rng"), 0);
+	snprintf(snap, sizeof(snap), "%s/snap", f->dir);
+	snprintf(cmd, sizeof(cmd),
+		 "{\"execute\": \"x-kvmm-snapshot-save\", \"arguments\": {\"path\": \"%s\"}}",
+		 snap);
+	assert_true(vcpu_runs());
+	cl_send(f->fd, cmd);
+	cl_expect(f->fd, "{\"error\": {\"class\": \"GenericError\", \"desc\": \"snapshot: "
+			 "virtio-pci devices are not supported yet (use transport=mmio): "
+			 "virtio-rng at 00:01.0\"}}");
+	assert_int_equal(access(snap, F_OK), -1);
+	assert_false(vm_is_paused(f->vm));
+	assert_true(vcpu_runs());
+	cl_send(f->fd, "{\"execute\": \"query-status\"}");
+	cl_expect(f->fd, "\"status\": \"running\"");
+	vm_pci_destroy(f->vm);
+	virtio_dev_fini(&vd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -340,6 +378,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_powerdown, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reset_and_events, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_quit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_refuses_pci, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -182,6 +182,17 @@ void virtio_dev_save(struct virtio_dev *vd, struct virtio_dev_state *s)
 	pthread_mutex_unlock(&vd->lock);
 }
 
+bool virtio_dev_uses_packed(struct virtio_dev *vd)
+{
+	bool packed = false;
+
+	pthread_mutex_lock(&vd->lock);
+	for (unsigned i = 0; i < vd->num_queues && !packed; i++)
+		packed = vd->vq[i].active && vd->vq[i].packed;
+	pthread_mutex_unlock(&vd->lock);
+	return packed;
+}
+
 static int virtio_load_locked(struct virtio_dev *vd, const struct virtio_dev_state *s)
 {
 	bool live = (s->status & VIRTIO_STATUS_DRIVER_OK) != 0;

@@ -105,6 +105,10 @@ struct virtio_dev_state {
 	struct virtio_queue_state q[VIRTIO_MAX_QUEUES];
 };
 void virtio_dev_save(struct virtio_dev *vd, struct virtio_dev_state *s);
+/* True if a queue is active in the packed layout (VIRTIO_F_RING_PACKED negotiated): its ring
+ * position (wrap counters, in-flight slots) is not in struct virtio_dev_state, so such a device
+ * cannot be saved. Takes vd->lock. */
+bool virtio_dev_uses_packed(struct virtio_dev *vd);
 /* Load into a freshly created device of the same type: re-validates and re-activates the
  * queues when the state has DRIVER_OK. -EINVAL if the state does not fit this device or its
  * queues do not validate against guest memory. */
