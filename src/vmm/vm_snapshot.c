@@ -18,6 +18,7 @@
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/rtc.h"
 #include "devices/legacy/uart16550.h"
+#include "devices/virtio/blk.h"
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/virtio.h"
 #include "kvm/kvm.h"
@@ -324,8 +325,12 @@ int vm_snapshot_save(struct vm *vm, const char *dir, bool resume, char *err, siz
 		return e;
 	}
 	vm_pause(vm);
-	/* vCPUs are out of KVM_RUN; device requests are synchronous on vCPU threads today, so
-	 * none is in flight once they are paused. */
+	/* vCPUs are out of KVM_RUN, so no new request can start (virtio-mmio notifies run on
+	 * them; virtio-pci devices are refused above). Disk requests already submitted finish on
+	 * the aio threads: wait for them, so their used entries and interrupts are in the state. */
+	for (unsigned i = 0; i < VM_MAX_DISKS; i++)
+		if (vm->blks[i])
+			virtio_blk_drain(vm->blks[i]);
 	e = snap_unsupported_queues(vm, msg, sizeof(msg));
 	if (e)
 		snprintf(err, errlen, "snapshot: %s", msg);
