@@ -108,6 +108,7 @@ static void test_virtio_uses_packed(void **state)
 	assert_false(virtio_dev_uses_packed(&split));
 
 	assert_int_equal(virtio_dev_init(&pk, &packed_ops, b.mem), 0);
+	virtio_dev_offer_packed(&pk, true); /* packed=on */
 	assert_false(virtio_dev_uses_packed(&pk)); /* nothing negotiated yet */
 	virtio_set_status(&pk, VIRTIO_STATUS_ACKNOWLEDGE);
 	virtio_set_status(&pk, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
