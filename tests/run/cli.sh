@@ -74,6 +74,8 @@ expect "net bad hostfwd" 2 "^kvmm run: --net user: bad hostfwd=tcp:2222" -- run 
 expect "net tap without ifname" 2 "^kvmm run: --net tap: ifname=NAME is required" -- run --net tap
 expect "net bad mac" 2 "bad mac=01:00:00:00:00:01" -- run --net user,mac=01:00:00:00:00:01
 expect "net too many" 2 "at most 4 network devices" -- run --net user --net user --net user --net user --net user
+expect "net bad transport" 2 "^kvmm run: --net: transport=isa: pci or mmio" -- run --net user,transport=isa
+expect "console bad transport" 2 "^kvmm run: --console: transport=usb: pci or mmio" -- run --console stdio,transport=usb
 # The block layer names the failing file, then kvmm names the option: two lines at most.
 MAX_LINES=2 expect "missing disk" 2 "--disk /nonexistent/disk.img: No such file" -- run --kernel "$payload" --disk /nonexistent/disk.img
 MAX_LINES=2 expect "disk not an image" 2 "--disk .*notakernel" -- run --kernel "$payload" --disk "$tmp/notakernel",format=qcow2
@@ -82,6 +84,12 @@ for i in 1 2 3 4 5; do head -c 4096 /dev/zero >"$tmp/d$i.img"; done
 expect "five virtio-mmio disks" 2 "--disk .*d5.img: cannot create the device" -- run --kernel "$payload" \
 	--disk "$tmp/d1.img,transport=mmio" --disk "$tmp/d2.img,transport=mmio" --disk "$tmp/d3.img,transport=mmio" \
 	--disk "$tmp/d4.img,transport=mmio" --disk "$tmp/d5.img,transport=mmio"
+expect "fifth virtio-mmio device a NIC" 2 "--net user: cannot create the device: No space left" -- run --kernel "$payload" \
+	--disk "$tmp/d1.img,transport=mmio" --disk "$tmp/d2.img,transport=mmio" --disk "$tmp/d3.img,transport=mmio" \
+	--disk "$tmp/d4.img,transport=mmio" --net user,transport=mmio
+expect "fifth virtio-mmio device a console" 2 "--console: cannot attach the device: No space left" -- run --kernel "$payload" \
+	--disk "$tmp/d1.img,transport=mmio" --disk "$tmp/d2.img,transport=mmio" --disk "$tmp/d3.img,transport=mmio" \
+	--disk "$tmp/d4.img,transport=mmio" --console file:"$tmp/con.out",transport=mmio
 expect "zero cpus" 2 "^kvmm run: --cpus 0: " -- run --cpus 0 --kernel "$payload"
 expect "bad topology" 2 "^kvmm run: --cpus 4,sockets=3: " -- run --cpus 4,sockets=3 --kernel "$payload"
 expect "unknown cpu model" 2 "^kvmm run: --cpu nosuchmodel: " -- run --cpu nosuchmodel --kernel "$payload"
