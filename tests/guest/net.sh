@@ -18,7 +18,7 @@
 #   net-tap-mq        kvmm creates a 2-queue tap (queues=2); the payload pings the host side over
 #                     it once with one pair (the device detaches the unused tap queue) and twice
 #                     with MQ negotiated and 2 pairs (VQ_PAIRS_SET, transmit on tx1; on PCI, 5
-#                     queues and 6 MSI-X vectors, then on virtio-mmio); the tap
+#                     queues with one MSI-X vector each plus config, then on virtio-mmio); the tap
 #                     vanishes with kvmm; without CAP_NET_ADMIN creating a tap is one line.
 #   net-bridge-2vm    a bridge in a namespace; two VMs with --net bridge,br=kbr0 ping each other;
 #                     their taps vanish from the bridge when they exit; a missing bridge fails.
@@ -178,7 +178,7 @@ case_net_tap_mq() {
 	}
 	GUEST_T0=$(date +%s%N)
 	r1=$(net_mq_vm $ns "$out" "" ",transport=mmio")
-	r3=$(net_mq_vm $ns "$out3" "mq transport=pci")
+	r3=$(net_mq_vm $ns "$out3" "mq transport=pci msix")
 	r4=$(net_mq_vm $ns "$out4" "mq" ",transport=mmio")
 	if type -P setpriv >/dev/null; then
 		timeout -k 5 30 ip netns exec $ns setpriv --bounding-set=-net_admin "$KVMM" run \
@@ -193,7 +193,9 @@ case_net_tap_mq() {
 	elif [ "$r3" != "1 1" ] || ! grep -q '^ok - ICMP echo reply from 10.76.0.1' "$out3" ||
 		! grep -q '^ok - MQ: 2 pairs, sent on tx1' "$out3" ||
 		! grep -q '^virtio_net: device at .* (virtio-pci)' "$out3" ||
-		! grep -q '^virtio_net: 5 queues, 6 MSI-X vectors' "$out3"; then
+		! grep -q '^virtio_net: 5 queues, 6 MSI-X vectors' "$out3" ||
+		! grep -q '^ok - MSI-X: control queue interrupt on vector 4' "$out3" ||
+		! grep -q '^ok - MSI-X: tx1 interrupts on vector 3' "$out3"; then
 		guest_not_ok "$name" "two pairs (mq): status/multi_queue '$r3'" "$out3"
 	elif [ "$r4" != "1 1" ] || ! grep -q '^ok - MQ: 2 pairs, sent on tx1' "$out4" ||
 		! grep -q '^virtio_net: device at .* (virtio-mmio)' "$out4"; then
@@ -203,7 +205,7 @@ case_net_tap_mq() {
 	elif [ "$status" -ne 2 ] || [ "$(wc -l <"$out2")" -ne 1 ] || ! grep -q 'no permission' "$out2"; then
 		guest_not_ok "$name" "without CAP_NET_ADMIN: status $status" "$out2"
 	else
-		guest_ok "$name" "2-queue tap: 1 pair on virtio-mmio (spare queue detached) and 2 pairs on virtio-pci ($(grep -o 'received .* on rx1' "$out3")) and virtio-mmio; removed; '$(cat "$out2")'"
+		guest_ok "$name" "2-queue tap: 1 pair on virtio-mmio (spare queue detached) and 2 pairs on virtio-pci ($(grep -o 'received .* on rx1' "$out3"); $(grep -o 'MSI-X interrupts: .*' "$out3")) and virtio-mmio; removed; '$(cat "$out2")'"
 	fi
 	net_ns_cleanup $ns
 }

@@ -11,8 +11,12 @@
  *   - static=A.B.C.D,peer=A.B.C.D: skip DHCP and ping `peer` instead of the router (tap tests).
  *   - mq: negotiate MQ + CTRL_VQ, switch to 2 queue pairs (VQ_PAIRS_SET) and transmit on tx1,
  *     receiving on rx0 and rx1 (a multi-queue tap).
+ *   - msix (PCI): one MSI-X vector per queue (queue q -> table entry q -> IDT vector 0x60 + q)
+ *     and the last entry for configuration changes (a vector past the table must read back as
+ *     NO_VECTOR); at the end the queues that carried buffers must have had interrupts on their
+ *     own vectors and the entries of no queue none. The polling loop still does the work.
  * Arguments: tcp=PORT, wait=SECONDS (how long to wait for the connection, default 60),
- * static=, peer=, noicmp, linger=SECONDS, mq, transport=pci (else virtio-mmio). */
+ * static=, peer=, noicmp, linger=SECONDS, mq, transport=pci (else virtio-mmio), msix. */
 #include "payload.h"
 
 const char payload_name[] = "virtio_net";
@@ -25,6 +29,8 @@ const char payload_name[] = "virtio_net";
 #define BUF_LEN	  2048
 #define HDR_LEN	  12
 #define MS	  1000ull
+#define VEC_MSIX  0x60
+#define MAX_VEC	  16
 
 struct desc {
 	uint64_t addr;
@@ -37,6 +43,9 @@ static uint8_t mac[6], gw_mac[6];
 static uint32_t my_ip, gw_ip, server_ip, offer_ip, peer_ip;
 static uint16_t rx_last[2], tx_idx, ctrl_idx;
 static unsigned npairs = 1, txq = 1, rx_count[2];
+static bool use_msix;
+static unsigned nvec;			      /* MSI-X table size (PCI) */
+static volatile unsigned msix_count[MAX_VEC]; /* interrupts per table entry */
 #define TX_RING QRING(txq)
 static uint32_t xid = 0x6b766d6d;
 static uint64_t tsc_per_ms; /* calibrated against the LAPIC timer: deadlines are wall-clock,
@@ -122,6 +131,32 @@ static volatile uint16_t *ring_used(uint64_t r)
 	return (volatile uint16_t *)(r + 0x2000);
 }
 
+static void msix_isr(struct trap_frame *f)
+{
+	msix_count[f->vector - VEC_MSIX]++;
+	lapic_eoi();
+}
+
+static bool msix_init(void)
+{
+	if (!check(nvec >= 2 && nvec <= MAX_VEC, "MSI-X table of %u entries", nvec))
+		return false;
+	lapic_enable();
+	for (unsigned i = 0; i < nvec; i++)
+		irq_set_handler(VEC_MSIX + i, msix_isr);
+	if (!vdev_msix_enable_n(&dev, lapic_id(), VEC_MSIX, nvec))
+		return false;
+	mmio_write16(dev.common + 0x10, (uint16_t)nvec);
+	if (!check(mmio_read16(dev.common + 0x10) == 0xffff,
+		   "config vector %u (past the table) reads back NO_VECTOR", nvec))
+		return false;
+	mmio_write16(dev.common + 0x10, (uint16_t)(nvec - 1));
+	if (!check(mmio_read16(dev.common + 0x10) == nvec - 1, "config vector %u", nvec - 1))
+		return false;
+	irq_enable();
+	return true;
+}
+
 static bool driver_init(void)
 {
 	uint32_t f0;
@@ -140,10 +175,15 @@ static bool driver_init(void)
 	vdev_set_status(&dev, 0x0b);
 	if (!check(vdev_status(&dev) & 0x08, "FEATURES_OK accepted"))
 		return false;
+	if (use_msix && !msix_init())
+		return false;
 	/* rx0 tx0 [rx1 tx1 ctrl] */
-	for (unsigned q = 0; q < (npairs == 2 ? 5u : 2u); q++)
+	for (unsigned q = 0; q < (npairs == 2 ? 5u : 2u); q++) {
+		if (use_msix)
+			dev.queue_vector = (uint16_t)q;
 		if (!vdev_setup_queue(&dev, (uint16_t)q, QSIZE, QRING(q)))
 			return false;
+	}
 	for (unsigned i = 0; i < 6; i++)
 		mac[i] = vdev_config_read8(&dev, i);
 	/* all receive buffers up front */
@@ -595,6 +635,30 @@ static void resend_echo(void)
 	icmp_send_echo(gw_ip);
 }
 
+/* msix: the queues that carried buffers interrupted on their own vectors; unused entries
+ * (between the last queue and the config entry) stayed quiet. */
+static void check_msix(void)
+{
+	unsigned nqs = npairs == 2 ? 5u : 2u, stray = 0;
+
+	irq_disable();
+	printf("virtio_net: MSI-X interrupts: rx0 %u tx0 %u", msix_count[0], msix_count[1]);
+	if (npairs == 2)
+		printf(" rx1 %u tx1 %u ctrl %u", msix_count[2], msix_count[3], msix_count[4]);
+	printf(" config %u\n", msix_count[nvec - 1]);
+	for (unsigned i = nqs; i + 1 < nvec; i++)
+		stray += msix_count[i];
+	check(msix_count[0] > 0, "MSI-X: rx0 interrupts on vector 0");
+	check(msix_count[txq] > 0, "MSI-X: tx%u interrupts on vector %u", txq / 2, txq);
+	if (npairs == 2) {
+		check(msix_count[4] > 0, "MSI-X: control queue interrupt on vector 4");
+		check((msix_count[2] > 0) == (rx_count[1] > 0),
+		      "MSI-X: rx1 interrupts on vector 2 (%u) iff frames on rx1 (%u)",
+		      msix_count[2], rx_count[1]);
+	}
+	check(stray == 0, "MSI-X: no interrupts on the %u entries of no queue", nvec - 1 - nqs);
+}
+
 int payload_main(const struct boot_info *bi)
 {
 	uint64_t rsdp = acpi_find_rsdp(bi->rsdp_paddr);
@@ -612,18 +676,20 @@ int payload_main(const struct boot_info *bi)
 	}
 	if (cmdline_has("mq"))
 		npairs = 2;
-	if (!driver_init())
-		return EXIT_CODE_FAIL;
 	if (dev.pci && dev.msix_cap) {
 		/* one MSI-X vector per queue plus config (kvmm; QEMU sizes its table otherwise) */
-		unsigned nq = mmio_read16(dev.common + 0x12),
-			 nvec =
-			     (pci_cfg_read16(dev.ecam, dev.slot, dev.msix_cap + 2u) & 0x7ff) + 1u;
+		unsigned nq = mmio_read16(dev.common + 0x12);
 
+		nvec = (pci_cfg_read16(dev.ecam, dev.slot, dev.msix_cap + 2u) & 0x7ff) + 1u;
 		printf("virtio_net: %u queues, %u MSI-X vectors\n", nq, nvec);
 		if (!cmdline_has("qemu"))
 			check(nvec == nq + 1, "MSI-X: one vector per queue plus config");
 	}
+	use_msix = cmdline_has("msix");
+	if (use_msix && !check(dev.pci && nvec, "msix: a virtio-pci device with MSI-X"))
+		return EXIT_CODE_FAIL;
+	if (!driver_init())
+		return EXIT_CODE_FAIL;
 	if (npairs == 2 && !mq_enable())
 		return EXIT_CODE_FAIL;
 	printf("virtio_net: device at 0x%lx (%s), MAC %02x:%02x:%02x:%02x:%02x:%02x\n",
@@ -668,6 +734,8 @@ int payload_main(const struct boot_info *bi)
 		wait_state(DONE, cmdline_u64("linger", 1) * MS, NULL);
 		printf("virtio_net: answered %u echo requests\n", echo_answered);
 	}
+	if (use_msix)
+		check_msix();
 	printf("virtio_net: done\n");
 	return 0;
 }

@@ -394,6 +394,9 @@ void vdev_config_write32(struct vdev *v, uint32_t off, uint32_t val);
 /* PCI only: enable MSI-X with vector table entry 0 -> (LAPIC of apic_id, idt_vector) and use
  * it for queue 0. False on virtio-mmio or without the capability. Before vdev_setup_queue0. */
 bool vdev_msix_enable(struct vdev *v, uint32_t apic_id, uint8_t idt_vector);
+/* The same with table entries 0..n-1 -> idt_vector + i (n at most the table size, checked); the
+ * caller then points each queue at its entry (v->queue_vector before vdev_setup_queue). */
+bool vdev_msix_enable_n(struct vdev *v, uint32_t apic_id, uint8_t idt_vector, unsigned n);
 
 /* Implemented by each payload. Return 0 for PASS or a failure code (EXIT_CODE_*). */
 int payload_main(const struct boot_info *bi);

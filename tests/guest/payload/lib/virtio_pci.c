@@ -220,20 +220,32 @@ uint32_t vdev_config_read32(struct vdev *v, uint32_t off)
 	return v->pci ? mmio_read32(v->device + off) : mmio_read32(v->mmio + 0x100 + off);
 }
 
-bool vdev_msix_enable(struct vdev *v, uint32_t apic_id, uint8_t vec)
+bool vdev_msix_enable_n(struct vdev *v, uint32_t apic_id, uint8_t vec, unsigned n)
 {
 	uint16_t ctrl;
 
 	if (!v->pci || !v->msix_cap || !v->msix_table)
 		return false;
-	/* entry 0: address (destination APIC id), data (fixed, edge, vector), unmasked */
-	mmio_write32(v->msix_table + 0, 0xfee00000u | (apic_id << 12));
-	mmio_write32(v->msix_table + 4, 0);
-	mmio_write32(v->msix_table + 8, vec);
-	mmio_write32(v->msix_table + 12, 0);
 	ctrl = pci_cfg_read16(v->ecam, v->slot, v->msix_cap + 2u);
+	if (!check(n >= 1 && n <= (ctrl & 0x7ffu) + 1u, "MSI-X table has %u entries (want %u)",
+		   (ctrl & 0x7ff) + 1, n))
+		return false;
+	/* entry i: address (destination APIC id), data (fixed, edge, vec + i), unmasked */
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t e = v->msix_table + 16ull * i;
+
+		mmio_write32(e + 0, 0xfee00000u | (apic_id << 12));
+		mmio_write32(e + 4, 0);
+		mmio_write32(e + 8, vec + i);
+		mmio_write32(e + 12, 0);
+	}
 	pci_cfg_write16(v->ecam, v->slot, v->msix_cap + 2u, (uint16_t)((ctrl | 0x8000) & ~0x4000));
 	v->queue_vector = 0;
 	return check(pci_cfg_read16(v->ecam, v->slot, v->msix_cap + 2u) & 0x8000,
 		     "MSI-X enabled (%u vectors)", (ctrl & 0x7ff) + 1);
+}
+
+bool vdev_msix_enable(struct vdev *v, uint32_t apic_id, uint8_t vec)
+{
+	return vdev_msix_enable_n(v, apic_id, vec, 1);
 }
