@@ -138,6 +138,10 @@ static int net_opt_kv(struct net_opts *o, const char *k, const char *v, char *er
 			return opt_err(err, errlen,
 				       "--net: bad mac=%s (XX:XX:XX:XX:XX:XX, unicast)", v);
 		o->mac_set = true;
+	} else if (!strcmp(k, "transport")) {
+		if (strcmp(v, "pci") && strcmp(v, "mmio"))
+			return opt_err(err, errlen, "--net: transport=%s: pci or mmio", v);
+		o->mmio = !strcmp(v, "mmio");
 	} else if (!strcmp(k, "net") && o->kind == NET_KIND_USER) {
 		if (parse_net(v, &o->net, &o->mask))
 			return opt_err(err, errlen, "--net user: bad net=%s (A.B.C.D/N, N 8..27)",

@@ -4,6 +4,7 @@
  *             [,restrict=on][,mac=XX:XX:XX:XX:XX:XX]
  *   --net tap,ifname=NAME[,queues=N][,mac=...]
  *   --net bridge,br=NAME[,ifname=NAME][,mac=...]
+ *   every backend: [,transport=pci|mmio] (the virtio transport of the NIC; pci by default)
  *
  * Any thread; pure functions. */
 #pragma once
@@ -36,6 +37,7 @@ struct net_opts {
 	uint8_t mac[6];
 	bool mac_set;
 	unsigned queues; /* tap queue pairs, 1..NET_MAX_QUEUES */
+	bool mmio;	 /* transport=mmio: virtio-mmio instead of PCI (the default) */
 	/* user */
 	uint32_t net, mask; /* host byte order */
 	bool restrict_;

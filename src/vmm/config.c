@@ -236,9 +236,30 @@ static int set_serial(struct vm_config *c, const char *v, char *err, size_t errl
 	return 0;
 }
 
-/* --console off|none|stdio|pty|file:PATH (the virtio console). */
-static int set_console(struct vm_config *c, const char *v, char *err, size_t errlen)
+/* --console off|none|stdio|pty|file:PATH[,transport=pci|mmio] (the virtio console). The
+ * transport is the last comma-separated item, so a file path may itself hold commas. */
+static int set_console(struct vm_config *c, const char *arg, char *err, size_t errlen)
 {
+	const char *comma = strrchr(arg, ',');
+	char v[4096];
+
+	if (comma && !strncmp(comma + 1, "transport=", 10)) {
+		const char *t = comma + 11;
+
+		if (strcmp(t, "pci") && strcmp(t, "mmio")) {
+			snprintf(err, errlen, "--console: transport=%s: pci or mmio", t);
+			return -EINVAL;
+		}
+		c->console_transport = strcmp(t, "pci") ? VM_TRANSPORT_MMIO : VM_TRANSPORT_PCI;
+	} else {
+		comma = NULL;
+		c->console_transport = VM_TRANSPORT_PCI;
+	}
+	if ((size_t)snprintf(v, sizeof(v), "%.*s", comma ? (int)(comma - arg) : (int)strlen(arg),
+			     arg) >= sizeof(v)) {
+		snprintf(err, errlen, "--console: value too long");
+		return -EINVAL;
+	}
 	if (!strcmp(v, "off") || !strcmp(v, "none"))
 		c->console = CONSOLE_OFF;
 	else if (!strcmp(v, "stdio"))
@@ -249,7 +270,10 @@ static int set_console(struct vm_config *c, const char *v, char *err, size_t err
 		c->console = CONSOLE_FILE;
 		return set_string(&c->console_path, v + 5);
 	} else {
-		snprintf(err, errlen, "--console: '%s' is not off, stdio, pty or file:PATH", v);
+		snprintf(err, errlen,
+			 "--console: '%s' is not off, stdio, pty or file:PATH"
+			 "[,transport=pci|mmio]",
+			 arg);
 		return -EINVAL;
 	}
 	return 0;

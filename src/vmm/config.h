@@ -62,7 +62,8 @@ struct vm_config {
 	char *serial_path;
 	bool serial_set; /* --serial given: with --console stdio, stdio is refused, not moved */
 	enum console_mode console;
-	char *console_path; /* CONSOLE_FILE */
+	char *console_path;		     /* CONSOLE_FILE */
+	enum vm_transport console_transport; /* --console MODE,transport=pci|mmio (pci) */
 	bool debug_exit;
 	uint64_t rng_rate; /* virtio-rng bytes per second; 0: no device */
 	bool rng_packed;   /* --rng ...,packed=on */

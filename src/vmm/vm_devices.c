@@ -203,8 +203,8 @@ int vm_virtio_mmio_attach(struct vm *vm, struct acpi_config *ac, struct virtio_d
 }
 
 /* Attach a virtio device on its transport; packed: offer packed virtqueues (packed=on). */
-static int vm_virtio_attach(struct vm *vm, struct acpi_config *ac, struct virtio_dev *vd,
-			    enum vm_transport t, bool packed, const char *name)
+int vm_virtio_attach(struct vm *vm, struct acpi_config *ac, struct virtio_dev *vd,
+		     enum vm_transport t, bool packed, const char *name)
 {
 	virtio_dev_offer_packed(vd, packed);
 	if (t == VM_TRANSPORT_MMIO)
@@ -268,8 +268,8 @@ static int vm_virtio_create(struct vm *vm, struct acpi_config *ac, char *err, si
 	if (!e && vm->cfg->console != CONSOLE_OFF) {
 		e = vm_vconsole_create(vm, err, errlen);
 		if (!e)
-			e = vm_virtio_mmio_attach(vm, ac, virtio_console_dev(vm->vcon),
-						  "virtio-console");
+			e = vm_virtio_attach(vm, ac, virtio_console_dev(vm->vcon),
+					     vm->cfg->console_transport, false, "virtio-console");
 		if (e && !err[0])
 			snprintf(err, errlen, "--console: cannot attach the device: %s",
 				 strerror(-e));

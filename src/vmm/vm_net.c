@@ -1,5 +1,7 @@
 /* vmm/vm_net.c — the --net devices: for each, a backend (net/slirp.c for user, net/tap.c for
- * tap and bridge) and a virtio-net device on the next virtio-mmio slot, after the disks. A MAC
+ * tap and bridge) and a virtio-net device on the next PCI slot (default) or, with
+ * transport=mmio, the next virtio-mmio slot, after the disks and the console. Packed
+ * virtqueues are never offered to the NIC (the model does not list them). A MAC
  * not given is derived from the VM's identity (vm_net_seed) and the NIC index, so it is stable
  * across runs. */
 #include "vmm/vm_priv.h"
@@ -66,16 +68,17 @@ int vm_net_create(struct vm *vm, struct acpi_config *ac, char *err, size_t errle
 			net_mac_generate(no.mac, vm_net_seed(vm, i));
 		e = virtio_net_create(&vm->nets[i], vm->mem, vm->net_be[i], &no);
 		if (!e)
-			e = vm_virtio_mmio_attach(vm, ac, virtio_net_dev(vm->nets[i]),
-						  "virtio-net");
+			e = vm_virtio_attach(vm, ac, virtio_net_dev(vm->nets[i]),
+					     o->mmio ? VM_TRANSPORT_MMIO : VM_TRANSPORT_PCI, false,
+					     "virtio-net");
 		if (e) {
 			snprintf(err, errlen, "--net %s: cannot create the device: %s",
 				 vm->net_be[i]->kind, strerror(-e));
 			return e;
 		}
-		log_info("virtio-net%u: %s backend, MAC %02x:%02x:%02x:%02x:%02x:%02x", i,
-			 vm->net_be[i]->kind, no.mac[0], no.mac[1], no.mac[2], no.mac[3], no.mac[4],
-			 no.mac[5]);
+		log_info("virtio-net%u: %s backend on %s, MAC %02x:%02x:%02x:%02x:%02x:%02x", i,
+			 vm->net_be[i]->kind, o->mmio ? "virtio-mmio" : "PCI", no.mac[0], no.mac[1],
+			 no.mac[2], no.mac[3], no.mac[4], no.mac[5]);
 	}
 	return 0;
 }

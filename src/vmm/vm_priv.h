@@ -150,6 +150,9 @@ void vm_pci_destroy(struct vm *vm);
 /* Put a virtio device on the next virtio-mmio slot (vm_devices.c). */
 int vm_virtio_mmio_attach(struct vm *vm, struct acpi_config *ac, struct virtio_dev *vd,
 			  const char *name) KVMM_MUST_CHECK;
+/* Attach a virtio device on PCI or virtio-mmio; packed: offer packed virtqueues (vm_devices.c). */
+int vm_virtio_attach(struct vm *vm, struct acpi_config *ac, struct virtio_dev *vd,
+		     enum vm_transport t, bool packed, const char *name) KVMM_MUST_CHECK;
 /* --net devices and their backends (vm_net.c). */
 int vm_net_create(struct vm *vm, struct acpi_config *ac, char *err, size_t errlen) KVMM_MUST_CHECK;
 void vm_net_destroy(struct vm *vm);

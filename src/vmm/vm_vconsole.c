@@ -2,7 +2,9 @@
  * (stdio, a new pty, or an output file), creates the device with an output sink writing to it,
  * and while the VM runs feeds the backend's input to the device through vmm/console (raw tty
  * and Ctrl-A escapes for stdio, backpressure for all). vm_devices.c attaches the device to a
- * virtio-mmio slot. Set-up/run/teardown on the main thread; the sink runs on vCPU threads. */
+ * PCI slot (default) or a virtio-mmio slot (--console MODE,transport=mmio). Set-up/run/teardown
+ * on the main thread; the sink runs where the guest's notify is handled: the vCPU thread
+ * (virtio-mmio, or PCI without ioeventfd) or the kvmm-io thread (PCI). */
 #include "vmm/vm_priv.h"
 
 #include <errno.h>

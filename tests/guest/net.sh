@@ -2,6 +2,9 @@
 # tests/guest/net.sh — virtio-net cases that need a host side while kvmm runs; sourced by run.sh
 # (uses its TIMEOUT, KVMM, PAYLOAD_DIR, GUEST_WORK and the guest_ok/guest_not_ok/guest_skip
 # helpers of lib.sh). Every case takes the run's name filter as $1.
+# Transports: hostfwd, nat and the mq VM run on PCI (the default; the payload gets
+# transport=pci), tap-netns and the 1-pair mq VM on virtio-mmio (--net ...,transport=mmio), the
+# bridge case puts one VM on each.
 #
 #   net-user-hostfwd  --net user,hostfwd=tcp:127.0.0.1:PORT-:80: the payload gets its address
 #                     by DHCP, then a TCP client on the host (busybox nc) connects to PORT and
@@ -13,8 +16,9 @@
 #                     created (no CAP_NET_ADMIN is simulated by a name that is not a tap) fails
 #                     with one line.
 #   net-tap-mq        kvmm creates a 2-queue tap (queues=2); the payload pings the host side over
-#                     it once with one pair (the device detaches the unused tap queue) and once
-#                     with MQ negotiated and 2 pairs (VQ_PAIRS_SET, transmit on tx1); the tap
+#                     it once with one pair (the device detaches the unused tap queue) and twice
+#                     with MQ negotiated and 2 pairs (VQ_PAIRS_SET, transmit on tx1; on PCI, 5
+#                     queues with one MSI-X vector each plus config, then on virtio-mmio); the tap
 #                     vanishes with kvmm; without CAP_NET_ADMIN creating a tap is one line.
 #   net-bridge-2vm    a bridge in a namespace; two VMs with --net bridge,br=kbr0 ping each other;
 #                     their taps vanish from the bridge when they exit; a missing bridge fails.
@@ -58,7 +62,7 @@ case_net_user_hostfwd() {
 	ip link set lo up 2>/dev/null || true
 	GUEST_T0=$(date +%s%N)
 	timeout -k 5 "$TIMEOUT" "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_net.elf" \
-		--net "user,hostfwd=tcp:127.0.0.1:$port-:80" --cmdline "tcp=80 wait=60" \
+		--net "user,hostfwd=tcp:127.0.0.1:$port-:80" --cmdline "tcp=80 wait=60 transport=pci" \
 		--serial stdio --debug-exit </dev/null >"$out" 2>"$err" &
 	pid=$!
 	if ! net_wait_line "$out" '^virtio_net: listening' 60; then
@@ -78,13 +82,14 @@ case_net_user_hostfwd() {
 	if [ "$reply" != "pong: ping-$$" ]; then
 		guest_not_ok "$name" "TCP reply '$reply', expected 'pong: ping-$$'" "$out"
 	elif [ "$st" -ne 1 ] || ! grep -q '^ok - TCP: peer closed' "$out" ||
-		! grep -q '^ok - DHCP ACK: address 10.0.2.15' "$out"; then
+		! grep -q '^ok - DHCP ACK: address 10.0.2.15' "$out" ||
+		! grep -q '^virtio_net: device at .* (virtio-pci)' "$out"; then
 		guest_not_ok "$name" "exit status $st, expected 1 with DHCP and TCP done" "$out"
 	elif [ "$status" -ne 2 ] || [ "$(wc -l <"$out2")" -ne 1 ] ||
 		! grep -q "hostfwd tcp:127.0.0.1:$port: cannot listen: Address already in use" "$out2"; then
 		guest_not_ok "$name" "second VM on a used port: status $status, expected 2 and one line" "$out2"
 	else
-		guest_ok "$name" "DHCP, then '$reply' through hostfwd; used port refused"
+		guest_ok "$name" "DHCP, then '$reply' through hostfwd (virtio-pci); used port refused"
 	fi
 }
 
@@ -111,7 +116,7 @@ case_net_tap_netns() {
 	}
 	GUEST_T0=$(date +%s%N)
 	timeout -k 5 "$TIMEOUT" ip netns exec $ns "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_net.elf" \
-		--net tap,ifname=ktap0 --cmdline "static=10.77.0.2 peer=10.77.0.1 tcp=7777 wait=60" \
+		--net tap,ifname=ktap0,transport=mmio --cmdline "static=10.77.0.2 peer=10.77.0.1 tcp=7777 wait=60" \
 		--serial stdio --debug-exit </dev/null >"$out" 2>"$err" &
 	pid=$!
 	if net_wait_line "$out" '^virtio_net: listening' 60; then
@@ -141,12 +146,13 @@ case_net_tap_netns() {
 # and VQ_PAIRS_SET 2 both are attached. Then: without CAP_NET_ADMIN (setpriv drops it) creating
 # a tap fails with one line.
 #
-# net_mq_vm NS OUT EXTRA: kvmm creates kmq0 with 2 queues in NS; once the payload is up the host
-# side gets 10.76.0.1/24; prints "STATUS MULTIQUEUE-FLAG-SEEN".
+# net_mq_vm NS OUT EXTRA NETEXTRA: kvmm creates kmq0 with 2 queues in NS (NETEXTRA: more --net
+# keys); once the payload is up the host side gets 10.76.0.1/24; prints "STATUS
+# MULTIQUEUE-FLAG-SEEN".
 net_mq_vm() {
 	local ns=$1 out=$2 extra=$3 pid st seen
 	timeout -k 5 "$TIMEOUT" ip netns exec "$ns" "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_net.elf" \
-		--net tap,ifname=kmq0,queues=2 --cmdline "static=10.76.0.2 peer=10.76.0.1 linger=3 $extra" \
+		--net "tap,ifname=kmq0,queues=2${4:-}" --cmdline "static=10.76.0.2 peer=10.76.0.1 linger=3 $extra" \
 		--serial stdio --debug-exit </dev/null >"$out" 2>&1 &
 	pid=$!
 	net_wait_line "$out" '^virtio_net: device at' 60
@@ -159,7 +165,7 @@ net_mq_vm() {
 
 case_net_tap_mq() {
 	local name=net-tap-mq ns=kvmm-mq out=$GUEST_WORK/net-mq.out out2=$GUEST_WORK/net-mq2.out
-	local out3=$GUEST_WORK/net-mq3.out r1 r3 status=2
+	local out3=$GUEST_WORK/net-mq3.out out4=$GUEST_WORK/net-mq4.out r1 r3 r4 status=2
 	net_filter_skip "$name" "${1:-}" && return
 	if ! net_have_tools; then
 		guest_skip "$name" "needs root, /dev/net/tun and ip"
@@ -171,8 +177,9 @@ case_net_tap_mq() {
 		return
 	}
 	GUEST_T0=$(date +%s%N)
-	r1=$(net_mq_vm $ns "$out" "")
-	r3=$(net_mq_vm $ns "$out3" "mq")
+	r1=$(net_mq_vm $ns "$out" "" ",transport=mmio")
+	r3=$(net_mq_vm $ns "$out3" "mq transport=pci msix")
+	r4=$(net_mq_vm $ns "$out4" "mq" ",transport=mmio")
 	if type -P setpriv >/dev/null; then
 		timeout -k 5 30 ip netns exec $ns setpriv --bounding-set=-net_admin "$KVMM" run \
 			--kernel "$PAYLOAD_DIR/virtio_net.elf" --net tap,ifname=knew0 --serial stdio \
@@ -184,14 +191,21 @@ case_net_tap_mq() {
 	if [ "$r1" != "1 1" ] || ! grep -q '^ok - ICMP echo reply from 10.76.0.1' "$out"; then
 		guest_not_ok "$name" "one pair on a 2-queue tap: status/multi_queue '$r1', ping failed" "$out"
 	elif [ "$r3" != "1 1" ] || ! grep -q '^ok - ICMP echo reply from 10.76.0.1' "$out3" ||
-		! grep -q '^ok - MQ: 2 pairs, sent on tx1' "$out3"; then
+		! grep -q '^ok - MQ: 2 pairs, sent on tx1' "$out3" ||
+		! grep -q '^virtio_net: device at .* (virtio-pci)' "$out3" ||
+		! grep -q '^virtio_net: 5 queues, 6 MSI-X vectors' "$out3" ||
+		! grep -q '^ok - MSI-X: control queue interrupt on vector 4' "$out3" ||
+		! grep -q '^ok - MSI-X: tx1 interrupts on vector 3' "$out3"; then
 		guest_not_ok "$name" "two pairs (mq): status/multi_queue '$r3'" "$out3"
+	elif [ "$r4" != "1 1" ] || ! grep -q '^ok - MQ: 2 pairs, sent on tx1' "$out4" ||
+		! grep -q '^virtio_net: device at .* (virtio-mmio)' "$out4"; then
+		guest_not_ok "$name" "two pairs (mq) on virtio-mmio: status/multi_queue '$r4'" "$out4"
 	elif ip -n $ns link show kmq0 >/dev/null 2>&1; then
 		guest_not_ok "$name" "kmq0 left behind"
 	elif [ "$status" -ne 2 ] || [ "$(wc -l <"$out2")" -ne 1 ] || ! grep -q 'no permission' "$out2"; then
 		guest_not_ok "$name" "without CAP_NET_ADMIN: status $status" "$out2"
 	else
-		guest_ok "$name" "2-queue tap: 1 pair (spare queue detached) and 2 pairs ($(grep -o 'received .* on rx1' "$out3")); removed; '$(cat "$out2")'"
+		guest_ok "$name" "2-queue tap: 1 pair on virtio-mmio (spare queue detached) and 2 pairs on virtio-pci ($(grep -o 'received .* on rx1' "$out3"); $(grep -o 'MSI-X interrupts: .*' "$out3")) and virtio-mmio; removed; '$(cat "$out2")'"
 	fi
 	net_ns_cleanup $ns
 }
@@ -213,11 +227,11 @@ case_net_bridge_2vm() {
 	}
 	GUEST_T0=$(date +%s%N)
 	timeout -k 5 "$TIMEOUT" ip netns exec $ns "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_net.elf" \
-		--name vm-a --net bridge,br=kbr0 --cmdline "static=10.78.0.2 peer=10.78.0.3 linger=8" \
+		--name vm-a --net bridge,br=kbr0 --cmdline "static=10.78.0.2 peer=10.78.0.3 linger=8 transport=pci" \
 		--serial stdio --debug-exit </dev/null >"$outa" 2>&1 &
 	pa=$!
 	timeout -k 5 "$TIMEOUT" ip netns exec $ns "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_net.elf" \
-		--name vm-b --net bridge,br=kbr0 --cmdline "static=10.78.0.3 peer=10.78.0.2 linger=8" \
+		--name vm-b --net bridge,br=kbr0,transport=mmio --cmdline "static=10.78.0.3 peer=10.78.0.2 linger=8" \
 		--serial stdio --debug-exit </dev/null >"$outb" 2>&1 &
 	pb=$!
 	net_wait_line "$outa" 'ok - ICMP' 60
@@ -240,7 +254,7 @@ case_net_bridge_2vm() {
 	elif [ "$status" -ne 2 ] || ! grep -q "bridge 'nobr0' does not exist" "$out3"; then
 		guest_not_ok "$name" "missing bridge: status $status" "$out3"
 	else
-		guest_ok "$name" "two VMs pinged each other over kbr0; taps removed on exit"
+		guest_ok "$name" "two VMs (virtio-pci and virtio-mmio) pinged each other over kbr0; taps removed on exit"
 	fi
 	net_ns_cleanup $ns
 }
@@ -262,7 +276,7 @@ case_net_nat() {
 		return
 	}
 	timeout -k 5 "$TIMEOUT" "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_net.elf" \
-		--net bridge,br=knat0 --serial stdio --debug-exit </dev/null >"$out" 2>&1
+		--net bridge,br=knat0 --cmdline transport=pci --serial stdio --debug-exit </dev/null >"$out" 2>&1
 	st=$?
 	{ "$KVMM" net nat delete knat0 && "$KVMM" net nat delete knat0; } >>"$log" 2>&1
 	left=$( (ip link show knat0 2>&1 | grep -v 'does not exist'; nft list ruleset | grep kvmm;

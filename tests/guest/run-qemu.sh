@@ -8,7 +8,8 @@
 # kvmm arguments are mapped: --memory -> -m, --cpus N[,sockets=..] -> -smp, --cmdline ->
 # -append (plus " qemu=1"), --initrd -> -initrd, --on-reboot exit -> -no-reboot, --serial X ->
 # -serial X (instead of -serial stdio), --console stdio -> a virtconsole on a stdio chardev
-# (virtio-serial-device, port 0), --rng and --disk -> virtio-mmio devices. The machine is
+# (virtio-serial, port 0), --rng, --disk, --net user and --console -> modern virtio-pci
+# functions or, with transport=mmio, virtio-mmio devices. The machine is
 # -M microvm unless the case's qemu column says pc. Prints TAP and a final line
 # "N passed, N failed, N skipped"; exits 0, 1 (failures) or 77 (QEMU or KVM unavailable).
 set -u
@@ -37,13 +38,14 @@ fi
 # kvmm's transport=pci (the default) is a modern-only virtio-pci function on QEMU microvm's
 # PCIe root bus (-M microvm,pcie=on; QEMU keeps a transitional device there unless
 # disable-legacy=on); transport=mmio is virtio-mmio version 2.
-# virtio_device KIND TRANSPORT EXTRA: append the -device for a virtio-KIND.
+# virtio_device KIND TRANSPORT EXTRA [PCI-EXTRA]: append the -device for a virtio-KIND
+# (PCI-EXTRA: properties only the PCI proxy has, e.g. romfile=).
 virtio_device() {
 	if [ "$2" = mmio ]; then
 		Q_ARGV+=(-global virtio-mmio.force-legacy=false -device "virtio-$1-device$3$Q_PACKED")
 	else
 		Q_PCIE=1
-		Q_ARGV+=(-device "virtio-$1-pci,disable-legacy=on$3$Q_PACKED")
+		Q_ARGV+=(-device "virtio-$1-pci,disable-legacy=on$3${4:-}$Q_PACKED")
 	fi
 }
 
@@ -78,19 +80,35 @@ rng_argv() {
 }
 
 # qemu_argv: translate C_ARGV (kvmm arguments) into Q_ARGV.
-# net_argv SPEC: kvmm's --net user[,...][,mac=M] as QEMU -netdev user + virtio-net-device (the
-# user options hostfwd/restrict/net are spelled alike). Only the user backend maps.
+# net_argv SPEC: kvmm's --net user[,...][,mac=M][,transport=T] as QEMU -netdev user +
+# virtio-net-pci (modern only, no option ROM) or virtio-net-device (the user options
+# hostfwd/restrict/net are spelled alike). Only the user backend maps.
 net_argv() {
-	local spec=$1 mac='' opt rest=user
+	local spec=$1 mac='' opt rest=user tr=pci
 	IFS=, read -r -a opts <<<"$spec"
 	for opt in "${opts[@]:1}"; do
 		case $opt in
 		mac=*) mac=,$opt ;;
+		transport=*) tr=${opt#transport=} ;;
 		*) rest+=,$opt ;;
 		esac
 	done
-	Q_ARGV+=(-global virtio-mmio.force-legacy=false -netdev "$rest,id=n0"
-		-device "virtio-net-device,netdev=n0$mac")
+	Q_ARGV+=(-netdev "$rest,id=n0")
+	virtio_device net "$tr" ",netdev=n0$mac" ",romfile="
+}
+
+# console_argv VALUE: kvmm's --console stdio[,transport=T] as a virtconsole on a stdio chardev
+# (virtio-serial-pci or virtio-serial-device, one port). Other modes do not map.
+console_argv() {
+	local tr=pci
+	case $1 in
+	stdio) ;;
+	stdio,transport=*) tr=${1#stdio,transport=} ;;
+	*) return 1 ;;
+	esac
+	Q_ARGV+=(-chardev "stdio,id=vcon0,signal=off")
+	virtio_device serial "$tr" ",max_ports=1"
+	Q_ARGV+=(-device "virtconsole,chardev=vcon0")
 }
 
 qemu_argv() {
@@ -119,15 +137,7 @@ qemu_argv() {
 		--disk) disk_argv "${C_ARGV[i + 1]}"; i=$((i + 1)) ;;
 		--net) net_argv "${C_ARGV[i + 1]}"; i=$((i + 1)) ;;
 		--serial) Q_SERIAL=(-serial "${C_ARGV[i + 1]}"); i=$((i + 1)) ;;
-		--console)
-			# kvmm's virtio console = QEMU's virtconsole on a virtio-serial-device.
-			[ "${C_ARGV[i + 1]}" = stdio ] || return 1
-			Q_ARGV+=(-global virtio-mmio.force-legacy=false
-				-chardev "stdio,id=vcon0,signal=off"
-				-device "virtio-serial-device,max_ports=1"
-				-device "virtconsole,chardev=vcon0")
-			i=$((i + 1))
-			;;
+		--console) console_argv "${C_ARGV[i + 1]}" || return 1; i=$((i + 1)) ;;
 		--debug-exit) ;;
 		*)
 			echo "# run-qemu.sh: cannot map kvmm argument '$a'" >&2

@@ -234,18 +234,20 @@ case_vconsole_file() {
 	fi
 	GUEST_T0=$(date +%s%N)
 	timeout -k 5 "$TIMEOUT" "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_console.elf" \
-		--console "file:$log" --serial stdio --debug-exit </dev/null >"$out" 2>&1
+		--console "file:$log" --cmdline transport=pci --serial stdio --debug-exit \
+		</dev/null >"$out" 2>&1
 	status=$?
 	if [ "$status" -ne 1 ]; then
 		guest_not_ok "$name" "exit status $status, expected 1" "$out"
 	elif ! grep -q '^virtio_console: hello from hvc0' "$log" ||
 		! grep -q '^virtio_console: emergency write' "$log" ||
+		! grep -q '^virtio_console: transport virtio-pci$' "$log" ||
 		! grep -q '^virtio_console: PASS' "$log"; then
 		guest_not_ok "$name" "hvc0 lines missing from the --console file" "$log"
 	elif ! tr -d '\r' <"$out" | grep -q '^PASS virtio_console'; then
 		guest_not_ok "$name" "serial output lacks PASS" "$out"
 	else
-		guest_ok "$name" "hvc0 in the file, COM1 on stdout"
+		guest_ok "$name" "hvc0 (virtio-pci) in the file, COM1 on stdout"
 	fi
 }
 # shellcheck source-path=SCRIPTDIR source=qmp.sh

@@ -76,6 +76,8 @@ expect "net bad mac" 2 "bad mac=01:00:00:00:00:01" -- run --net user,mac=01:00:0
 expect "net too many" 2 "at most 4 network devices" -- run --net user --net user --net user --net user --net user
 expect "disk bad cache" 2 "--disk: bad value 'directsync' for cache" -- run --disk /x,cache=directsync
 expect "disk bad aio" 2 "--disk: bad value 'native' for aio" -- run --disk /x,aio=native
+expect "net bad transport" 2 "^kvmm run: --net: transport=isa: pci or mmio" -- run --net user,transport=isa
+expect "console bad transport" 2 "^kvmm run: --console: transport=usb: pci or mmio" -- run --console stdio,transport=usb
 # The block layer names the failing file, then kvmm names the option: two lines at most.
 MAX_LINES=2 expect "missing disk" 2 "--disk /nonexistent/disk.img: No such file" -- run --kernel "$payload" --disk /nonexistent/disk.img
 MAX_LINES=2 expect "disk not an image" 2 "--disk .*notakernel" -- run --kernel "$payload" --disk "$tmp/notakernel",format=qcow2
@@ -84,6 +86,12 @@ for i in 1 2 3 4 5; do head -c 4096 /dev/zero >"$tmp/d$i.img"; done
 expect "five virtio-mmio disks" 2 "--disk .*d5.img: cannot create the device" -- run --kernel "$payload" \
 	--disk "$tmp/d1.img,transport=mmio" --disk "$tmp/d2.img,transport=mmio" --disk "$tmp/d3.img,transport=mmio" \
 	--disk "$tmp/d4.img,transport=mmio" --disk "$tmp/d5.img,transport=mmio"
+expect "fifth virtio-mmio device a NIC" 2 "--net user: cannot create the device: No space left" -- run --kernel "$payload" \
+	--disk "$tmp/d1.img,transport=mmio" --disk "$tmp/d2.img,transport=mmio" --disk "$tmp/d3.img,transport=mmio" \
+	--disk "$tmp/d4.img,transport=mmio" --net user,transport=mmio
+expect "fifth virtio-mmio device a console" 2 "--console: cannot attach the device: No space left" -- run --kernel "$payload" \
+	--disk "$tmp/d1.img,transport=mmio" --disk "$tmp/d2.img,transport=mmio" --disk "$tmp/d3.img,transport=mmio" \
+	--disk "$tmp/d4.img,transport=mmio" --console file:"$tmp/con.out",transport=mmio
 expect "zero cpus" 2 "^kvmm run: --cpus 0: " -- run --cpus 0 --kernel "$payload"
 expect "bad topology" 2 "^kvmm run: --cpus 4,sockets=3: " -- run --cpus 4,sockets=3 --kernel "$payload"
 expect "unknown cpu model" 2 "^kvmm run: --cpu nosuchmodel: " -- run --cpu nosuchmodel --kernel "$payload"
@@ -137,8 +145,8 @@ truncate -s 1M "$tmp/disk.img"
 expect "restore: pci disk" 2 "--restore .*: virtio-pci devices are not supported yet \(use transport=mmio\): virtio-blk at 00:01.0" -- run --restore "$tmp/snap" --memory 128M --disk "path=$tmp/disk.img"
 expect "restore: pci rng" 2 "virtio-pci devices are not supported yet \(use transport=mmio\): virtio-rng at 00:" -- run --restore "$tmp/snap" --memory 128M --rng on
 expect "restore: mmio rng, other count" 2 "the snapshot has 0 virtio devices, this configuration 1" -- run --restore "$tmp/snap" --memory 128M --rng on,transport=mmio
-expect "restore: net" 2 "--restore .*: virtio-net devices \(--net\) are not supported yet" -- run --restore "$tmp/snap" --memory 128M --net user
-expect "restore: console" 2 "--restore .*: the virtio console \(--console\) is not supported yet" -- run --restore "$tmp/snap" --memory 128M --console "file:$tmp/con.log"
+expect "restore: net" 2 "--restore .*: virtio-net devices \(--net\) are not supported yet" -- run --restore "$tmp/snap" --memory 128M --net user,transport=mmio
+expect "restore: console" 2 "--restore .*: the virtio console \(--console\) is not supported yet" -- run --restore "$tmp/snap" --memory 128M --console "file:$tmp/con.log,transport=mmio"
 expect "restore: short memory file" 2 "memory file is truncated or corrupt" -- run --restore "$tmp/snap" --memory 128M
 
 echo "$pass passed, $fail failed"

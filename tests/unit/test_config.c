@@ -142,6 +142,24 @@ static void test_console(void **state)
 	assert_int_equal(vm_config_set(&c, "console", "file:", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "--console"));
 	assert_int_equal(vm_config_set(&c, "console", "tcp:1", err, sizeof(err)), -EINVAL);
+	/* transport=: PCI by default; the last item, so a file path may hold commas */
+	assert_int_equal(c.console_transport, VM_TRANSPORT_PCI);
+	assert_int_equal(vm_config_set(&c, "console", "stdio,transport=mmio", err, sizeof(err)), 0);
+	assert_int_equal(c.console, CONSOLE_STDIO);
+	assert_int_equal(c.console_transport, VM_TRANSPORT_MMIO);
+	assert_int_equal(
+	    vm_config_set(&c, "console", "file:/tmp/a,b.log,transport=pci", err, sizeof(err)), 0);
+	assert_int_equal(c.console, CONSOLE_FILE);
+	assert_string_equal(c.console_path, "/tmp/a,b.log");
+	assert_int_equal(c.console_transport, VM_TRANSPORT_PCI);
+	assert_int_equal(vm_config_set(&c, "console", "pty,transport=mmio", err, sizeof(err)), 0);
+	assert_int_equal(vm_config_set(&c, "console", "pty", err, sizeof(err)), 0);
+	assert_int_equal(c.console_transport, VM_TRANSPORT_PCI);
+	assert_int_equal(vm_config_set(&c, "console", "pty,transport=isa", err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "transport=isa: pci or mmio"));
+	assert_int_equal(vm_config_set(&c, "console", "stdio,packed=on", err, sizeof(err)),
+			 -EINVAL);
 	assert_int_equal(vm_config_set(&c, "serial", "bogus", err, sizeof(err)), -EINVAL);
 	assert_false(c.serial_set);
 	assert_int_equal(vm_config_set(&c, "serial", "stdio", err, sizeof(err)), 0);

@@ -61,6 +61,8 @@ static void test_errors(void **state)
 	    "bridge",
 	    "bridge,br=br0,queues=2",
 	    "user,novalue",
+	    "user,transport=isa",
+	    "tap,ifname=t0,transport=",
 	};
 	struct net_opts o;
 	char err[256];
@@ -91,6 +93,30 @@ static void test_tap_bridge(void **state)
 	assert_string_equal(o.ifname, "");
 }
 
+/* transport=pci|mmio on every backend; PCI when not given. */
+static void test_transport(void **state)
+{
+	struct net_opts o;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(net_opts_parse("user", &o, err, sizeof(err)), 0);
+	assert_false(o.mmio);
+	assert_int_equal(net_opts_parse("user,transport=mmio", &o, err, sizeof(err)), 0);
+	assert_true(o.mmio);
+	assert_int_equal(net_opts_parse("user,transport=mmio,transport=pci", &o, err, sizeof(err)),
+			 0);
+	assert_false(o.mmio);
+	assert_int_equal(
+	    net_opts_parse("tap,ifname=t0,queues=2,transport=mmio", &o, err, sizeof(err)), 0);
+	assert_true(o.mmio);
+	assert_int_equal(o.queues, 2);
+	assert_int_equal(net_opts_parse("bridge,br=br0,transport=pci", &o, err, sizeof(err)), 0);
+	assert_false(o.mmio);
+	assert_int_equal(net_opts_parse("user,transport=virtio", &o, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "transport=virtio: pci or mmio"));
+}
+
 static void test_mac_and_subnet(void **state)
 {
 	uint8_t a[6], b[6], c[6];
@@ -115,9 +141,8 @@ static void test_mac_and_subnet(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_user),
-	    cmocka_unit_test(test_errors),
-	    cmocka_unit_test(test_tap_bridge),
+	    cmocka_unit_test(test_user),	   cmocka_unit_test(test_errors),
+	    cmocka_unit_test(test_tap_bridge),	   cmocka_unit_test(test_transport),
 	    cmocka_unit_test(test_mac_and_subnet),
 	};
 

@@ -1,5 +1,6 @@
-/* tests/guest/payload/virtio_console.c — a minimal virtio-mmio driver for virtio-console
- * (port 0, no MULTIPORT). Finds the device (DeviceID 3) through the DSDT, negotiates VERSION_1
+/* tests/guest/payload/virtio_console.c — a minimal virtio driver for virtio-console (port 0, no
+ * MULTIPORT) over virtio-mmio, or modern virtio-pci with transport=pci (the vdev_* calls of
+ * lib/virtio_pci.c). Finds the device (DeviceID 3: DSDT or bus 0), negotiates VERSION_1
  * and EMERG_WRITE (if offered), sets up the receiveq (queue 0) and the transmitq (queue 1), then:
  *   - writes "virtio_console: hello from hvc0" on the transmitq as a two-segment chain and waits
  *     for the device to use it;
@@ -9,7 +10,7 @@
  *     "virtio_console: echo <bytes>" and compares their POSIX cksum with `sum`.
  * Every result line also goes out on the transmitq, so the VMM's console output shows it (the
  * serial port may be off). Arguments: rx=N (default 0) sum=CKSUM bufs=N (1..16, default 4)
- * buflen=N (1..64, default 8) timeout=SECONDS (default 20). */
+ * buflen=N (1..64, default 8) timeout=SECONDS (default 20) transport=pci. */
 #include "payload.h"
 
 const char payload_name[] = "virtio_console";
@@ -38,7 +39,7 @@ static struct vq rxq = {(volatile struct desc *)RXQ_GPA, (volatile uint16_t *)(R
 			(volatile uint16_t *)(RXQ_GPA + 0x2000), 0, 0};
 static struct vq txq = {(volatile struct desc *)TXQ_GPA, (volatile uint16_t *)(TXQ_GPA + 0x1000),
 			(volatile uint16_t *)(TXQ_GPA + 0x2000), 0, 0};
-static uint64_t base;
+static struct vdev dev;
 static uint8_t rxdata[MAX_RX + 1];
 
 static void publish(struct vq *q, uint16_t head, unsigned qidx)
@@ -48,7 +49,7 @@ static void publish(struct vq *q, uint16_t head, unsigned qidx)
 	q->avail_idx++;
 	q->avail[1] = q->avail_idx;
 	__asm__ volatile("mfence" ::: "memory");
-	mmio_write32(base + 0x50, qidx);
+	vdev_notify(&dev, (uint16_t)qidx);
 }
 
 /* The used element i of q: id and len. */
@@ -74,7 +75,7 @@ static bool con_send(const char *s, size_t len)
 	for (unsigned spin = 0; spin < 20000000; spin++) {
 		if (txq.used[1] != txq.used_seen) {
 			used_elem(&txq, txq.used_seen++, &id, &ulen);
-			mmio_write32(base + 0x64, mmio_read32(base + 0x60));
+			(void)vdev_ack(&dev);
 			return id == 0;
 		}
 		cpu_relax();
@@ -94,27 +95,23 @@ static bool driver_init(bool *emerg)
 {
 	uint32_t f0;
 
-	mmio_write32(base + 0x70, 0);
-	mmio_write32(base + 0x70, 1);
-	mmio_write32(base + 0x70, 3);
-	mmio_write32(base + 0x14, 0);
-	f0 = mmio_read32(base + 0x10);
-	mmio_write32(base + 0x14, 1);
-	if (!check(mmio_read32(base + 0x10) & 1, "device offers VERSION_1"))
+	vdev_set_status(&dev, 0);
+	vdev_set_status(&dev, 1);
+	vdev_set_status(&dev, 3);
+	f0 = vdev_features(&dev, 0);
+	if (!check(vdev_features(&dev, 1) & 1, "device offers VERSION_1"))
 		return false;
 	*emerg = f0 & (1u << F_EMERG);
-	mmio_write32(base + 0x24, 1);
-	mmio_write32(base + 0x20, 1);
-	mmio_write32(base + 0x24, 0);
-	mmio_write32(base + 0x20, f0 & (1u << F_EMERG));
-	mmio_write32(base + 0x70, 0x0b);
-	if (!check(mmio_read32(base + 0x70) & 0x08, "FEATURES_OK accepted"))
+	vdev_set_features(&dev, 1, 1);
+	vdev_set_features(&dev, 0, f0 & (1u << F_EMERG));
+	vdev_set_status(&dev, 0x0b);
+	if (!check(vdev_status(&dev) & 0x08, "FEATURES_OK accepted"))
 		return false;
-	if (!vmmio_setup_queue(base, 0, QSIZE, RXQ_GPA) ||
-	    !vmmio_setup_queue(base, 1, QSIZE, TXQ_GPA))
+	if (!vdev_setup_queue(&dev, 0, QSIZE, RXQ_GPA) ||
+	    !vdev_setup_queue(&dev, 1, QSIZE, TXQ_GPA))
 		return false;
-	mmio_write32(base + 0x70, 0x0f);
-	return check(mmio_read32(base + 0x70) == 0x0f, "status DRIVER_OK");
+	vdev_set_status(&dev, 0x0f);
+	return check(vdev_status(&dev) == 0x0f, "status DRIVER_OK");
 }
 
 static void rx_post(uint16_t i, unsigned buflen)
@@ -141,7 +138,7 @@ static unsigned receive(unsigned want, unsigned bufs, unsigned buflen, uint64_t 
 			continue;
 		}
 		used_elem(&rxq, rxq.used_seen++, &id, &len);
-		mmio_write32(base + 0x64, mmio_read32(base + 0x60));
+		(void)vdev_ack(&dev);
 		if (!check(id < bufs && len <= buflen, "used id %u len %u", id, len))
 			return got;
 		if (len > want - got)
@@ -196,17 +193,19 @@ int payload_main(const struct boot_info *bi)
 
 	if (want > MAX_RX || bufs < 1 || bufs > QSIZE || buflen < 1 || buflen > 64)
 		exit_fail("bad arguments");
-	base = rsdp ? vmmio_find(rsdp, 3) : 0;
-	if (!check(base != 0, "virtio-mmio console device (LNRO0005, DeviceID 3) in the DSDT"))
+	if (!check(rsdp && vdev_find(rsdp, 3, &dev), "virtio console device (DeviceID 3) found"))
 		return EXIT_CODE_FAIL;
-	printf("virtio_console: device at 0x%lx\n", base);
-	if (!check(mmio_read32(base + 4) == 2, "version 2") || !driver_init(&emerg))
+	printf("virtio_console: device at 0x%lx (%s)\n", dev.pci ? dev.common : dev.mmio,
+	       dev.pci ? "virtio-pci" : "virtio-mmio");
+	if (!driver_init(&emerg))
 		return EXIT_CODE_FAIL;
 	if (!check(con_send(hello, sizeof(hello) - 1), "transmit chain used"))
 		return EXIT_CODE_FAIL;
+	con_line(dev.pci ? "virtio_console: transport virtio-pci\n"
+			 : "virtio_console: transport virtio-mmio\n");
 	if (check(emerg, "device offers EMERG_WRITE"))
 		for (const char *p = emerg_line; *p; p++)
-			mmio_write32(base + 0x100 + 8, (uint8_t)*p);
+			vdev_config_write32(&dev, 8, (uint8_t)*p);
 	if (want)
 		r = echo_and_check(want, bufs, buflen);
 	if (r == EXIT_CODE_PASS && check_failures())

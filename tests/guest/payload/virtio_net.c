@@ -1,5 +1,6 @@
-/* tests/guest/payload/virtio_net.c — a minimal polled virtio-net driver (virtio-mmio, VERSION_1
- * and MAC only: 12-byte headers, one 2 KiB buffer per received frame) with just enough of an
+/* tests/guest/payload/virtio_net.c — a minimal polled virtio-net driver (virtio-mmio, or modern
+ * virtio-pci with transport=pci, through the vdev_* calls of lib/virtio_pci.c; VERSION_1 and MAC
+ * only: 12-byte headers, one 2 KiB buffer per received frame) with just enough of an
  * IPv4 stack to check a network end to end:
  *   - DHCP: DISCOVER -> OFFER -> REQUEST -> ACK (address, router, server id);
  *   - ARP: resolve the router, and answer requests for our address;
@@ -10,8 +11,12 @@
  *   - static=A.B.C.D,peer=A.B.C.D: skip DHCP and ping `peer` instead of the router (tap tests).
  *   - mq: negotiate MQ + CTRL_VQ, switch to 2 queue pairs (VQ_PAIRS_SET) and transmit on tx1,
  *     receiving on rx0 and rx1 (a multi-queue tap).
+ *   - msix (PCI): one MSI-X vector per queue (queue q -> table entry q -> IDT vector 0x60 + q)
+ *     and the last entry for configuration changes (a vector past the table must read back as
+ *     NO_VECTOR); at the end the queues that carried buffers must have had interrupts on their
+ *     own vectors and the entries of no queue none. The polling loop still does the work.
  * Arguments: tcp=PORT, wait=SECONDS (how long to wait for the connection, default 60),
- * static=, peer=, noicmp, linger=SECONDS, mq. */
+ * static=, peer=, noicmp, linger=SECONDS, mq, transport=pci (else virtio-mmio), msix. */
 #include "payload.h"
 
 const char payload_name[] = "virtio_net";
@@ -24,6 +29,8 @@ const char payload_name[] = "virtio_net";
 #define BUF_LEN	  2048
 #define HDR_LEN	  12
 #define MS	  1000ull
+#define VEC_MSIX  0x60
+#define MAX_VEC	  16
 
 struct desc {
 	uint64_t addr;
@@ -31,11 +38,14 @@ struct desc {
 	uint16_t flags, next;
 };
 
-static uint64_t base;
+static struct vdev dev;
 static uint8_t mac[6], gw_mac[6];
 static uint32_t my_ip, gw_ip, server_ip, offer_ip, peer_ip;
 static uint16_t rx_last[2], tx_idx, ctrl_idx;
 static unsigned npairs = 1, txq = 1, rx_count[2];
+static bool use_msix;
+static unsigned nvec;			      /* MSI-X table size (PCI) */
+static volatile unsigned msix_count[MAX_VEC]; /* interrupts per table entry */
 #define TX_RING QRING(txq)
 static uint32_t xid = 0x6b766d6d;
 static uint64_t tsc_per_ms; /* calibrated against the LAPIC timer: deadlines are wall-clock,
@@ -121,20 +131,29 @@ static volatile uint16_t *ring_used(uint64_t r)
 	return (volatile uint16_t *)(r + 0x2000);
 }
 
-static bool setup_queue(unsigned q, uint64_t ring)
+static void msix_isr(struct trap_frame *f)
 {
-	mmio_write32(base + 0x30, q);
-	if (!check(mmio_read32(base + 0x34) >= QSIZE, "queue %u max size", q))
+	msix_count[f->vector - VEC_MSIX]++;
+	lapic_eoi();
+}
+
+static bool msix_init(void)
+{
+	if (!check(nvec >= 2 && nvec <= MAX_VEC, "MSI-X table of %u entries", nvec))
 		return false;
-	memset((void *)ring, 0, 0x3000);
-	mmio_write32(base + 0x38, QSIZE);
-	mmio_write32(base + 0x80, (uint32_t)ring);
-	mmio_write32(base + 0x84, 0);
-	mmio_write32(base + 0x90, (uint32_t)(ring + 0x1000));
-	mmio_write32(base + 0x94, 0);
-	mmio_write32(base + 0xa0, (uint32_t)(ring + 0x2000));
-	mmio_write32(base + 0xa4, 0);
-	mmio_write32(base + 0x44, 1);
+	lapic_enable();
+	for (unsigned i = 0; i < nvec; i++)
+		irq_set_handler(VEC_MSIX + i, msix_isr);
+	if (!vdev_msix_enable_n(&dev, lapic_id(), VEC_MSIX, nvec))
+		return false;
+	mmio_write16(dev.common + 0x10, (uint16_t)nvec);
+	if (!check(mmio_read16(dev.common + 0x10) == 0xffff,
+		   "config vector %u (past the table) reads back NO_VECTOR", nvec))
+		return false;
+	mmio_write16(dev.common + 0x10, (uint16_t)(nvec - 1));
+	if (!check(mmio_read16(dev.common + 0x10) == nvec - 1, "config vector %u", nvec - 1))
+		return false;
+	irq_enable();
 	return true;
 }
 
@@ -142,29 +161,31 @@ static bool driver_init(void)
 {
 	uint32_t f0;
 
-	mmio_write32(base + 0x70, 0);
-	mmio_write32(base + 0x70, 1);
-	mmio_write32(base + 0x70, 3);
-	mmio_write32(base + 0x14, 0);
-	f0 = mmio_read32(base + 0x10);
+	vdev_set_status(&dev, 0);
+	vdev_set_status(&dev, 1);
+	vdev_set_status(&dev, 3);
+	f0 = vdev_features(&dev, 0);
 	if (!check(f0 & (1u << 5), "device offers MAC"))
 		return false;
 	if (npairs == 2 &&
 	    !check((f0 & (1u << 22)) && (f0 & (1u << 17)), "device offers MQ and CTRL_VQ"))
 		return false;
-	mmio_write32(base + 0x24, 0);
-	mmio_write32(base + 0x20, (1u << 5) | (npairs == 2 ? (1u << 22) | (1u << 17) : 0));
-	mmio_write32(base + 0x24, 1);
-	mmio_write32(base + 0x20, 1); /* VERSION_1 */
-	mmio_write32(base + 0x70, 0x0b);
-	if (!check(mmio_read32(base + 0x70) & 0x08, "FEATURES_OK accepted"))
+	vdev_set_features(&dev, 0, (1u << 5) | (npairs == 2 ? (1u << 22) | (1u << 17) : 0));
+	vdev_set_features(&dev, 1, 1); /* VERSION_1 */
+	vdev_set_status(&dev, 0x0b);
+	if (!check(vdev_status(&dev) & 0x08, "FEATURES_OK accepted"))
+		return false;
+	if (use_msix && !msix_init())
 		return false;
 	/* rx0 tx0 [rx1 tx1 ctrl] */
-	for (unsigned q = 0; q < (npairs == 2 ? 5u : 2u); q++)
-		if (!setup_queue(q, QRING(q)))
+	for (unsigned q = 0; q < (npairs == 2 ? 5u : 2u); q++) {
+		if (use_msix)
+			dev.queue_vector = (uint16_t)q;
+		if (!vdev_setup_queue(&dev, (uint16_t)q, QSIZE, QRING(q)))
 			return false;
+	}
 	for (unsigned i = 0; i < 6; i++)
-		mac[i] = *(volatile uint8_t *)(base + 0x100 + i);
+		mac[i] = vdev_config_read8(&dev, i);
 	/* all receive buffers up front */
 	for (unsigned p = 0; p < npairs; p++) {
 		for (uint16_t i = 0; i < QSIZE; i++) {
@@ -175,11 +196,11 @@ static bool driver_init(void)
 		__asm__ volatile("mfence" ::: "memory");
 		ring_avail(QRING(2 * p))[1] = QSIZE;
 	}
-	mmio_write32(base + 0x70, 0x0f);
-	if (!check(mmio_read32(base + 0x70) == 0x0f, "DRIVER_OK"))
+	vdev_set_status(&dev, 0x0f);
+	if (!check(vdev_status(&dev) == 0x0f, "DRIVER_OK"))
 		return false;
 	for (unsigned p = 0; p < npairs; p++)
-		mmio_write32(base + 0x50, 2 * p);
+		vdev_notify(&dev, (uint16_t)(2 * p));
 	return true;
 }
 
@@ -201,7 +222,7 @@ static bool mq_enable(void)
 	__asm__ volatile("mfence" ::: "memory");
 	ring_avail(r)[1] = ++ctrl_idx;
 	__asm__ volatile("mfence" ::: "memory");
-	mmio_write32(base + 0x50, 4);
+	vdev_notify(&dev, 4);
 	for (uint64_t end = now_ms() + 2000; now_ms() < end && ring_used(r)[1] != ctrl_idx;)
 		cpu_relax();
 	if (!check(ring_used(r)[1] == ctrl_idx && b[4] == 0, "VQ_PAIRS_SET 2 acknowledged (ack %u)",
@@ -226,7 +247,7 @@ static bool xmit(size_t len)
 	__asm__ volatile("mfence" ::: "memory");
 	ring_avail(TX_RING)[1] = ++tx_idx;
 	__asm__ volatile("mfence" ::: "memory");
-	mmio_write32(base + 0x50, txq);
+	vdev_notify(&dev, (uint16_t)txq);
 	for (uint64_t end = now_ms() + 2000; now_ms() < end;) {
 		if (ring_used(TX_RING)[1] == tx_idx)
 			return true;
@@ -557,7 +578,7 @@ static bool poll_rxq(unsigned p)
 		__asm__ volatile("mfence" ::: "memory");
 		ring_avail(r)[1]++;
 		__asm__ volatile("mfence" ::: "memory");
-		mmio_write32(base + 0x50, 2 * p);
+		vdev_notify(&dev, (uint16_t)(2 * p));
 	}
 	return got;
 }
@@ -570,7 +591,7 @@ static void poll_rx(void)
 	for (unsigned p = 0; p < npairs; p++)
 		got |= poll_rxq(p);
 	if (got)
-		mmio_write32(base + 0x64, mmio_read32(base + 0x60));
+		(void)vdev_ack(&dev);
 }
 
 /* Poll until `want` is passed or `ms` (wall clock) elapse; `resend` runs every second. */
@@ -614,13 +635,36 @@ static void resend_echo(void)
 	icmp_send_echo(gw_ip);
 }
 
+/* msix: the queues that carried buffers interrupted on their own vectors; unused entries
+ * (between the last queue and the config entry) stayed quiet. */
+static void check_msix(void)
+{
+	unsigned nqs = npairs == 2 ? 5u : 2u, stray = 0;
+
+	irq_disable();
+	printf("virtio_net: MSI-X interrupts: rx0 %u tx0 %u", msix_count[0], msix_count[1]);
+	if (npairs == 2)
+		printf(" rx1 %u tx1 %u ctrl %u", msix_count[2], msix_count[3], msix_count[4]);
+	printf(" config %u\n", msix_count[nvec - 1]);
+	for (unsigned i = nqs; i + 1 < nvec; i++)
+		stray += msix_count[i];
+	check(msix_count[0] > 0, "MSI-X: rx0 interrupts on vector 0");
+	check(msix_count[txq] > 0, "MSI-X: tx%u interrupts on vector %u", txq / 2, txq);
+	if (npairs == 2) {
+		check(msix_count[4] > 0, "MSI-X: control queue interrupt on vector 4");
+		check((msix_count[2] > 0) == (rx_count[1] > 0),
+		      "MSI-X: rx1 interrupts on vector 2 (%u) iff frames on rx1 (%u)",
+		      msix_count[2], rx_count[1]);
+	}
+	check(stray == 0, "MSI-X: no interrupts on the %u entries of no queue", nvec - 1 - nqs);
+}
+
 int payload_main(const struct boot_info *bi)
 {
 	uint64_t rsdp = acpi_find_rsdp(bi->rsdp_paddr);
 	char arg[32];
 
-	base = rsdp ? vmmio_find(rsdp, 1) : 0;
-	if (!check(base != 0, "virtio-mmio net device (LNRO0005, DeviceID 1) in the DSDT"))
+	if (!check(rsdp && vdev_find(rsdp, 1, &dev), "virtio net device (DeviceID 1) found"))
 		return EXIT_CODE_FAIL;
 	{
 		uint64_t t0 = rdtsc();
@@ -632,11 +676,24 @@ int payload_main(const struct boot_info *bi)
 	}
 	if (cmdline_has("mq"))
 		npairs = 2;
+	if (dev.pci && dev.msix_cap) {
+		/* one MSI-X vector per queue plus config (kvmm; QEMU sizes its table otherwise) */
+		unsigned nq = mmio_read16(dev.common + 0x12);
+
+		nvec = (pci_cfg_read16(dev.ecam, dev.slot, dev.msix_cap + 2u) & 0x7ff) + 1u;
+		printf("virtio_net: %u queues, %u MSI-X vectors\n", nq, nvec);
+		if (!cmdline_has("qemu"))
+			check(nvec == nq + 1, "MSI-X: one vector per queue plus config");
+	}
+	use_msix = cmdline_has("msix");
+	if (use_msix && !check(dev.pci && nvec, "msix: a virtio-pci device with MSI-X"))
+		return EXIT_CODE_FAIL;
 	if (!driver_init())
 		return EXIT_CODE_FAIL;
 	if (npairs == 2 && !mq_enable())
 		return EXIT_CODE_FAIL;
-	printf("virtio_net: device at 0x%lx, MAC %02x:%02x:%02x:%02x:%02x:%02x\n", base, mac[0],
+	printf("virtio_net: device at 0x%lx (%s), MAC %02x:%02x:%02x:%02x:%02x:%02x\n",
+	       dev.pci ? dev.common : dev.mmio, dev.pci ? "virtio-pci" : "virtio-mmio", mac[0],
 	       mac[1], mac[2], mac[3], mac[4], mac[5]);
 	if (cmdline_get("mac", arg, sizeof(arg)))
 		check(!strncmp(arg, "52:54:00:12:34:56", 17) && mac[5] == 0x56,
@@ -677,6 +734,8 @@ int payload_main(const struct boot_info *bi)
 		wait_state(DONE, cmdline_u64("linger", 1) * MS, NULL);
 		printf("virtio_net: answered %u echo requests\n", echo_answered);
 	}
+	if (use_msix)
+		check_msix();
 	printf("virtio_net: done\n");
 	return 0;
 }

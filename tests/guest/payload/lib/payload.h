@@ -365,8 +365,8 @@ unsigned pci_assign_bars(uint64_t ecam, unsigned slot, uint64_t *next, uint64_t 
 /* ---- virtio driver over either transport (lib/virtio_pci.c; BSP) ---- */
 struct vdev {
 	bool pci;
-	uint64_t mmio;					/* virtio-mmio window */
-	uint64_t ecam;					/* virtio-pci: bus 0 ECAM */
+	uint64_t mmio; /* virtio-mmio window */
+	uint64_t ecam; /* virtio-pci: bus 0 ECAM */
 	unsigned slot;
 	uint64_t common, isr, device, notify, msix_table; /* virtio-pci addresses */
 	uint32_t notify_mult;
@@ -382,13 +382,21 @@ uint32_t vdev_features(struct vdev *v, unsigned sel);
 void vdev_set_features(struct vdev *v, unsigned sel, uint32_t f);
 /* Queue 0 as vmmio_setup_queue0, then DRIVER_OK; on PCI uses v->queue_vector. */
 bool vdev_setup_queue0(struct vdev *v, uint16_t qsize, uint64_t ring_gpa);
+/* Queue q the same way without DRIVER_OK (devices with several queues: set each up, then
+ * vdev_set_status(v, 0x0f)); on PCI each queue gets v->queue_vector. */
+bool vdev_setup_queue(struct vdev *v, uint16_t q, uint16_t qsize, uint64_t ring_gpa);
 void vdev_notify(struct vdev *v, uint16_t q);
 /* Read and acknowledge the interrupt status (mmio: InterruptStatus + ACK; pci: ISR). */
 uint32_t vdev_ack(struct vdev *v);
+uint8_t vdev_config_read8(struct vdev *v, uint32_t off);
 uint32_t vdev_config_read32(struct vdev *v, uint32_t off);
+void vdev_config_write32(struct vdev *v, uint32_t off, uint32_t val);
 /* PCI only: enable MSI-X with vector table entry 0 -> (LAPIC of apic_id, idt_vector) and use
  * it for queue 0. False on virtio-mmio or without the capability. Before vdev_setup_queue0. */
 bool vdev_msix_enable(struct vdev *v, uint32_t apic_id, uint8_t idt_vector);
+/* The same with table entries 0..n-1 -> idt_vector + i (n at most the table size, checked); the
+ * caller then points each queue at its entry (v->queue_vector before vdev_setup_queue). */
+bool vdev_msix_enable_n(struct vdev *v, uint32_t apic_id, uint8_t idt_vector, unsigned n);
 
 /* Implemented by each payload. Return 0 for PASS or a failure code (EXIT_CODE_*). */
 int payload_main(const struct boot_info *bi);

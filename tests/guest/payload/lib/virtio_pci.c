@@ -145,16 +145,16 @@ static void write64(uint64_t a, uint64_t val)
 	mmio_write32(a + 4, (uint32_t)(val >> 32));
 }
 
-bool vdev_setup_queue0(struct vdev *v, uint16_t qsize, uint64_t ring)
+bool vdev_setup_queue(struct vdev *v, uint16_t q, uint16_t qsize, uint64_t ring)
 {
 	uint64_t c = v->common;
 	uint16_t max;
 
 	if (!v->pci)
-		return vmmio_setup_queue0(v->mmio, qsize, ring);
-	mmio_write16(c + C_Q_SELECT, 0);
+		return vmmio_setup_queue(v->mmio, q, qsize, ring);
+	mmio_write16(c + C_Q_SELECT, q);
 	max = mmio_read16(c + C_Q_SIZE);
-	if (!check(max >= qsize, "queue 0 size %u", max))
+	if (!check(max >= qsize, "queue %u size %u", q, max))
 		return false;
 	memset((void *)ring, 0, 0x3000);
 	mmio_write16(c + C_Q_SIZE, qsize);
@@ -163,11 +163,20 @@ bool vdev_setup_queue0(struct vdev *v, uint16_t qsize, uint64_t ring)
 	write64(c + C_Q_USED, ring + 0x2000);
 	if (v->queue_vector != 0xffff) {
 		mmio_write16(c + C_Q_MSIX, v->queue_vector);
-		if (!check(mmio_read16(c + C_Q_MSIX) == v->queue_vector, "queue 0 MSI-X vector %u",
-			   v->queue_vector))
+		if (!check(mmio_read16(c + C_Q_MSIX) == v->queue_vector, "queue %u MSI-X vector %u",
+			   q, v->queue_vector))
 			return false;
 	}
 	mmio_write16(c + C_Q_ENABLE, 1);
+	return true;
+}
+
+bool vdev_setup_queue0(struct vdev *v, uint16_t qsize, uint64_t ring)
+{
+	if (!v->pci)
+		return vmmio_setup_queue0(v->mmio, qsize, ring);
+	if (!vdev_setup_queue(v, 0, qsize, ring))
+		return false;
 	vdev_set_status(v, 0x0f);
 	return check(vdev_status(v) == 0x0f, "status DRIVER_OK (0x%x)", vdev_status(v));
 }
@@ -196,25 +205,47 @@ uint32_t vdev_ack(struct vdev *v)
 	return s;
 }
 
+void vdev_config_write32(struct vdev *v, uint32_t off, uint32_t val)
+{
+	mmio_write32(v->pci ? v->device + off : v->mmio + 0x100 + off, val);
+}
+
+uint8_t vdev_config_read8(struct vdev *v, uint32_t off)
+{
+	return v->pci ? mmio_read8(v->device + off) : mmio_read8(v->mmio + 0x100 + off);
+}
+
 uint32_t vdev_config_read32(struct vdev *v, uint32_t off)
 {
 	return v->pci ? mmio_read32(v->device + off) : mmio_read32(v->mmio + 0x100 + off);
 }
 
-bool vdev_msix_enable(struct vdev *v, uint32_t apic_id, uint8_t vec)
+bool vdev_msix_enable_n(struct vdev *v, uint32_t apic_id, uint8_t vec, unsigned n)
 {
 	uint16_t ctrl;
 
 	if (!v->pci || !v->msix_cap || !v->msix_table)
 		return false;
-	/* entry 0: address (destination APIC id), data (fixed, edge, vector), unmasked */
-	mmio_write32(v->msix_table + 0, 0xfee00000u | (apic_id << 12));
-	mmio_write32(v->msix_table + 4, 0);
-	mmio_write32(v->msix_table + 8, vec);
-	mmio_write32(v->msix_table + 12, 0);
 	ctrl = pci_cfg_read16(v->ecam, v->slot, v->msix_cap + 2u);
+	if (!check(n >= 1 && n <= (ctrl & 0x7ffu) + 1u, "MSI-X table has %u entries (want %u)",
+		   (ctrl & 0x7ff) + 1, n))
+		return false;
+	/* entry i: address (destination APIC id), data (fixed, edge, vec + i), unmasked */
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t e = v->msix_table + 16ull * i;
+
+		mmio_write32(e + 0, 0xfee00000u | (apic_id << 12));
+		mmio_write32(e + 4, 0);
+		mmio_write32(e + 8, vec + i);
+		mmio_write32(e + 12, 0);
+	}
 	pci_cfg_write16(v->ecam, v->slot, v->msix_cap + 2u, (uint16_t)((ctrl | 0x8000) & ~0x4000));
 	v->queue_vector = 0;
 	return check(pci_cfg_read16(v->ecam, v->slot, v->msix_cap + 2u) & 0x8000,
 		     "MSI-X enabled (%u vectors)", (ctrl & 0x7ff) + 1);
+}
+
+bool vdev_msix_enable(struct vdev *v, uint32_t apic_id, uint8_t vec)
+{
+	return vdev_msix_enable_n(v, apic_id, vec, 1);
 }
