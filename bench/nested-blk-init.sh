@@ -73,7 +73,7 @@ vmm_run() {
 	local name=$1 cache=$2 target=$3 out=/tmp/$1-$2.out st
 	if [ "$name" = kvmm ]; then
 		set -- /kvmm/kvmm run --kernel $payload --memory 256M \
-			--disk "path=$target,cache=$cache" --cmdline "ops=$ops" --serial stdio --debug-exit
+			--disk "path=$target,cache=$cache,transport=mmio" --cmdline "ops=$ops" --serial stdio --debug-exit
 	else
 		set -- qemu-system-x86_64 -M microvm,rtc=on -accel kvm -nodefaults -no-user-config \
 			-display none -serial stdio -m 256M -device isa-debug-exit,iobase=0xf4,iosize=4 \
