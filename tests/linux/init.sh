@@ -4,6 +4,7 @@
 # Loads the virtio modules (virtio_pci, virtio_mmio, blk, net, console, rng) in the order of
 # /lib/modules/load-order, then prints one line per check on the console (COM1):
 #   LINUX-CHECK ok: WHAT       or   LINUX-CHECK fail: WHAT
+# (LINUX-INFO: lines add detail, among them the kernel's ACPI errors/warnings and BUG/WARNING lines),
 # then LINUX-DONE ok|fail (after a failure also LINUX-DMESG: lines: the kernel's messages
 # about virtio/PCI/MSI/ACPI) and powers off (ACPI S5: kvmm exits 0).
 # What the host (tests/guest/linux.sh) sets up and expects:
@@ -120,6 +121,9 @@ if wait_for /sys/class/net/eth0; then
 else
 	fail "no eth0"
 fi
+
+# Kernel complaints (not failures of the case, but visible in its TAP comments).
+dmesg | grep -E 'ACPI (Error|Warning|BIOS)|BUG|WARNING|firmware' | head -n 20 | sed 's/^/LINUX-INFO: kernel: /'
 
 if [ "$FAILED" = 0 ]; then
 	echo "LINUX-DONE ok, up $(cut -d' ' -f1 /proc/uptime) s"
