@@ -3,6 +3,7 @@
 # Include after mk/payload.mk (uses PAYLOAD_ELFS and PAYLOAD_OUT).
 # Targets:
 #   nested-initramfs  $(BUILD)/nested/initramfs.cpio (kvmm, payloads, busybox, kvm modules)
+#   linux-initramfs   $(BUILD)/linux/{vmlinuz,initramfs.cpio} for the `linux` case outside nested runs
 #   check-nested      build it, boot it, run the guest case table inside; CASES=REGEX: a subset.
 #                     Exit status 77 from the script (the environment cannot run it) is
 #                     reported as SKIPPED, not as a failure.
@@ -11,7 +12,8 @@ NESTED_OUT := $(BUILD)/nested
 NESTED_INITRD := $(NESTED_OUT)/initramfs.cpio
 NESTED_INPUTS := tests/nested/mkinitramfs.sh tests/nested/init.sh tests/nested/lib.sh \
 	tests/guest/run.sh tests/guest/lib.sh tests/guest/cases.sh tests/guest/net.sh \
-	tests/guest/snapshot.sh tests/guest/qmp.sh
+	tests/guest/snapshot.sh tests/guest/qmp.sh tests/guest/linux.sh tests/linux/mkinitramfs.sh \
+	tests/linux/init.sh
 
 $(NESTED_INITRD): $(KVMM) $(SNAPSHOT_DRIVE) $(PAYLOAD_ELFS) $(NESTED_INPUTS)
 	@mkdir -p $(@D)
@@ -33,4 +35,12 @@ check-nested: $(KVMM) $(SNAPSHOT_DRIVE) $(PAYLOAD_ELFS)
 	elif [ $$st -eq 77 ]; then echo "check-nested: SKIPPED: this host cannot run nested KVM under TCG"; \
 	elif [ $$st -ne 0 ]; then exit $$st; fi
 
-.PHONY: nested-initramfs check-nested
+# The real-Linux guest case (tests/guest/linux.sh) outside nested runs: $(BUILD)/linux/vmlinuz
+# and initramfs.cpio, found there by `make check-guest` ($(PAYLOAD_OUT)/../linux).
+LINUX_OUT := $(BUILD)/linux
+$(LINUX_OUT)/initramfs.cpio: tests/linux/mkinitramfs.sh tests/linux/init.sh
+	$(Q)tests/linux/mkinitramfs.sh $(LINUX_OUT) $(NESTED_KVER)
+
+linux-initramfs: $(LINUX_OUT)/initramfs.cpio
+
+.PHONY: nested-initramfs check-nested linux-initramfs

@@ -9,7 +9,7 @@
 # threads named vcpu0/vcpu1 (needs 2 host CPUs); others check a disk image, the fatal-exit
 # diagnostic and --console file:PATH from the host side;
 # the QMP cases (qmp, qmp-reset-restart, qmp-reset-exit) are in qmp.sh, the snapshot cases in
-# snapshot.sh, the virtio-net host-side cases in net.sh.
+# snapshot.sh, the virtio-net host-side cases in net.sh, the real-Linux case in linux.sh.
 # Prints TAP and a final line "N passed, N failed, N skipped"; exits 0, 1 (failures) or
 # 77 (skip: /dev/kvm missing or not openable read-write).
 set -u
@@ -21,6 +21,8 @@ GUEST_DIR=$(cd "$(dirname "$0")" && pwd)
 . "$GUEST_DIR/net.sh"
 # shellcheck source-path=SCRIPTDIR source=snapshot.sh
 . "$GUEST_DIR/snapshot.sh"
+# shellcheck source-path=SCRIPTDIR source=linux.sh
+. "$GUEST_DIR/linux.sh"
 
 TIMEOUT=${GUEST_TIMEOUT:-60}
 # A sanitizer report must not look like a payload's pass (status 1 = debug-exit code 0).
@@ -330,4 +332,5 @@ net_cases "${1:-}"
 case_snapshot "${1:-}"
 case_qmp "${1:-}"
 case_blk_variants "${1:-}"
+case_linux "${1:-}"
 guest_finish

@@ -11,7 +11,8 @@
 #                         needs (busybox lacks cksum and pgrep, and its date lacks %N), each with
 #                         the shared libraries ldd lists and the ELF interpreter, at their paths
 #   /lib/modules/KVER/    kvm.ko, kvm-amd.ko and their dependencies (decompressed)
-#   /kvmm/kvmm, /kvmm/payload/*.elf, /kvmm/tests/guest/{run.sh,lib.sh,cases.sh,qmp.sh}
+#   /kvmm/kvmm, /kvmm/payload/*.elf, /kvmm/tests/guest/{run.sh,lib.sh,cases.sh,qmp.sh,linux.sh,...}
+#   /kvmm/linux/{vmlinuz,initramfs.cpio}  the L2 Linux of the linux case (tests/linux/mkinitramfs.sh)
 # NESTED_INIT=FILE replaces /init (for one-off experiments; the markers run.sh reads are listed
 # in init.sh).
 # KVER defaults to the newest version with /boot/vmlinuz-KVER and a kvm-amd module (lib.sh); it
@@ -135,7 +136,11 @@ fi
 cp "$PAYLOAD_DIR"/*.elf "$STAGE/kvmm/payload/"
 cp "$SRC"/tests/guest/run.sh "$SRC"/tests/guest/lib.sh "$SRC"/tests/guest/cases.sh \
 	"$SRC"/tests/guest/net.sh "$SRC"/tests/guest/snapshot.sh "$SRC"/tests/guest/qmp.sh \
-	"$STAGE/kvmm/tests/guest/"
+	"$SRC"/tests/guest/linux.sh "$STAGE/kvmm/tests/guest/"
+# The real-Linux case (tests/guest/linux.sh): the L2 kernel (this same KVER's bzImage, ~8 MiB)
+# and its ~2.5 MiB virtio initramfs in /kvmm/linux; without them that case skips.
+"$SRC"/tests/linux/mkinitramfs.sh "$STAGE/kvmm/linux" "$KVER" ||
+	echo "mkinitramfs: no L2 Linux for the linux case (it will skip)" >&2
 install -m 0755 "${NESTED_INIT:-$SRC/tests/nested/init.sh}" "$STAGE/init"
 
 # Device nodes for the first moments before /init mounts devtmpfs (the kernel opens

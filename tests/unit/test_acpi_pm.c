@@ -136,6 +136,22 @@ static void test_power_button_sci(void **state)
 	assert_false(fake_irq_level(&f->sci));
 }
 
+/* ACPICA enables the global-lock and RTC fixed events and reads PM1_EN back (Linux logged "ACPI
+ * Error: Could not enable GlobalLock event" when kvmm dropped those bits): they are kept, raise
+ * no SCI, and the other reserved bits still read 0. */
+static void test_en_gbl_rtc_kept(void **state)
+{
+	struct fix *f = *state;
+
+	wr16(f, ACPI_PM1_EN, 0xffff);
+	assert_int_equal(rd16(f, ACPI_PM1_EN),
+			 ACPI_PM1_TMR_EN | ACPI_PM1_GBL_EN | ACPI_PM1_PWRBTN_EN | ACPI_PM1_RTC_EN);
+	wr16(f, ACPI_PM1_EN, ACPI_PM1_GBL_EN | ACPI_PM1_RTC_EN);
+	assert_int_equal(rd16(f, ACPI_PM1_EN), ACPI_PM1_GBL_EN | ACPI_PM1_RTC_EN);
+	assert_false(fake_irq_level(&f->sci));
+	assert_int_equal(rd16(f, ACPI_PM1_STS), 0);
+}
+
 struct presser {
 	struct acpi_pm *pm;
 	int n;
@@ -236,6 +252,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reset_state, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_poweroff_s5, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_power_button_sci, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_en_gbl_rtc_kept, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_power_button_threads, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pm_timer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_timer_status_and_sci, setup, teardown),

@@ -7,7 +7,11 @@
  * _S5 package must hold) raises DEV_EVENT_POWEROFF; other sleep types are ignored. The SCI is
  * level-triggered and asserted while (PM1_STS & PM1_EN) has PWRBTN or TMR set. TMR_STS (the
  * timer's bit 23 toggled) is computed when the guest accesses the block: there is no timer
- * thread, so a TMR_EN SCI is only raised at the next access.
+ * thread, so a TMR_EN SCI is only raised at the next access. GBL_EN and RTC_EN are kept as
+ * written but never raise an SCI (nothing sets GBL_STS or RTC_STS): ACPICA reads them back when
+ * it enables the global-lock and RTC fixed events, and Linux logs "ACPI Error: Could not enable
+ * GlobalLock event" and disables the global lock when they read 0 (as QEMU, which keeps every
+ * PM1_EN bit).
  *
  * Threads: io_ops on vCPU threads; acpi_pm_power_button() from any thread (the control
  * thread for system_powerdown). Both take the device mutex. */
@@ -28,7 +32,9 @@
 #define ACPI_PM1_PWRBTN_STS	   0x0100
 #define ACPI_PM1_WAK_STS	   0x8000
 #define ACPI_PM1_TMR_EN		   0x0001
+#define ACPI_PM1_GBL_EN		   0x0020
 #define ACPI_PM1_PWRBTN_EN	   0x0100
+#define ACPI_PM1_RTC_EN		   0x0400
 #define ACPI_PM1_CNT_SCI_EN	   0x0001
 #define ACPI_PM1_CNT_SLP_TYP_SHIFT 10
 #define ACPI_PM1_CNT_SLP_TYP_MASK  0x1c00
