@@ -2,8 +2,9 @@
 # bench/blk.sh — bench/blk: the same payload (tests/guest/payload/blkbench.c, a polling
 # virtio-blk driver whose hot loop runs in ring 3) doing 4 KiB random reads and 64 KiB
 # sequential reads and writes at queue depth 1 and 32 against a 64 MiB raw image, under kvmm and
-# under QEMU microvm (virtio-blk-device, aio=io_uring), with cache=writeback and cache=none,
-# side by side in one run, plus fio (io_uring) on the same file as the host reference.
+# under QEMU microvm (aio=io_uring), over virtio-mmio (kvmm transport=mmio vs QEMU
+# virtio-blk-device) and modern virtio-pci (kvmm's default vs QEMU pcie=on
+# virtio-blk-pci,disable-legacy=on), with cache=writeback and cache=none, side by side in one run, plus fio (io_uring) on the same file as the host reference.
 #
 # This host has no /dev/kvm, so everything runs inside a Linux guest booted under QEMU TCG with an
 # emulated AMD SVM CPU (as tests/nested/ and bench/nested-startup.sh do): both VMMs use that
@@ -15,6 +16,7 @@
 # Environment: BENCH_OPS (requests per workload, default 2000), BENCH_OUT (keep the logs there),
 # BENCH_VMTIMEOUT (seconds per VM run, default 300), BENCH_VMMS (default "kvmm,qemu"),
 # BENCH_ROUNDS (default 3; the table shows medians over the rounds),
+# BENCH_TRANSPORTS (default "mmio,pci"),
 # BENCH_TIMEOUT (seconds for the whole TCG run, default 1200), NESTED_KVER, NESTED_KERNEL,
 # NESTED_CPU (EPYC), NESTED_MEM (2G), NESTED_SMP (default 1, see bench/nested-startup.sh), QEMU.
 # Exits 0 (measured), 1 (failure) or 77 (no nested KVM possible here).
@@ -91,7 +93,7 @@ t0=$(date +%s)
 timeout -k 10 "${BENCH_TIMEOUT:-1200}" "$QEMU" -accel tcg -cpu "${NESTED_CPU:-EPYC}" \
 	-smp "${NESTED_SMP:-1}" -m "${NESTED_MEM:-2G}" -nodefaults -display none -no-reboot \
 	-serial stdio -monitor none -kernel "$KERNEL" -initrd "$OUT/initramfs.cpio" \
-	-append "console=ttyS0 quiet panic=-1 bench.ops=$OPS bench.vmtimeout=${BENCH_VMTIMEOUT:-300} bench.vmms=${BENCH_VMMS:-kvmm,qemu} bench.rounds=${BENCH_ROUNDS:-3}" </dev/null 2>"$OUT/qemu.err" |
+	-append "console=ttyS0 quiet panic=-1 bench.ops=$OPS bench.vmtimeout=${BENCH_VMTIMEOUT:-300} bench.vmms=${BENCH_VMMS:-kvmm,qemu} bench.rounds=${BENCH_ROUNDS:-3} bench.transports=${BENCH_TRANSPORTS:-mmio,pci}" </dev/null 2>"$OUT/qemu.err" |
 	sed -u 's/\r$//' | tee "$LOG" | grep --line-buffered -aE '^(BENCH-|RESULT )|(BUG|Oops|panic)'
 echo "# bench/blk: QEMU exited after $(($(date +%s) - t0)) s; serial log: $LOG"
 grep -aq '^BENCH-SKIP:' "$LOG" && skip "$(sed -n 's/^BENCH-SKIP: //p' "$LOG" | head -n 1)"
@@ -111,26 +113,34 @@ function median(key, vmm,    m, i, j, t, a) {
 	return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
 }
 /^RESULT / {
+	split("", f)
 	for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
 	key = f["cache"] " " f["name"] " qd" f["qd"]
+	v = f["vmm"] (f["transport"] == "" ? "" : "-" f["transport"])
 	if (!(key in seen)) { seen[key] = 1; order[++n] = key }
-	val[key, f["vmm"], ++cnt[key, f["vmm"]]] = f["iops"]
-	all[key, f["vmm"]] = all[key, f["vmm"]] (all[key, f["vmm"]] == "" ? "" : "/") f["iops"]
+	val[key, v, ++cnt[key, v]] = f["iops"]
+	all[key, v] = all[key, v] (all[key, v] == "" ? "" : "/") f["iops"]
+}
+function ratio(a, b) {
+	return b > 0 && a >= 0 ? sprintf("%.2f", a / b) : "n/a"
 }
 END {
-	printf "IOPS, medians over the rounds\n"
-	printf "%-28s%10s%10s%10s%12s%12s\n", "cache workload qd", "kvmm", "qemu", "fio",
-		"kvmm/qemu", "kvmm/fio"
+	printf "IOPS, medians over the rounds (mmio: kvmm transport=mmio vs QEMU virtio-blk-device;"
+	printf " pci: kvmm default vs QEMU virtio-blk-pci)\n"
+	printf "%-24s%10s%10s%10s%10s%8s%10s%10s%11s%11s\n", "cache workload qd", "kvmm-mmio",
+		"qemu-mmio", "kvmm-pci", "qemu-pci", "fio", "k/q mmio", "k/q pci", "k/fio mmio",
+		"k/fio pci"
 	for (i = 1; i <= n; i++) {
-		k = order[i]; a = median(k, "kvmm"); q = median(k, "qemu"); h = median(k, "fio")
-		printf "%-28s%10s%10s%10s%12s%12s\n", k, a, q, h,
-			(q > 0 && a >= 0 ? sprintf("%.2f", a / q) : "n/a"),
-			(h > 0 && a >= 0 ? sprintf("%.2f", a / h) : "n/a")
+		k = order[i]; am = median(k, "kvmm-mmio"); qm = median(k, "qemu-mmio")
+		ap = median(k, "kvmm-pci"); qp = median(k, "qemu-pci"); h = median(k, "fio")
+		printf "%-24s%10s%10s%10s%10s%8s%10s%10s%11s%11s\n", k, am, qm, ap, qp, h,
+			ratio(am, qm), ratio(ap, qp), ratio(am, h), ratio(ap, h)
 	}
-	printf "\nevery round (kvmm | qemu | fio):\n"
+	printf "\nevery round (kvmm-mmio | qemu-mmio | kvmm-pci | qemu-pci | fio):\n"
 	for (i = 1; i <= n; i++)
-		printf "%-28s%s | %s | %s\n", order[i], all[order[i], "kvmm"], all[order[i], "qemu"],
-			all[order[i], "fio"]
+		printf "%-24s%s | %s | %s | %s | %s\n", order[i], all[order[i], "kvmm-mmio"],
+			all[order[i], "qemu-mmio"], all[order[i], "kvmm-pci"],
+			all[order[i], "qemu-pci"], all[order[i], "fio"]
 }' "$LOG"
 status=$(sed -n 's/^BENCH-EXIT: \([0-9]*\)$/\1/p' "$LOG" | tail -n 1)
 [ -n "$status" ] || die "the guest never reported a result; logs in $OUT"

@@ -1,6 +1,8 @@
-/* tests/guest/payload/blkbench.c — the bench/blk driver: a polling virtio-blk (virtio-mmio)
- * driver whose hot loop runs in ring 3 (the identity map is user-accessible and IOPL is 3, so
- * the ring-3 loop touches the rings and the MMIO notify register directly). Interrupts are
+/* tests/guest/payload/blkbench.c — the bench/blk driver: a polling virtio-blk driver (virtio-mmio,
+ * or modern virtio-pci with transport=pci; lib/virtio_pci.c vdev_*) whose hot loop runs in ring 3
+ * (the 0-4 GiB identity map is user-accessible and IOPL is 3, so the ring-3 loop touches the
+ * rings and the notify register directly: the MMIO QueueNotify register, or queue 0's doorbell
+ * in the PCI notify BAR, which lies in the PCI window at 0xc0000000 below 4 GiB). Interrupts are
  * suppressed (VIRTQ_AVAIL_F_NO_INTERRUPT) and completions polled, so the guest is not the
  * bottleneck. Workloads, each for ops=N requests (default 2000) over the first region=BYTES of
  * the disk (default 64 MiB, capped by the capacity):
@@ -11,7 +13,7 @@
  * workload prints one line
  *   BLKBENCH <name> bs=<bytes> qd=<n> ops=<n> cycles=<tsc> tsc_hz=<hz> iops=<n> kib_s=<n>
  * and every request's status is checked (any error fails the payload). Arguments: ops=N,
- * region=BYTES, only=NAME (one workload, e.g. only=randread). */
+ * region=BYTES, only=NAME (one workload, e.g. only=randread), transport=pci. */
 #include "payload.h"
 
 const char payload_name[] = "blkbench";
@@ -46,7 +48,8 @@ struct workload {
 };
 
 struct run {
-	uint64_t base; /* MMIO base */
+	uint64_t notify; /* queue 0's notify address: MMIO QueueNotify or the PCI doorbell */
+	bool notify16;	 /* PCI: 16-bit write of the queue index; MMIO: 32-bit */
 	const struct workload *w;
 	uint64_t ops, region, cycles, errors;
 	uint64_t next_off, rng;
@@ -85,8 +88,9 @@ static void queue_slot(struct run *r, unsigned s)
 	h->sector = next_offset(r) / 512;
 	*st = 0xff;
 	d[i] = (struct desc){HDR_GPA + s * 16, 16, 1, (uint16_t)(i + 1)};
-	d[i + 1] = (struct desc){DATA_GPA + (uint64_t)s * SLOT_BYTES, r->w->bs,
-				 (uint16_t)(1 | (r->w->type == BLK_T_IN ? 2 : 0)), (uint16_t)(i + 2)};
+	d[i + 1] =
+	    (struct desc){DATA_GPA + (uint64_t)s * SLOT_BYTES, r->w->bs,
+			  (uint16_t)(1 | (r->w->type == BLK_T_IN ? 2 : 0)), (uint16_t)(i + 2)};
 	d[i + 2] = (struct desc){STATUS_GPA + s, 1, 2, 0};
 	avail[2 + avail_idx % QSIZE] = i;
 	avail_idx++;
@@ -97,7 +101,10 @@ static void publish(struct run *r)
 	__asm__ volatile("mfence" ::: "memory");
 	avail[1] = avail_idx;
 	__asm__ volatile("mfence" ::: "memory");
-	mmio_write32(r->base + 0x50, 0);
+	if (r->notify16)
+		mmio_write16(r->notify, 0);
+	else
+		mmio_write32(r->notify, 0);
 }
 
 /* The hot loop (ring 3): keep qd requests in flight until ops completed. */
@@ -122,7 +129,8 @@ static uint64_t ring3_loop(void *p)
 		}
 		__asm__ volatile("lfence" ::: "memory");
 		for (; used_seen != u; used_seen++) {
-			volatile uint32_t *e = (volatile uint32_t *)(used + 2) + 2 * (used_seen % QSIZE);
+			volatile uint32_t *e =
+			    (volatile uint32_t *)(used + 2) + 2 * (used_seen % QSIZE);
 			unsigned s = e[0] / 3;
 
 			if (s >= MAX_QD || *(volatile uint8_t *)(STATUS_GPA + s) != 0)
@@ -141,25 +149,35 @@ static uint64_t ring3_loop(void *p)
 	return 0;
 }
 
-static bool driver_init(uint64_t b)
+static bool driver_init(struct vdev *v)
 {
-	mmio_write32(b + 0x70, 0);
-	mmio_write32(b + 0x70, 1);
-	mmio_write32(b + 0x70, 3);
-	mmio_write32(b + 0x14, 1);
-	if (!check(mmio_read32(b + 0x10) & 1, "device offers VERSION_1"))
+	vdev_set_status(v, 0);
+	vdev_set_status(v, 1);
+	vdev_set_status(v, 3);
+	if (!check(vdev_features(v, 1) & 1, "device offers VERSION_1"))
 		return false;
-	mmio_write32(b + 0x24, 1);
-	mmio_write32(b + 0x20, 1); /* VERSION_1 only: no EVENT_IDX, no indirect */
-	mmio_write32(b + 0x24, 0);
-	mmio_write32(b + 0x20, 0);
-	mmio_write32(b + 0x70, 0x0b);
-	if (!check(mmio_read32(b + 0x70) & 0x08, "FEATURES_OK accepted"))
+	vdev_set_features(v, 1, 1); /* VERSION_1 only: no EVENT_IDX, no indirect, split ring */
+	vdev_set_features(v, 0, 0);
+	vdev_set_status(v, 0x0b);
+	if (!check(vdev_status(v) & 0x08, "FEATURES_OK accepted"))
 		return false;
-	if (!vmmio_setup_queue0(b, QSIZE, RING_GPA))
+	if (!vdev_setup_queue0(v, QSIZE, RING_GPA))
 		return false;
 	avail[0] = 1; /* VIRTQ_AVAIL_F_NO_INTERRUPT: the loop polls */
 	return true;
+}
+
+/* Queue 0's notify address, computed in ring 0 (the PCI one needs queue_notify_off). */
+static void notify_addr(struct vdev *v, struct run *r)
+{
+	if (v->pci) {
+		mmio_write16(v->common + 0x16, 0); /* queue_select */
+		r->notify = v->notify + (uint64_t)mmio_read16(v->common + 0x1e) * v->notify_mult;
+		r->notify16 = true;
+	} else {
+		r->notify = v->mmio + 0x50;
+		r->notify16 = false;
+	}
 }
 
 /* TSC ticks in one RTC second (edge to edge); 0 if the RTC does not tick (no RTC: e.g. QEMU
@@ -187,20 +205,20 @@ static uint64_t tsc_hz(void)
 int payload_main(const struct boot_info *bi)
 {
 	static const struct workload wl[] = {
-	    {"randread", BLK_T_IN, 4096, true, 1},   {"randread", BLK_T_IN, 4096, true, 32},
-	    {"seqread", BLK_T_IN, 65536, false, 1},  {"seqread", BLK_T_IN, 65536, false, 32},
+	    {"randread", BLK_T_IN, 4096, true, 1},    {"randread", BLK_T_IN, 4096, true, 32},
+	    {"seqread", BLK_T_IN, 65536, false, 1},   {"seqread", BLK_T_IN, 65536, false, 32},
 	    {"seqwrite", BLK_T_OUT, 65536, false, 1}, {"seqwrite", BLK_T_OUT, 65536, false, 32},
 	};
-	uint64_t rsdp = acpi_find_rsdp(bi->rsdp_paddr), b, cap, hz;
+	uint64_t rsdp = acpi_find_rsdp(bi->rsdp_paddr), cap, hz;
 	char only[16] = "";
+	struct vdev v;
 	struct run r;
 
-	b = rsdp ? vmmio_find(rsdp, 2) : 0;
-	if (!check(b != 0, "virtio-mmio block device in the DSDT") || !driver_init(b))
+	if (!check(rsdp && vdev_find(rsdp, 2, &v), "virtio block device found") || !driver_init(&v))
 		return EXIT_CODE_FAIL;
-	cap = (mmio_read32(b + 0x100) | (uint64_t)mmio_read32(b + 0x104) << 32) * 512;
+	cap = (vdev_config_read32(&v, 0) | (uint64_t)vdev_config_read32(&v, 4) << 32) * 512;
 	memset(&r, 0, sizeof(r));
-	r.base = b;
+	notify_addr(&v, &r);
 	r.ops = cmdline_u64("ops", 2000);
 	r.region = cmdline_u64("region", 64ull << 20);
 	r.region = (r.region < cap ? r.region : cap) & ~(uint64_t)0xffff;
@@ -210,7 +228,8 @@ int payload_main(const struct boot_info *bi)
 		return EXIT_CODE_FAIL;
 	hz = tsc_hz();
 	check(hz != 0, "TSC calibrated against the RTC");
-	printf("blkbench: device at 0x%lx, capacity %lu bytes, TSC %lu Hz\n", b, cap, hz);
+	printf("blkbench: %s, notify at 0x%lx, capacity %lu bytes, TSC %lu Hz\n",
+	       v.pci ? "virtio-pci" : "virtio-mmio", r.notify, cap, hz);
 	for (unsigned i = 0; i < sizeof(wl) / sizeof(wl[0]); i++) {
 		if (only[0] && strncmp(only, wl[i].name, sizeof(only)))
 			continue;
