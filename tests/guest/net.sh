@@ -10,6 +10,11 @@
 #                     by DHCP, then a TCP client on the host (busybox nc) connects to PORT and
 #                     must get the payload's answer; a second kvmm asking for the same port must
 #                     fail with one line and status 2.
+#   net-user-dns      DNS forwarding: dnsmasq on 127.0.0.1:53 (kvmm.test -> 192.0.2.77, nx.test
+#                     local-only) is the only nameserver in /etc/resolv.conf (restored after);
+#                     the payload (PCI) asks the DNS server of its DHCP offer (10.0.2.3) for
+#                     kvmm.test and must get 192.0.2.77, and for nope.nx.test and must get
+#                     NXDOMAIN. Skipped without root or dnsmasq.
 #   net-tap-netns     a network namespace made by the test with a tap (10.77.0.1/24): kvmm runs
 #                     inside it with --net tap,ifname=ktap0; the payload ARPs and pings the host
 #                     side and serves a TCP connection from it. A missing tap that cannot be
@@ -90,6 +95,45 @@ case_net_user_hostfwd() {
 		guest_not_ok "$name" "second VM on a used port: status $status, expected 2 and one line" "$out2"
 	else
 		guest_ok "$name" "DHCP, then '$reply' through hostfwd (virtio-pci); used port refused"
+	fi
+}
+
+case_net_user_dns() {
+	local name=net-user-dns out=$GUEST_WORK/net-dns.out err=$GUEST_WORK/net-dns.err
+	local log=$GUEST_WORK/net-dns.log bak=$GUEST_WORK/resolv.conf.bak dpid st had=0
+	net_filter_skip "$name" "${1:-}" && return
+	if [ "$(id -u)" -ne 0 ] || ! type -P dnsmasq >/dev/null; then
+		guest_skip "$name" "needs root and dnsmasq (a resolver on 127.0.0.1:53)"
+		return
+	fi
+	ip link set lo up 2>/dev/null || true
+	dnsmasq --no-daemon --port=53 --listen-address=127.0.0.1 --bind-interfaces --no-resolv \
+		--no-hosts --address=/kvmm.test/192.0.2.77 --local=/nx.test/ --log-queries \
+		--pid-file >"$log" 2>&1 &
+	dpid=$!
+	if [ -e /etc/resolv.conf ] || [ -L /etc/resolv.conf ]; then
+		cp -P /etc/resolv.conf "$bak" && had=1
+	fi
+	rm -f /etc/resolv.conf
+	echo 'nameserver 127.0.0.1' >/etc/resolv.conf
+	sleep 0.5
+	GUEST_T0=$(date +%s%N)
+	timeout -k 5 "$TIMEOUT" "$KVMM" run --kernel "$PAYLOAD_DIR/virtio_net.elf" --net user \
+		--cmdline "transport=pci dns=kvmm.test:192.0.2.77 nxdns=nope.nx.test" \
+		--serial stdio --debug-exit </dev/null >"$out" 2>"$err"
+	st=$?
+	kill "$dpid" 2>/dev/null
+	wait "$dpid" 2>/dev/null
+	rm -f /etc/resolv.conf
+	[ "$had" -eq 1 ] && cp -P "$bak" /etc/resolv.conf
+	if [ "$st" -ne 1 ] || ! grep -q '^ok - DNS kvmm.test -> 192.0.2.77 via 10.0.2.3' "$out"; then
+		guest_not_ok "$name" "exit status $st (expected 1), no A record 192.0.2.77 for kvmm.test" "$out"
+		sed 's/^/#   dnsmasq: /' "$log" | tail -n 10
+		sed 's/^/#   stderr: /' "$err" | tail -n 10
+	elif ! grep -q '^ok - DNS nope.nx.test -> NXDOMAIN via 10.0.2.3' "$out"; then
+		guest_not_ok "$name" "nope.nx.test was not NXDOMAIN" "$out"
+	else
+		guest_ok "$name" "kvmm.test -> 192.0.2.77 and nope.nx.test -> NXDOMAIN through 10.0.2.3 (virtio-pci)"
 	fi
 }
 
@@ -294,6 +338,7 @@ case_net_nat() {
 
 net_cases() {
 	case_net_user_hostfwd "$@"
+	case_net_user_dns "$@"
 	case_net_tap_netns "$@"
 	case_net_tap_mq "$@"
 	case_net_bridge_2vm "$@"

@@ -8,6 +8,9 @@
  *   - TCP (tcp=PORT): a one-connection responder; it prints "listening", accepts a connection,
  *     reads a line and answers "pong: LINE" then closes (FIN). The host side connects through
  *     a hostfwd rule (tests/guest/net.sh).
+ *   - DNS (dns=NAME:A.B.C.D, dns=NAME:nxdomain): after DHCP, an A query for NAME over UDP to
+ *     the DNS server of the DHCP offer (option 6); the answer's A record must be A.B.C.D, or the
+ *     answer NXDOMAIN. nxdns=NAME asks a second name that must be NXDOMAIN.
  *   - static=A.B.C.D,peer=A.B.C.D: skip DHCP and ping `peer` instead of the router (tap tests).
  *   - mq: negotiate MQ + CTRL_VQ, switch to 2 queue pairs (VQ_PAIRS_SET) and transmit on tx1,
  *     receiving on rx0 and rx1 (a multi-queue tap).
@@ -16,7 +19,8 @@
  *     NO_VECTOR); at the end the queues that carried buffers must have had interrupts on their
  *     own vectors and the entries of no queue none. The polling loop still does the work.
  * Arguments: tcp=PORT, wait=SECONDS (how long to wait for the connection, default 60),
- * static=, peer=, noicmp, linger=SECONDS, mq, transport=pci (else virtio-mmio), msix. */
+ * dns=NAME:IP|nxdomain, nxdns=NAME, static=, peer=, noicmp, linger=SECONDS, mq, transport=pci (else
+ * virtio-mmio), msix. */
 #include "payload.h"
 
 const char payload_name[] = "virtio_net";
@@ -40,7 +44,7 @@ struct desc {
 
 static struct vdev dev;
 static uint8_t mac[6], gw_mac[6];
-static uint32_t my_ip, gw_ip, server_ip, offer_ip, peer_ip;
+static uint32_t my_ip, gw_ip, server_ip, offer_ip, peer_ip, dns_ip;
 static uint16_t rx_last[2], tx_idx, ctrl_idx;
 static unsigned npairs = 1, txq = 1, rx_count[2];
 static bool use_msix;
@@ -282,7 +286,7 @@ static void ip_hdr(uint8_t *ip, uint8_t proto, uint32_t src, uint32_t dst, size_
 
 /* ---- protocols ---- */
 
-enum { WANT_OFFER, WANT_ACK, WANT_ARP, WANT_ECHO, WANT_TCP, DONE };
+enum { WANT_OFFER, WANT_ACK, WANT_ARP, WANT_ECHO, WANT_DNS, WANT_TCP, DONE };
 static int state;
 static uint16_t echo_seq = 7;
 static unsigned echo_answered;
@@ -351,7 +355,7 @@ static void dhcp_send(uint8_t type)
 static void dhcp_input(const uint8_t *b, size_t len)
 {
 	uint8_t type = 0;
-	uint32_t router = 0, sid = 0;
+	uint32_t router = 0, sid = 0, dns = 0;
 
 	if (len < 240 || b[0] != 2 || get32(b + 4) != xid || get32(b + 236) != 0x63825363)
 		return;
@@ -371,11 +375,14 @@ static void dhcp_input(const uint8_t *b, size_t len)
 			router = get32(b + i + 2);
 		if (code == 54 && l >= 4)
 			sid = get32(b + i + 2);
+		if (code == 6 && l >= 4)
+			dns = get32(b + i + 2);
 		i += 2u + l;
 	}
 	if (state == WANT_OFFER && type == 2) {
 		offer_ip = get32(b + 16);
 		server_ip = sid;
+		dns_ip = dns;
 		gw_ip = router ? router : sid; /* restricted slirp sends no router */
 		print_ip("virtio_net: DHCP offer ", offer_ip);
 		print_ip(" from server ", server_ip);
@@ -504,6 +511,129 @@ static void icmp_answer(const uint8_t *f, const uint8_t *ip, const uint8_t *ic, 
 	echo_answered++;
 }
 
+/* ---- DNS: one A query at a time, answer parsed within the packet's bounds ---- */
+
+static bool wait_state(int want, uint64_t ms, void (*resend)(void));
+
+#define DNS_PORT 40053
+static struct {
+	const char *name;
+	uint16_t id;
+	int rcode; /* -1 until answered */
+	uint32_t addr;
+} dq;
+
+/* Offset past the name at b[i] (labels, ending in 0 or a compression pointer), 0 if malformed. */
+static size_t dns_skip_name(const uint8_t *b, size_t len, size_t i)
+{
+	while (i < len) {
+		uint8_t l = b[i];
+
+		if (l == 0)
+			return i + 1;
+		if ((l & 0xc0) == 0xc0)
+			return i + 2 <= len ? i + 2 : 0;
+		if (l & 0xc0)
+			return 0;
+		i += 1u + l;
+	}
+	return 0;
+}
+
+static void dns_send(void)
+{
+	uint8_t *f = tx_frame(), *ip = f + 14, *udp = ip + 20, *q = udp + 8, *o = q + 12;
+	const char *n = dq.name;
+	size_t qlen;
+
+	memset(q, 0, 12);
+	put16(q, dq.id);
+	put16(q + 2, 0x0100); /* RD */
+	put16(q + 4, 1);
+	while (*n && o - q < 200) { /* names come from the command line: < 96 bytes */
+		uint8_t *lp = o++;
+
+		while (*n && *n != '.' && o - lp <= 63)
+			*o++ = (uint8_t)*n++;
+		*lp = (uint8_t)(o - lp - 1);
+		if (*n == '.')
+			n++;
+	}
+	*o++ = 0;
+	put16(o, 1); /* A */
+	put16(o + 2, 1);
+	o += 4;
+	qlen = (size_t)(o - q);
+	eth_hdr(f, gw_mac, 0x0800);
+	put16(udp, DNS_PORT);
+	put16(udp + 2, 53);
+	put16(udp + 4, (uint16_t)(8 + qlen));
+	put16(udp + 6, 0);
+	ip_hdr(ip, 17, my_ip, dns_ip, 8 + qlen);
+	xmit(14 + 20 + 8 + qlen);
+}
+
+static void dns_input(const uint8_t *b, size_t len)
+{
+	size_t i;
+	unsigned an;
+
+	if (len < 12 || get16(b) != dq.id || !(b[2] & 0x80) || get16(b + 4) != 1)
+		return;
+	an = get16(b + 6);
+	i = dns_skip_name(b, len, 12);
+	if (!i || i + 4 > len)
+		return;
+	i += 4;
+	dq.addr = 0;
+	for (unsigned k = 0; k < an && !dq.addr; k++) {
+		size_t rdlen;
+
+		i = dns_skip_name(b, len, i);
+		if (!i || i + 10 > len)
+			break;
+		rdlen = get16(b + i + 8);
+		if (i + 10 + rdlen > len)
+			break;
+		if (get16(b + i) == 1 && get16(b + i + 2) == 1 && rdlen == 4)
+			dq.addr = get32(b + i + 10);
+		i += 10 + rdlen;
+	}
+	dq.rcode = b[3] & 15;
+	state = DONE;
+}
+
+/* Ask for `name`; want is "A.B.C.D" or "nxdomain". */
+static bool dns_check(const char *name, const char *want)
+{
+	bool nx = !strncmp(want, "nxdomain", 9), ok;
+
+	if (!check(dns_ip != 0, "DHCP named a DNS server"))
+		return false;
+	dq.name = name;
+	dq.id++;
+	dq.rcode = -1;
+	state = WANT_DNS;
+	dns_send();
+	if (!check(wait_state(WANT_DNS, 10 * MS, dns_send), "DNS answer for %s", name))
+		return false;
+	if (nx) {
+		ok = dq.rcode == 3;
+		printf("%s DNS %s -> %s", ok ? "ok -" : "virtio_net:", name,
+		       ok ? "NXDOMAIN" : "not NXDOMAIN");
+	} else {
+		ok = dq.rcode == 0 && dq.addr && dq.addr == parse_ip(want);
+		printf("%s DNS %s -> ", ok ? "ok -" : "virtio_net:", name);
+		if (dq.addr)
+			print_ip("", dq.addr);
+		else
+			printf("no A record (rcode %d)", dq.rcode);
+	}
+	print_ip(" via ", dns_ip);
+	printf("\n");
+	return check(ok, "DNS %s answered %s", name, want);
+}
+
 static void ip_input(const uint8_t *f, size_t len)
 {
 	const uint8_t *ip = f + 14, *p;
@@ -518,6 +648,10 @@ static void ip_input(const uint8_t *f, size_t len)
 	p = ip + ihl;
 	if (ip[9] == 17 && tot - ihl >= 8 && get16(p + 2) == 68)
 		dhcp_input(p + 8, tot - ihl - 8);
+	else if (ip[9] == 17 && tot - ihl >= 8 && state == WANT_DNS && get16(p) == 53 &&
+		 get16(p + 2) == DNS_PORT && get32(ip + 12) == dns_ip)
+		dns_input(p + 8,
+			  get16(p + 4) >= 8 && get16(p + 4) <= tot - ihl ? get16(p + 4) - 8u : 0);
 	else if (ip[9] == 1 && tot - ihl >= 8 && p[0] == 8 && my_ip && get32(ip + 16) == my_ip &&
 		 tot - ihl <= 1400)
 		icmp_answer(f, ip, p, tot - ihl);
@@ -714,6 +848,22 @@ int payload_main(const struct boot_info *bi)
 	if (!cmdline_has("noicmp")) {
 		icmp_send_echo(gw_ip);
 		if (!check(wait_state(WANT_ECHO, 10 * MS, resend_echo), "ICMP echo reply"))
+			return EXIT_CODE_FAIL;
+	}
+	{
+		char q[96], *colon = NULL;
+
+		if (cmdline_get("dns", q, sizeof(q))) {
+			for (char *c = q; *c; c++)
+				if (*c == ':')
+					colon = c;
+			if (!check(colon != NULL, "dns=NAME:A.B.C.D"))
+				return EXIT_CODE_FAIL;
+			*colon = 0;
+			if (!dns_check(q, colon + 1))
+				return EXIT_CODE_FAIL;
+		}
+		if (cmdline_get("nxdns", q, sizeof(q)) && !dns_check(q, "nxdomain"))
 			return EXIT_CODE_FAIL;
 	}
 	tcp.my_port = (uint16_t)cmdline_u64("tcp", 0);
