@@ -58,8 +58,9 @@ static const char run_usage[] =
     "  --net bridge,br=NAME[,ifname=TAP][,mac=M] a new tap attached to a bridge\n"
     "                       every --net takes [,transport=pci|mmio] (PCI by default)\n"
     "                       (repeatable, up to 4; see docs/net.md)\n"
-    "  --restore DIR        start from the snapshot in DIR instead of booting (give the\n"
-    "                       same --memory, --cpus, --rng and --disk options)\n"
+    "  --restore DIR        start from the snapshot in DIR instead of booting, with the\n"
+    "                       configuration saved in it; options given override it (a\n"
+    "                       --disk or --net list replaces the saved one)\n"
     "  --debug-exit         isa-debug-exit at port 0xf4: writing v exits with (v<<1)|1\n"
     "  --on-reboot exit|restart\n"
     "                       what a guest reset does (default exit)\n"
@@ -195,6 +196,54 @@ static int run_parse(struct vm_config *c, int argc, char **argv, bool *help)
 	return 0;
 }
 
+/* --restore DIR: the configuration saved in the snapshot is the base that the options (and a
+ * --config file) override, as options override a --config file; a --disk or --net given again
+ * replaces the saved list as a whole. vm_create() then checks the result fits the snapshot. */
+static int run_restore_config(struct vm_config *c, int argc, char **argv)
+{
+	struct vm_disk_config disks[VM_MAX_DISKS];
+	struct net_opts nets[VM_MAX_NETS];
+	char err[VM_CONFIG_ERRLEN] = "";
+	char *dir = strdup(c->restore);
+	unsigned nd, nn;
+	bool help = false;
+	int e;
+
+	vm_config_fini(c);
+	if (!dir || vm_config_init(c)) {
+		free(dir);
+		fprintf(stderr, "kvmm run: out of memory\n");
+		return -ENOMEM;
+	}
+	e = vm_snapshot_read_config(dir, c, err, sizeof(err));
+	free(dir);
+	if (e) {
+		fprintf(stderr, "kvmm run: %s\n", err);
+		return e;
+	}
+	nd = c->ndisks;
+	nn = c->nnets;
+	memcpy(disks, c->disks, sizeof(disks));
+	memcpy(nets, c->nets, sizeof(nets));
+	c->ndisks = c->nnets = 0;
+	e = run_parse(c, argc, argv, &help);
+	if (!c->ndisks) {
+		memcpy(c->disks, disks, sizeof(disks));
+		c->ndisks = nd;
+	} else {
+		for (unsigned i = 0; i < nd; i++) {
+			free(disks[i].path);
+			free(disks[i].format);
+			free(disks[i].serial);
+		}
+	}
+	if (!c->nnets) {
+		memcpy(c->nets, nets, sizeof(nets));
+		c->nnets = nn;
+	}
+	return e;
+}
+
 static int run_status(const struct vm_result *r)
 {
 	switch (r->kind) {
@@ -230,6 +279,8 @@ int cmd_run(int argc, char **argv)
 		status = 0;
 		goto out;
 	}
+	if (cfg.restore && run_restore_config(&cfg, argc, argv))
+		goto out;
 	/* A closed serial pipe must not kill the VMM: the UART counts the failed write. */
 	signal(SIGPIPE, SIG_IGN);
 	if (!cfg.kernel) {

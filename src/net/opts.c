@@ -218,6 +218,68 @@ int net_opts_parse(const char *s, struct net_opts *o, char *err, size_t errlen)
 	return 0;
 }
 
+/* Appends to buf at *off; -ENOSPC once it does not fit. */
+KVMM_PRINTF(4, 5) static int fmt_add(char *buf, size_t len, size_t *off, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (*off >= len)
+		return -ENOSPC;
+	va_start(ap, fmt);
+	n = vsnprintf(buf + *off, len - *off, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len - *off)
+		return -ENOSPC;
+	*off += (size_t)n;
+	return 0;
+}
+
+/* An address in dotted quad, or "" for 0 (any / the default). */
+static const char *fmt_addr(uint32_t a, char s[INET_ADDRSTRLEN])
+{
+	struct in_addr in = {.s_addr = htonl(a)};
+
+	if (!a || !inet_ntop(AF_INET, &in, s, INET_ADDRSTRLEN))
+		s[0] = 0;
+	return s;
+}
+
+int net_opts_format(const struct net_opts *o, char *buf, size_t len)
+{
+	static const char *const kinds[] = {"user", "tap", "bridge"};
+	char a[INET_ADDRSTRLEN], b[INET_ADDRSTRLEN];
+	size_t off = 0;
+	int e;
+
+	if ((unsigned)o->kind >= sizeof(kinds) / sizeof(kinds[0]))
+		return -EINVAL;
+	e = fmt_add(buf, len, &off, "%s,transport=%s", kinds[o->kind], o->mmio ? "mmio" : "pci");
+	if (!e && o->mac_set)
+		e = fmt_add(buf, len, &off, ",mac=%02x:%02x:%02x:%02x:%02x:%02x", o->mac[0],
+			    o->mac[1], o->mac[2], o->mac[3], o->mac[4], o->mac[5]);
+	if (!e && o->kind == NET_KIND_USER) {
+		unsigned prefix = (unsigned)__builtin_popcount(o->mask);
+
+		e = fmt_add(buf, len, &off, ",net=%s/%u,restrict=%s", fmt_addr(o->net, a), prefix,
+			    o->restrict_ ? "on" : "off");
+		for (unsigned i = 0; !e && i < o->nfwd && i < NET_MAX_HOSTFWD; i++) {
+			const struct net_hostfwd *f = &o->fwd[i];
+
+			e = fmt_add(buf, len, &off, ",hostfwd=%s:%s:%u-%s:%u",
+				    f->udp ? "udp" : "tcp", fmt_addr(f->host_addr, a), f->host_port,
+				    fmt_addr(f->guest_addr, b), f->guest_port);
+		}
+	}
+	if (!e && o->kind == NET_KIND_TAP)
+		e = fmt_add(buf, len, &off, ",queues=%u", o->queues);
+	if (!e && o->kind != NET_KIND_USER && o->ifname[0])
+		e = fmt_add(buf, len, &off, ",ifname=%.*s", IFNAMSIZ, o->ifname);
+	if (!e && o->kind == NET_KIND_BRIDGE)
+		e = fmt_add(buf, len, &off, ",br=%.*s", IFNAMSIZ, o->bridge);
+	return e;
+}
+
 void net_mac_generate(uint8_t mac[6], uint64_t seed)
 {
 	/* splitmix64: a stable spread of the seed over the last three bytes */

@@ -51,6 +51,11 @@ struct net_opts {
 /* Parse one --net value. -EINVAL with a one-line reason in err. */
 int net_opts_parse(const char *s, struct net_opts *o, char *err, size_t errlen) KVMM_MUST_CHECK;
 
+/* The --net value that net_opts_parse() parses back into an equal struct (every field: kind,
+ * mac, queues, transport, net, restrict, hostfwd rules, ifname, br). -ENOSPC if len is too
+ * small. */
+int net_opts_format(const struct net_opts *o, char *buf, size_t len) KVMM_MUST_CHECK;
+
 /* A stable locally administered unicast MAC (52:54:00 is QEMU's; we use 52:54:00 too, so
  * guests' drivers treat it alike) derived from a seed (e.g. VM name hash and NIC index). */
 void net_mac_generate(uint8_t mac[6], uint64_t seed);

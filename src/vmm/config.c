@@ -557,29 +557,51 @@ static int json_set_key(struct vm_config *c, const char *path, const char *key, 
 	return 0;
 }
 
-int vm_config_load_json(struct vm_config *c, const char *path, char *err, size_t errlen)
+/* Every key of a parsed JSON object, in order; `name` prefixes errors. Drops root. */
+static int load_json_root(struct vm_config *c, const char *name, json_t *root, char *err,
+			  size_t errlen)
 {
-	json_error_t je;
-	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
 	const char *key;
 	json_t *val;
 	int r = 0;
 
-	if (!root) {
-		snprintf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
-		return -EINVAL;
-	}
 	if (!json_is_object(root)) {
-		snprintf(err, errlen, "%s: the configuration must be a JSON object", path);
+		snprintf(err, errlen, "%s: the configuration must be a JSON object", name);
 		json_decref(root);
 		return -EINVAL;
 	}
 	json_object_foreach(root, key, val)
 	{
-		r = json_set_key(c, path, key, val, err, errlen);
+		r = json_set_key(c, name, key, val, err, errlen);
 		if (r)
 			break;
 	}
 	json_decref(root);
 	return r;
+}
+
+int vm_config_load_json(struct vm_config *c, const char *path, char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+
+	if (!root) {
+		snprintf(err, errlen, "%s:%d:%d: %s", path, je.line, je.column, je.text);
+		return -EINVAL;
+	}
+	return load_json_root(c, path, root, err, errlen);
+}
+
+int vm_config_load_json_text(struct vm_config *c, const char *name, const char *text, size_t len,
+			     char *err, size_t errlen)
+{
+	json_error_t je;
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &je);
+
+	if (!root) {
+		snprintf(err, errlen, "%s is not JSON (line %d, column %d: %s)", name, je.line,
+			 je.column, je.text);
+		return -EINVAL;
+	}
+	return load_json_root(c, name, root, err, errlen);
 }

@@ -92,6 +92,11 @@ int vm_config_set(struct vm_config *c, const char *key, const char *value, char 
 int vm_config_load_json(struct vm_config *c, const char *path, char *err,
 			size_t errlen) KVMM_MUST_CHECK;
 
+/* The same from JSON text in memory (a snapshot's saved configuration); `name` stands for the
+ * file in errors. */
+int vm_config_load_json_text(struct vm_config *c, const char *name, const char *text, size_t len,
+			     char *err, size_t errlen) KVMM_MUST_CHECK;
+
 /* Parse a size with an optional K/M/G/T suffix (binary units; a bare number is MiB for
  * memory as in QEMU's -m when `default_mib`, bytes otherwise). -EINVAL / -ERANGE. */
 int parse_size(const char *s, bool default_mib, uint64_t *out) KVMM_MUST_CHECK;

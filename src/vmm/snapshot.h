@@ -10,11 +10,14 @@
 #include <stdint.h>
 
 #include "base/compiler.h"
+#include "vmm/snapshot_fmt.h"
 
 struct vm;
 
 #define SNAP_STATE_FILE	 "state"
 #define SNAP_MEMORY_FILE "memory"
+/* The VM's configuration as `kvmm run --config` JSON text (vmm/config_json.h). */
+#define SNAP_TAG_CONF SNAP_TAG('c', 'o', 'n', 'f')
 
 /* snapshot_mem.c */
 int snap_mem_save(struct vm *vm, int dirfd, const char *name, const uint8_t id[16]) KVMM_MUST_CHECK;
@@ -29,3 +32,5 @@ int vm_snapshot_map_memory(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CH
 /* After the vCPUs exist: load devices, irqchip, PIT, vCPUs and clock. */
 int vm_snapshot_load(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
 void vm_snapshot_close(struct vm *vm);
+/* Read a whole regular file (at most 1 GiB) of dirfd into a malloc'd *buf. -errno. */
+int snap_read_all(int dirfd, const char *name, uint8_t **buf, size_t *len) KVMM_MUST_CHECK;

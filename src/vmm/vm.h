@@ -63,5 +63,12 @@ bool vm_is_paused(struct vm *vm);
 int vm_snapshot_save(struct vm *vm, const char *dir, bool resume, char *err,
 		     size_t errlen) KVMM_MUST_CHECK;
 
+/* The configuration saved in snapshot DIR (`kvmm run --restore DIR` alone rebuilds the same
+ * machine), loaded into cfg like a --config file, before anything is created: the state file
+ * is validated first. On failure err holds one line ("--restore DIR: ...") and cfg may hold
+ * part of the saved options. Main thread. */
+int vm_snapshot_read_config(const char *dir, struct vm_config *cfg, char *err,
+			    size_t errlen) KVMM_MUST_CHECK;
+
 /* Called by a vCPU thread whose exit handler returned a non-continue action. */
 void vm_vcpu_stopped(struct vm *vm, struct vcpu *v, enum vcpu_action act);

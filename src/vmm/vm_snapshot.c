@@ -22,6 +22,7 @@
 #include "devices/virtio/mmio.h"
 #include "devices/virtio/virtio.h"
 #include "kvm/kvm.h"
+#include "vmm/config_json.h"
 #include "vmm/snapshot_fmt.h"
 #include "vmm/vm_priv.h"
 
@@ -250,7 +251,7 @@ static int snap_write_file(int dirfd, const char *name, const uint8_t *buf, size
 
 /* The VM is paused: collect the state, write memory, then the state file (its presence marks
  * a complete snapshot). */
-static int snap_save_paused(struct vm *vm, int dirfd, char *err, size_t errlen)
+static int snap_save_paused(struct vm *vm, int dirfd, const char *conf, char *err, size_t errlen)
 {
 	struct snap_writer w;
 	struct snap_info info = {
@@ -272,6 +273,7 @@ static int snap_save_paused(struct vm *vm, int dirfd, char *err, size_t errlen)
 		goto out;
 	}
 	snap_put(&w, T_INFO, 0, &info, sizeof(info));
+	snap_put(&w, SNAP_TAG_CONF, 0, conf, strlen(conf));
 	e = kvm_get_msr_index_list(vm->kvm, &idx, &nidx);
 	for (unsigned i = 0; !e && i < vm->ncpus; i++) {
 		what = "reading vCPU state";
@@ -305,7 +307,8 @@ out:
 
 int vm_snapshot_save(struct vm *vm, const char *dir, bool resume, char *err, size_t errlen)
 {
-	char msg[160];
+	char msg[160], cmsg[VM_CONFIG_ERRLEN];
+	char *conf = NULL;
 	int dirfd, e;
 
 	e = snap_unsupported_config(vm, msg, sizeof(msg));
@@ -313,15 +316,23 @@ int vm_snapshot_save(struct vm *vm, const char *dir, bool resume, char *err, siz
 		snprintf(err, errlen, "snapshot: %s", msg);
 		return e;
 	}
+	/* The configuration (section "conf"), with absolute paths, before anything is written. */
+	e = vm_config_to_json(vm->cfg, &conf, cmsg, sizeof(cmsg));
+	if (e) {
+		snprintf(err, errlen, "snapshot: %s", cmsg);
+		return e;
+	}
 	if (mkdir(dir, 0700) && errno != EEXIST) {
 		e = -errno;
 		snprintf(err, errlen, "snapshot: cannot create '%s': %s", dir, strerror(-e));
+		free(conf);
 		return e;
 	}
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dirfd < 0) {
 		e = -errno;
 		snprintf(err, errlen, "snapshot: cannot open '%s': %s", dir, strerror(-e));
+		free(conf);
 		return e;
 	}
 	vm_pause(vm);
@@ -335,10 +346,11 @@ int vm_snapshot_save(struct vm *vm, const char *dir, bool resume, char *err, siz
 	if (e)
 		snprintf(err, errlen, "snapshot: %s", msg);
 	else
-		e = snap_save_paused(vm, dirfd, err, errlen);
+		e = snap_save_paused(vm, dirfd, conf, err, errlen);
 	if (resume || e) /* a failed save leaves the VM as it was */
 		vm_resume(vm);
 	close(dirfd);
+	free(conf);
 	if (!e)
 		log_info("snapshot saved to %s", dir);
 	return e;
@@ -346,7 +358,7 @@ int vm_snapshot_save(struct vm *vm, const char *dir, bool resume, char *err, siz
 
 /* ---- restore ---- */
 
-static int snap_read_all(int dirfd, const char *name, uint8_t **buf, size_t *len)
+int snap_read_all(int dirfd, const char *name, uint8_t **buf, size_t *len)
 {
 	struct stat st;
 	uint8_t *p;

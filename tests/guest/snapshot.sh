@@ -10,6 +10,9 @@
 #   snapshot-qmp      the production path: kvmm run --qmp, `kvmm ctl SOCK x-kvmm-snapshot-save
 #                     path=DIR`, the VM must then be paused, kill -9, restore (with a disk)
 #   snapshot-refuse   a corrupt, truncated or mismatched snapshot: status 2 and one line
+#   snapshot-config   the snapshot holds the configuration: saved with relative paths, a disk
+#                     and an rng, restored from another directory with only --restore DIR and
+#                     runtime options (--serial, --debug-exit)
 #   snapshot-pci-refused  a save of a VM with a virtio-pci disk (the default transport) through
 #                     kvmm ctl: GenericError naming the device, the VM keeps running, quit
 # The payload finds its disk on virtio-mmio, and snapshots hold virtio-mmio devices only: the
@@ -167,8 +170,8 @@ case_snapshot_refuse() {
 	head -c $(($(stat -c %s "$dir/memory") - 4096)) "$dir/memory" >"$bad/memory"
 	snap_refused "$name" "truncated memory" 'memory file is truncated' "$bad" || ok=0
 	cp "$dir/memory" "$bad/memory"
-	printf '\002' | dd of="$bad/state" bs=1 seek=8 conv=notrunc 2>/dev/null
-	snap_refused "$name" "other version" 'format version 2' "$bad" || ok=0
+	printf '\377' | dd of="$bad/state" bs=1 seek=8 conv=notrunc 2>/dev/null
+	snap_refused "$name" "other version" 'format version 255' "$bad" || ok=0
 	cp "$dir/state" "$bad/state"
 	snap_refused "$name" "other --memory" 'give the same --memory' "$bad" --memory 256M || ok=0
 	rm -f "$bad/state"
@@ -238,10 +241,54 @@ case_snapshot_pci_refused() {
 	fi
 }
 
+# The configuration is in the snapshot: save with relative kernel and disk paths (run from the
+# disk's directory) and an mmio rng, restore from / with nothing but runtime options. Without
+# the saved --memory, --rng and --disk the restore would be refused (other RAM size, other
+# device count); with relative paths stored, the disk would not be found from /.
+case_snapshot_config() {
+	local name=snapshot-config dir=$GUEST_WORK/config.snap before=$GUEST_WORK/config.before
+	local after=$GUEST_WORK/snapshot-config.after err=$GUEST_WORK/snapshot-config.err
+	local kvmm drive payload status
+	GUEST_T0=$(date +%s%N)
+	guest_new_disk
+	rm -rf "$dir"
+	kvmm=$(realpath "$KVMM") drive=$(realpath "$SNAP_DRIVE") payload=$(realpath "$PAYLOAD_DIR")
+	mkdir -p "$GUEST_WORK/config.d"
+	cp "$payload/snapshot.elf" "$GUEST_WORK/config.d/snapshot.elf"
+	mv "$GUEST_DISK" "$GUEST_WORK/config.d/disk.img"
+	# --kernel ./snapshot.elf (snap_save's PAYLOAD_DIR), --disk path=disk.img: relative
+	if ! (cd "$GUEST_WORK/config.d" && SNAP_DRIVE=$drive PAYLOAD_DIR=. snap_save config \
+		"$dir" "$before" --memory 128M --cmdline "rounds=$SNAP_ROUNDS fill=16 blk=1" \
+		--disk path=disk.img,transport=mmio --rng 1M,transport=mmio); then
+		guest_not_ok "$name" "the driver did not save a snapshot" "$GUEST_WORK/config.drive"
+		tail -n 5 "$before" | sed 's/^/#   guest: /'
+		return
+	fi
+	if grep -q 'PASS snapshot' "$before"; then
+		guest_not_ok "$name" "the guest finished before the snapshot" "$before"
+		return
+	fi
+	(cd / && timeout -k 5 "$TIMEOUT" "$kvmm" run --restore "$dir" --serial stdio \
+		--debug-exit </dev/null >"$after" 2>"$err")
+	status=$?
+	if [ "$status" -ne 1 ] || ! grep -q '^PASS snapshot' "$after"; then
+		guest_not_ok "$name" "restored run: exit status $status, expected 1 and PASS" "$after"
+		sed 's/^/#   stderr: /' "$err" | tail -n 5
+	elif grep -q 'snapshot: started' "$after"; then
+		guest_not_ok "$name" "the restored guest booted again" "$after"
+	elif ! snap_rounds_ok "$before" "$after" "$SNAP_ROUNDS"; then
+		guest_not_ok "$name" "rounds 1..$SNAP_ROUNDS not continuous across the restore" "$after"
+	else
+		guest_ok "$name" "restored with --restore DIR --serial stdio --debug-exit only, from /; $(grep -c 'round' "$after") rounds after restore"
+		sed 's/^/#   restore stderr: /' "$err" | head -n 5
+	fi
+}
+
 # case_snapshot [NAME-REGEX]
 case_snapshot() {
 	local filter=${1:-} name
-	for name in snapshot snapshot-blk snapshot-qmp snapshot-refuse snapshot-pci-refused; do
+	for name in snapshot snapshot-blk snapshot-qmp snapshot-refuse snapshot-pci-refused \
+		snapshot-config; do
 		if [ -n "$filter" ] && ! [[ $name =~ $filter ]]; then
 			continue
 		fi
@@ -258,6 +305,7 @@ case_snapshot() {
 		snapshot-qmp) case_snapshot_qmp ;;
 		snapshot-refuse) case_snapshot_refuse ;;
 		snapshot-pci-refused) case_snapshot_pci_refused ;;
+		snapshot-config) case_snapshot_config ;;
 		esac
 	done
 }

@@ -116,20 +116,35 @@ expect "qmp dir missing" 2 "--qmp: cannot listen on '/nonexistent/q.sock'" -- ru
 printf '{"qmp": "tcp:1"}' >"$tmp/badqmp.json"
 expect "qmp in json" 2 "badqmp.json: --qmp: 'tcp:1'" -- run --config "$tmp/badqmp.json"
 
-# --restore: a snapshot that cannot be used is refused before /dev/kvm is opened. A state file
-# built here (src/vmm/snapshot_fmt.h: header, CRC-32, one "info" section) for 128 MiB, 1 vCPU.
-mkdir -p "$tmp/snap" "$tmp/snap-empty"
-python3 - "$tmp/snap" <<'PY'
-import struct, sys, zlib
-info = struct.pack('<QQQII16s', 128 << 20, 128 << 20, 0, 1, 0, b'\x5a' * 16) + b'\0' * 1024
-body = struct.pack('<4sIII', b'info', 0, len(info), 0) + info
-hdr = struct.pack('<8sIIQII', b'KVMMSNAP', 1, 0, len(body), 0, 0)
-crc = zlib.crc32(hdr + body)
-good = struct.pack('<8sIIQII', b'KVMMSNAP', 1, 0, len(body), crc, 0) + body
-open(sys.argv[1] + '/state', 'wb').write(good)
+# --restore: a snapshot that cannot be used is refused before /dev/kvm is opened. State files
+# built here (src/vmm/snapshot_fmt.h: header, CRC-32, an "info" section for 128 MiB, 1 vCPU, and
+# a "conf" section: the saved configuration as --config JSON text), one directory each.
+mkdir -p "$tmp/snap-empty"
+python3 - "$tmp" <<'PY'
+import os, struct, sys, zlib
+def section(tag, body):
+    return struct.pack('<4sIII', tag, 0, len(body), 0) + body + b'\0' * (-len(body) % 8)
+def state(conf):
+    info = struct.pack('<QQQII16s', 128 << 20, 128 << 20, 0, 1, 0, b'\x5a' * 16) + b'\0' * 1024
+    body = section(b'info', info) + (section(b'conf', conf) if conf is not None else b'')
+    hdr = struct.pack('<8sIIQII', b'KVMMSNAP', 2, 0, len(body), 0, 0)
+    crc = zlib.crc32(hdr + body)
+    return struct.pack('<8sIIQII', b'KVMMSNAP', 2, 0, len(body), crc, 0) + body
+def snap(name, conf):
+    d = os.path.join(sys.argv[1], name)
+    os.makedirs(d, exist_ok=True)
+    open(d + '/state', 'wb').write(state(conf))
+    open(d + '/memory', 'wb').write(b'\0' * 4096)
+    return d
+good = state(b'{"memory": "128M", "cpus": "1", "serial": "none"}')
+d = snap('snap', b'{"memory": "128M", "cpus": "1", "serial": "none"}')
 bad = bytearray(good); bad[100] ^= 1
-open(sys.argv[1] + '/state.corrupt', 'wb').write(bad)
-open(sys.argv[1] + '/memory', 'wb').write(b'\0' * 4096)
+open(d + '/state.corrupt', 'wb').write(bad)
+snap('snap-noconf', None)
+snap('snap-notjson', b'memory=128M')
+snap('snap-badopt', b'{"memory": "lots"}')
+snap('snap-qmp', b'{"memory": "128M", "qmp": "unix:/tmp/x.sock"}')
+snap('snap-disk', b'{"memory": "128M", "disk": ["path=/nonexistent/saved.img,transport=mmio"]}')
 PY
 cp -r "$tmp/snap" "$tmp/snap-corrupt" && mv "$tmp/snap-corrupt/state.corrupt" "$tmp/snap-corrupt/state"
 cp -r "$tmp/snap" "$tmp/snap-cut" && head -c 500 "$tmp/snap/state" >"$tmp/snap-cut/state"
@@ -148,6 +163,15 @@ expect "restore: mmio rng, other count" 2 "the snapshot has 0 virtio devices, th
 expect "restore: net" 2 "--restore .*: virtio-net devices \(--net\) are not supported yet" -- run --restore "$tmp/snap" --memory 128M --net user,transport=mmio
 expect "restore: console" 2 "--restore .*: the virtio console \(--console\) is not supported yet" -- run --restore "$tmp/snap" --memory 128M --console "file:$tmp/con.log,transport=mmio"
 expect "restore: short memory file" 2 "memory file is truncated or corrupt" -- run --restore "$tmp/snap" --memory 128M
+# The configuration saved in the snapshot: used without options, overridable, and checked.
+expect "restore: saved --memory used" 2 "memory file is truncated or corrupt" -- run --restore "$tmp/snap"
+expect "restore: no saved configuration" 2 "^kvmm run: --restore .*/snap-noconf: the state file holds no configuration$" -- run --restore "$tmp/snap-noconf"
+expect "restore: saved configuration not JSON" 2 "--restore .*: the saved configuration is not JSON \(line 1" -- run --restore "$tmp/snap-notjson"
+expect "restore: saved configuration bad option" 2 "--restore .*: the saved configuration: --memory: 'lots' is not a size" -- run --restore "$tmp/snap-badopt"
+expect "restore: saved configuration holds --qmp" 2 "--restore .*: the saved configuration holds --qmp" -- run --restore "$tmp/snap-qmp"
+MAX_LINES=2 expect "restore: saved disk opened" 2 "--disk /nonexistent/saved.img: No such file" -- run --restore "$tmp/snap-disk"
+expect "restore: --disk replaces the saved list" 2 "the snapshot has 0 virtio devices, this configuration 1" -- run --restore "$tmp/snap-disk" --disk "path=$tmp/disk.img,transport=mmio"
+expect "restore: --memory override checked" 2 "128 MiB and 1 vCPUs; give the same --memory" -- run --restore "$tmp/snap" --memory 64M
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
