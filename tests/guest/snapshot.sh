@@ -13,6 +13,8 @@
 #   snapshot-config   the snapshot holds the configuration: saved with relative paths, a disk
 #                     and an rng, restored from another directory with only --restore DIR and
 #                     runtime options (--serial, --debug-exit)
+#   snapshot-config-reboot  the same saved with --on-reboot restart, restored with --qmp: a
+#                     system_reset boots the saved kernel with the saved command line
 #   snapshot-pci-refused  a save of a VM with a virtio-pci disk (the default transport) through
 #                     kvmm ctl: GenericError naming the device, the VM keeps running, quit
 # The payload finds its disk on virtio-mmio, and snapshots hold virtio-mmio devices only: the
@@ -284,11 +286,63 @@ case_snapshot_config() {
 	fi
 }
 
+# After a restore, a reset with the saved --on-reboot restart boots the saved kernel (relative
+# at save) with the saved command line (fill=3 shows in its boot line): the restoring process
+# is given only --restore, --qmp and --serial, from /.
+# Uses qmp_wait_for (qmp.sh, sourced by run.sh before the cases run).
+case_snapshot_config_reboot() {
+	local name=snapshot-config-reboot dir=$GUEST_WORK/reboot.snap before=$GUEST_WORK/reboot.before
+	local after=$GUEST_WORK/reboot.after sock=$GUEST_WORK/reboot.sock kvmm drive payload pid st
+	GUEST_T0=$(date +%s%N)
+	rm -rf "$dir" "$GUEST_WORK/reboot.d"
+	kvmm=$(realpath "$KVMM") drive=$(realpath "$SNAP_DRIVE") payload=$(realpath "$PAYLOAD_DIR")
+	mkdir -p "$GUEST_WORK/reboot.d"
+	cp "$payload/snapshot.elf" "$GUEST_WORK/reboot.d/snapshot.elf"
+	if ! (cd "$GUEST_WORK/reboot.d" && SNAP_DRIVE=$drive PAYLOAD_DIR=. snap_save reboot \
+		"$dir" "$before" --memory 128M --cmdline "rounds=100000 fill=3" \
+		--on-reboot restart); then
+		guest_not_ok "$name" "the driver did not save a snapshot" "$GUEST_WORK/reboot.drive"
+		return
+	fi
+	(cd / && exec timeout -k 5 "$TIMEOUT" "$kvmm" run --restore "$dir" --qmp "unix:$sock" \
+		--serial "file:$after" </dev/null >"$GUEST_WORK/reboot.run" 2>&1) &
+	pid=$!
+	if ! qmp_wait_for "$after" 'snapshot: round [0-9]+ ' 30; then
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		guest_not_ok "$name" "the restored guest printed no round" "$GUEST_WORK/reboot.run"
+		return
+	fi
+	if grep -q 'snapshot: started' "$after"; then
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		guest_not_ok "$name" "the restored guest booted again" "$after"
+		return
+	fi
+	"$kvmm" ctl --timeout 60 "$sock" system_reset >"$GUEST_WORK/reboot.ctl" 2>&1
+	if ! qmp_wait_for "$after" 'snapshot: started, 3 MiB filled' 30; then
+		"$kvmm" ctl --timeout 10 "$sock" quit >/dev/null 2>&1
+		kill "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		guest_not_ok "$name" "no boot of the saved kernel and command line after system_reset" "$after"
+		sed 's/^/#   kvmm: /' "$GUEST_WORK/reboot.run" | tail -n 5
+		return
+	fi
+	"$kvmm" ctl --timeout 60 "$sock" quit >/dev/null 2>&1
+	wait "$pid"
+	st=$?
+	if [ "$st" -ne 0 ]; then
+		guest_not_ok "$name" "kvmm exit status $st after quit, expected 0" "$GUEST_WORK/reboot.run"
+	else
+		guest_ok "$name" "restored, system_reset booted the saved kernel: $(grep -m1 'snapshot: started' "$after" | tr -d '\r')"
+	fi
+}
+
 # case_snapshot [NAME-REGEX]
 case_snapshot() {
 	local filter=${1:-} name
 	for name in snapshot snapshot-blk snapshot-qmp snapshot-refuse snapshot-pci-refused \
-		snapshot-config; do
+		snapshot-config snapshot-config-reboot; do
 		if [ -n "$filter" ] && ! [[ $name =~ $filter ]]; then
 			continue
 		fi
@@ -306,6 +360,7 @@ case_snapshot() {
 		snapshot-refuse) case_snapshot_refuse ;;
 		snapshot-pci-refused) case_snapshot_pci_refused ;;
 		snapshot-config) case_snapshot_config ;;
+		snapshot-config-reboot) case_snapshot_config_reboot ;;
 		esac
 	done
 }
