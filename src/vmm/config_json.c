@@ -21,7 +21,7 @@ static char *abs_path(const char *p)
 
 	if (r)
 		return r;
-	if (p[0] == '/')
+	if (p[0] == '/' || !p[0]) /* "" stays "" (no file, in any directory) */
 		return strdup(p);
 	cwd = getcwd(NULL, 0);
 	if (!cwd)
