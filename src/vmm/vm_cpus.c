@@ -64,6 +64,17 @@ static int vcpu_setup_bsp(struct vm *vm, struct vcpu *v)
 	return e;
 }
 
+/* At -vv, a CPUID table one line per entry: KVM's supported list ("kvm") or the table vCPU 0
+ * gets ("vcpu0"), to compare what the guest sees with what the host offers. */
+static void vm_log_cpuid(const char *what, const struct kvm_cpuid_entry2 *e, unsigned n)
+{
+	if (log_get_level() < LOG_DEBUG)
+		return;
+	for (unsigned i = 0; i < n; i++)
+		log_debug("cpuid %s 0x%08x.%u: eax=0x%08x ebx=0x%08x ecx=0x%08x edx=0x%08x", what,
+			  e[i].function, e[i].index, e[i].eax, e[i].ebx, e[i].ecx, e[i].edx);
+}
+
 static int vcpu_setup(struct vm *vm, struct vcpu *v, char *err, size_t errlen)
 {
 	struct kvm_cpuid_entry2 cpuid[VM_CPUID_MAX];
@@ -81,6 +92,8 @@ static int vcpu_setup(struct vm *vm, struct vcpu *v, char *err, size_t errlen)
 			cpuid, VM_CPUID_MAX, &ncpuid);
 	if (e)
 		goto fail;
+	if (v->index == 0)
+		vm_log_cpuid("vcpu0", cpuid, ncpuid);
 	what = "KVM_SET_CPUID2";
 	e = kvm_vcpu_set_cpuid(&v->kv, cpuid, ncpuid);
 	if (e)
@@ -157,6 +170,7 @@ int vm_cpus_create(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(-e));
 		return e;
 	}
+	vm_log_cpuid("kvm", vm->supported_cpuid, vm->nsupported_cpuid);
 	vm_warn_missing_features(vm);
 	vm->vcpus = calloc(vm->ncpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)

@@ -5,7 +5,8 @@
 #   PAYLOAD_DIR=/abs/build/payload [ACCEL=kvm|tcg] [QEMU=qemu-system-x86_64] \
 #       tests/guest/run-qemu.sh [NAME-REGEX]
 #
-# kvmm arguments are mapped: --memory -> -m, --cpus N[,sockets=..] -> -smp, --cmdline ->
+# kvmm arguments are mapped: --memory -> -m, --cpus N[,sockets=..] -> -smp, --cpu host[,+f,-f]
+# -> -cpu max[,f=on,f=off], --cmdline ->
 # -append (plus " qemu=1"), --initrd -> -initrd, --on-reboot exit -> -no-reboot, --serial X ->
 # -serial X (instead of -serial stdio), --console stdio -> a virtconsole on a stdio chardev
 # (virtio-serial, port 0), --rng, --disk, --net user and --console -> modern virtio-pci
@@ -111,6 +112,27 @@ console_argv() {
 	Q_ARGV+=(-device "virtconsole,chardev=vcon0")
 }
 
+# cpu_argv VALUE: kvmm's --cpu host[,+flag,-flag...] as -cpu max[,flag=on,flag=off...] (the
+# flags' Linux names are QEMU's for the ones the cases use). The x86-64-vN models do not map.
+cpu_argv() {
+	local f q=max
+	case $1 in
+	host) ;;
+	host,*)
+		local IFS=,
+		for f in ${1#host,}; do
+			case $f in
+			+*) q+=",${f#+}=on" ;;
+			-*) q+=",${f#-}=off" ;;
+			*) return 1 ;;
+			esac
+		done
+		;;
+	*) return 1 ;;
+	esac
+	Q_ARGV+=(-cpu "$q")
+}
+
 qemu_argv() {
 	local i=0 n=${#C_ARGV[@]} a append=""
 	Q_ARGV=()
@@ -127,6 +149,7 @@ qemu_argv() {
 		case $a in
 		--memory) Q_ARGV+=(-m "${C_ARGV[i + 1]}"); i=$((i + 1)) ;;
 		--cpus) Q_ARGV+=(-smp "${C_ARGV[i + 1]}"); i=$((i + 1)) ;;
+		--cpu) cpu_argv "${C_ARGV[i + 1]}" || return 1; i=$((i + 1)) ;;
 		--cmdline) append=${C_ARGV[i + 1]}; i=$((i + 1)) ;;
 		--initrd) Q_ARGV+=(-initrd "${C_ARGV[i + 1]}"); i=$((i + 1)) ;;
 		--on-reboot)

@@ -122,7 +122,10 @@ else
 	fail "no eth0"
 fi
 
-# Kernel complaints (not failures of the case, but visible in its TAP comments).
+# The XSAVE set-up the kernel settled on (CPUID leaf 0xD; docs/platform.md "XSAVE").
+dmesg | grep -E 'x86/fpu: (Enabled|x87)|XSAVE consistency' | head -n 4 | sed 's/^/LINUX-INFO: kernel: /'
+# Kernel complaints, visible in the case's TAP comments; a WARNING splat ("WARNING: CPU: N
+# PID: N at FILE:LINE") fails the case on the host side (tests/guest/linux.sh).
 dmesg | grep -E 'ACPI (Error|Warning|BIOS)|BUG|WARNING|firmware' | head -n 20 | sed 's/^/LINUX-INFO: kernel: /'
 
 if [ "$FAILED" = 0 ]; then

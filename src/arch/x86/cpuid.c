@@ -385,45 +385,6 @@ static bool feat_on(struct kvm_cpuid_entry2 *out, unsigned n, const char *name)
 	return e && (*reg_of(e, reg) & (1u << f->bit));
 }
 
-/* XSAVE state components that depend on a feature flag. */
-static const struct {
-	const char *flag;
-	uint32_t components;
-} cpu_xsave_deps[] = {
-    {"avx", 1u << 2},
-    {"mpx", (1u << 3) | (1u << 4)},
-    {"avx512f", (1u << 5) | (1u << 6) | (1u << 7)},
-    {"pku", 1u << 9},
-    {"amx_tile", (1u << 17) | (1u << 18)},
-};
-
-/* Drop XCR0 components whose features are off and recompute the maximum save-area size. */
-static void trim_xsave(struct kvm_cpuid_entry2 *out, unsigned n)
-{
-	struct kvm_cpuid_entry2 *d0 = find(out, n, 0xd, 0);
-	uint32_t drop = 0, size = 512 + 64;
-
-	if (!d0)
-		return;
-	for (size_t i = 0; i < ARRAY_SIZE(cpu_xsave_deps); i++)
-		if (!feat_on(out, n, cpu_xsave_deps[i].flag))
-			drop |= cpu_xsave_deps[i].components;
-	d0->eax &= ~drop;
-	for (unsigned c = 2; c < 32; c++) {
-		struct kvm_cpuid_entry2 *e = find(out, n, 0xd, c);
-
-		if (!e)
-			continue;
-		if (drop & (1u << c)) {
-			e->eax = e->ebx = e->ecx = e->edx = 0;
-			continue;
-		}
-		if ((d0->eax & (1u << c)) && e->ebx + e->eax > size)
-			size = e->ebx + e->eax;
-	}
-	d0->ecx = size;
-}
-
 struct topo_ids {
 	uint32_t apic_id;
 	unsigned smt_shift, pkg_shift;
@@ -529,7 +490,7 @@ int cpuid_build(const struct kvm_cpuid_entry2 *supported, unsigned nsup,
 	if (max - n < 6)
 		return -E2BIG;
 	apply_model(out, n, model);
-	trim_xsave(out, n);
+	n = cpuid_fix_xsave(out, n);
 	fix_leaf1(out, n, model, &id);
 	fix_leaf4(out, n, &id);
 	fix_amd(out, n, topo, &id);

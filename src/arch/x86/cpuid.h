@@ -117,9 +117,25 @@ void cpu_model_missing(const struct cpu_model *model, const struct kvm_cpuid_ent
  *  - leaves 0xB and 0x1F: SMT and Core levels with shifts, counts and the x2APIC ID (created
  *    when the host omits them; leaf 0 EAX raised to 0x1F if needed);
  *  - AMD 0x80000008 ECX and 0x8000001E made consistent with the topology;
- *  - XSAVE leaf 0xD trimmed to the state components whose features remain;
+ *  - XSAVE leaf 0xD made consistent with the remaining features (cpuid_fix_xsave());
  *  - everything else, including the KVM leaves 0x40000000/0x40000001, copied.
  * -EINVAL for a bad topology or vcpu_index outside it, -E2BIG if out[max] is too small. */
 int cpuid_build(const struct kvm_cpuid_entry2 *supported, unsigned nsup,
 		const struct cpu_model *model, const struct cpu_topology *topo, unsigned vcpu_index,
 		struct kvm_cpuid_entry2 *out, unsigned max, unsigned *nout) KVMM_MUST_CHECK;
+
+/* Make leaf 0xD of table e[0, n) consistent with its feature flags (called by cpuid_build()
+ * after the model's masks; see docs/platform.md "XSAVE"):
+ *  - CPUID.1:ECX.XSAVE off (or no x87/SSE in 0xD.0): the 0xD entries removed (KVM would
+ *    rewrite 0xD.0 EBX; a missing sub-leaf reads as zeros) and XSAVE cleared;
+ *  - a user component (0xD.0 EDX:EAX bit i >= 2) stays only if its sub-leaf i gives a size,
+ *    an offset >= 576 and ECX[0] = 0, and (YMM, MPX, AVX-512, PKRU, AMX) its feature flag is
+ *    on; a supervisor component (0xD.1 EDX:ECX) only with XSAVES and a sub-leaf with ECX[0] = 1;
+ *  - a flag whose instructions need a component that is gone is cleared too (-avx also
+ *    removes avx2, fma, f16c, the AVX-512 flags and their components), to a fixed point;
+ *  - sub-leaves of components not offered are zeroed;
+ *  - sizes recomputed from the remaining sub-leaves: 0xD.0 ECX (and EBX, which KVM rewrites
+ *    for the guest's XCR0) = max(576, offset + size); 0xD.1 EBX = the compacted size of all
+ *    offered components (64-byte alignment per sub-leaf ECX[1]) with XSAVEC or XSAVES, else 0.
+ * Entries are changed in place and only removed (order kept); returns the new count. */
+unsigned cpuid_fix_xsave(struct kvm_cpuid_entry2 *e, unsigned n);
