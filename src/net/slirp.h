@@ -34,5 +34,6 @@ int net_slirp_save(struct net_backend *nb, uint8_t **buf, size_t *len,
 		   unsigned *dropped) KVMM_MUST_CHECK;
 /* Into a freshly created backend (host forwards already set up), before the loop runs.
  * -EINVAL if nb is not a user backend, the buffer is short, of a newer version than this
- * libslirp reads, or libslirp refuses it (truncated or corrupt). */
+ * libslirp reads, or libslirp refuses it (truncated or corrupt); after a failure part of the
+ * state may be applied: discard the backend (a failed restore does). */
 int net_slirp_load(struct net_backend *nb, const uint8_t *buf, size_t len) KVMM_MUST_CHECK;
