@@ -177,8 +177,8 @@ case_snapshot_refuse() {
 	head -c $(($(stat -c %s "$dir/memory") - 4096)) "$dir/memory" >"$bad/memory"
 	snap_refused "$name" "truncated memory" 'memory file is truncated' "$bad" || ok=0
 	cp "$dir/memory" "$bad/memory"
-	printf '\002' | dd of="$bad/state" bs=1 seek=8 conv=notrunc 2>/dev/null
-	snap_refused "$name" "other version" 'format version 2' "$bad" || ok=0
+	printf '\003' | dd of="$bad/state" bs=1 seek=8 conv=notrunc 2>/dev/null
+	snap_refused "$name" "other version" 'format version 3' "$bad" || ok=0
 	cp "$dir/state" "$bad/state"
 	snap_refused "$name" "other --memory" 'give the same --memory' "$bad" --memory 256M || ok=0
 	rm -f "$bad/state"
