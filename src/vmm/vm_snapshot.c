@@ -316,13 +316,13 @@ int vm_snapshot_save(struct vm *vm, const char *dir, bool resume, char *err, siz
 		return e;
 	}
 	vm_pause(vm);
-	vm_snapshot_dev_quiesce(vm, true); /* no RX, slirp or console input meanwhile */
 	/* vCPUs are out of KVM_RUN, so no new request can start (virtio-mmio notifies run on
 	 * them; virtio-pci devices are refused above). Disk requests already submitted finish on
 	 * the aio threads: wait for them, so their used entries and interrupts are in the state. */
 	for (unsigned i = 0; i < VM_MAX_DISKS; i++)
 		if (vm->blks[i])
 			virtio_blk_drain(vm->blks[i]);
+	vm_snapshot_dev_quiesce(vm, true); /* no net RX, slirp or console input meanwhile */
 	e = snap_busy_queues(vm, msg, sizeof(msg));
 	if (e)
 		snprintf(err, errlen, "snapshot: %s", msg);
