@@ -261,7 +261,7 @@ case_snapshot_console() {
 		return
 	fi
 	snap_restore_check "$name" "$dir" "$before" --console "file:$c2,transport=mmio" || return
-	for r in $(cat "$c1" "$c2" | grep -oE '^hvc0: round [0-9]+$' | grep -oE '[0-9]+'); do
+	for r in $(cat "$c1" "$c2" | sed -nE 's/^hvc0: round ([0-9]+)$/\1/p'); do
 		[ "$r" -eq "$want" ] || break
 		want=$((want + 1))
 	done
