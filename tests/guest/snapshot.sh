@@ -13,6 +13,7 @@
 #   snapshot-net      payload/virtio_net.c with --net user: DHCP (second lease, a decoy took the
 #                     first), ARP, ping, saved, restored: DHCP gives the same address again
 #                     (libslirp's lease table was restored), ARP and ping work
+#   snapshot-net-qmp  the same saved through kvmm ctl (on the event-loop thread), then kill -9
 #   snapshot-qmp      the production path: kvmm run --qmp, `kvmm ctl SOCK x-kvmm-snapshot-save
 #                     path=DIR`, the VM must then be paused, kill -9, restore (with a disk)
 #   snapshot-refuse   a corrupt, truncated or mismatched snapshot: status 2 and one line
@@ -275,17 +276,41 @@ case_snapshot_console() {
 }
 
 # virtio-net with the user backend: the payload's DHCP lease, ARP and ping before and after.
+# case_snapshot_net NAME drive|qmp: saved by the test driver (from a thread other than the event
+# loop's: the loop is parked) or through kvmm ctl (on the loop thread itself).
 case_snapshot_net() {
-	local name=snapshot-net dir=$GUEST_WORK/net.snap before=$GUEST_WORK/net.before
-	local after=$GUEST_WORK/net.after status a1 a2
+	local name=$1 how=$2 dir=$GUEST_WORK/$1.snap before=$GUEST_WORK/$1.before
+	local after=$GUEST_WORK/$1.after sock=$GUEST_WORK/$1.sock status a1 a2 pid i saved
+	# shellcheck disable=SC2054 # commas inside an option value
+	local opts=(--kernel "$PAYLOAD_DIR/virtio_net.elf" --serial "file:$before" --debug-exit
+		--memory 128M --net user,transport=mmio --cmdline "snapshot=10")
 	GUEST_T0=$(date +%s%N)
-	if ! timeout -k 5 "$TIMEOUT" "$SNAP_DRIVE" "$dir" "virtio_net: snapshot point" \
-		--kernel "$PAYLOAD_DIR/virtio_net.elf" --serial "file:$before" --debug-exit \
-		--memory 128M --net user,transport=mmio --cmdline "snapshot=10" \
-		>"$GUEST_WORK/net.drive" 2>&1; then
-		guest_not_ok "$name" "the driver did not save a snapshot" "$GUEST_WORK/net.drive"
-		tail -n 5 "$before" | sed 's/^/#   guest: /'
-		return
+	rm -rf "$dir"
+	if [ "$how" = drive ]; then
+		if ! timeout -k 5 "$TIMEOUT" "$SNAP_DRIVE" "$dir" "virtio_net: snapshot point" \
+			"${opts[@]}" >"$GUEST_WORK/$name.drive" 2>&1; then
+			guest_not_ok "$name" "the driver did not save a snapshot" "$GUEST_WORK/$name.drive"
+			tail -n 5 "$before" | sed 's/^/#   guest: /'
+			return
+		fi
+		saved=$(cat "$GUEST_WORK/$name.drive")
+	else
+		"$KVMM" run "${opts[@]}" --qmp "unix:$sock" </dev/null >"$GUEST_WORK/$name.run" 2>&1 &
+		pid=$!
+		for ((i = 0; i < TIMEOUT * 10; i++)); do
+			grep -q 'virtio_net: snapshot point' "$before" 2>/dev/null && break
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if ! "$KVMM" ctl "$sock" x-kvmm-snapshot-save "path=$dir" >"$GUEST_WORK/$name.ctl" 2>&1; then
+			kill -9 "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+			guest_not_ok "$name" "kvmm ctl x-kvmm-snapshot-save failed" "$GUEST_WORK/$name.ctl"
+			return
+		fi
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		saved="saved through kvmm ctl"
 	fi
 	if grep -q 'after the snapshot point' "$before"; then
 		guest_not_ok "$name" "the guest went on before the snapshot was taken" "$before"
@@ -308,7 +333,7 @@ case_snapshot_net() {
 	elif [ -z "$a1" ] || [ "$a1" != "$a2" ]; then
 		guest_not_ok "$name" "DHCP address before '$a1', after '$a2'" "$after"
 	else
-		guest_ok "$name" "$(cat "$GUEST_WORK/net.drive"); ${a1#ok - DHCP ACK: } before and after, ping after the restore"
+		guest_ok "$name" "$saved; ${a1#ok - DHCP ACK: } before and after, ping after the restore"
 		sed 's/^/#   restore stderr: /' "$GUEST_WORK/$name.err" | head -n 5
 	fi
 }
@@ -317,7 +342,7 @@ case_snapshot_net() {
 case_snapshot() {
 	local filter=${1:-} name
 	for name in snapshot snapshot-blk snapshot-blk-packed snapshot-console snapshot-net \
-		snapshot-qmp snapshot-refuse snapshot-pci-refused; do
+		snapshot-net-qmp snapshot-qmp snapshot-refuse snapshot-pci-refused; do
 		if [ -n "$filter" ] && ! [[ $name =~ $filter ]]; then
 			continue
 		fi
@@ -337,7 +362,8 @@ case_snapshot() {
 				"fill=16 blk=1 packed=1" --disk "path=$GUEST_DISK,transport=mmio,packed=on"
 			;;
 		snapshot-console) case_snapshot_console ;;
-		snapshot-net) case_snapshot_net ;;
+		snapshot-net) case_snapshot_net snapshot-net drive ;;
+		snapshot-net-qmp) case_snapshot_net snapshot-net-qmp qmp ;;
 		snapshot-qmp) case_snapshot_qmp ;;
 		snapshot-refuse) case_snapshot_refuse ;;
 		snapshot-pci-refused) case_snapshot_pci_refused ;;
