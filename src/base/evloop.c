@@ -2,6 +2,7 @@
 #include "base/evloop.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -19,6 +20,12 @@ struct evloop_handler {
 struct evloop {
 	int epfd, wakefd;
 	bool stop; /* atomic */
+	/* evloop_pause(): lock protects the fields below; cond signals parked/running/pause_req */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread; /* valid while running */
+	bool running, parked;
+	unsigned pause_req;
 	struct evloop_handler h[EVLOOP_MAX];
 };
 
@@ -30,6 +37,8 @@ int evloop_create(struct evloop **out)
 
 	if (!el)
 		return -ENOMEM;
+	pthread_mutex_init(&el->lock, NULL);
+	pthread_cond_init(&el->cond, NULL);
 	el->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (el->epfd < 0) {
 		err = -errno;
@@ -53,6 +62,8 @@ err_close_wake:
 err_close_ep:
 	close(el->epfd);
 err_free:
+	pthread_cond_destroy(&el->cond);
+	pthread_mutex_destroy(&el->lock);
 	free(el);
 	return err;
 }
@@ -63,6 +74,8 @@ void evloop_destroy(struct evloop *el)
 		return;
 	close(el->wakefd);
 	close(el->epfd);
+	pthread_cond_destroy(&el->cond);
+	pthread_mutex_destroy(&el->lock);
 	free(el);
 }
 
@@ -128,15 +141,74 @@ void evloop_stop(struct evloop *el)
 	evloop_wake(el);
 }
 
+void evloop_pause(struct evloop *el)
+{
+	pthread_mutex_lock(&el->lock);
+	el->pause_req++;
+	if (el->running && !pthread_equal(el->thread, pthread_self())) {
+		evloop_wake(el);
+		while (el->running && !el->parked)
+			pthread_cond_wait(&el->cond, &el->lock);
+	}
+	pthread_mutex_unlock(&el->lock);
+}
+
+void evloop_resume(struct evloop *el)
+{
+	pthread_mutex_lock(&el->lock);
+	if (el->pause_req && --el->pause_req == 0)
+		pthread_cond_broadcast(&el->cond);
+	pthread_mutex_unlock(&el->lock);
+}
+
+/* Loop thread, between rounds: wait here while a pause is requested. */
+static void evloop_park(struct evloop *el)
+{
+	pthread_mutex_lock(&el->lock);
+	if (el->pause_req) {
+		el->parked = true;
+		pthread_cond_broadcast(&el->cond);
+		while (el->pause_req)
+			pthread_cond_wait(&el->cond, &el->lock);
+		el->parked = false;
+	}
+	pthread_mutex_unlock(&el->lock);
+}
+
+static void evloop_set_running(struct evloop *el, bool on)
+{
+	pthread_mutex_lock(&el->lock);
+	el->running = on;
+	el->thread = pthread_self();
+	pthread_cond_broadcast(&el->cond);
+	pthread_mutex_unlock(&el->lock);
+}
+
+static int evloop_run_rounds(struct evloop *el, int timeout_ms, void (*tick)(void *),
+			     void *tick_ctx);
+
 int evloop_run(struct evloop *el, int timeout_ms, void (*tick)(void *), void *tick_ctx)
+{
+	int e;
+
+	evloop_set_running(el, true);
+	e = evloop_run_rounds(el, timeout_ms, tick, tick_ctx);
+	evloop_set_running(el, false);
+	return e;
+}
+
+static int evloop_run_rounds(struct evloop *el, int timeout_ms, void (*tick)(void *),
+			     void *tick_ctx)
 {
 	struct epoll_event ev[16];
 
+	evloop_park(el);
 	while (!__atomic_load_n(&el->stop, __ATOMIC_ACQUIRE)) {
 		int n = epoll_wait(el->epfd, ev, 16, timeout_ms);
 
 		if (n < 0 && errno != EINTR)
 			return -errno;
+		evloop_park(el);
 		for (int i = 0; i < n; i++) {
 			struct evloop_handler *h = ev[i].data.ptr;
 			uint64_t cnt;

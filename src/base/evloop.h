@@ -30,3 +30,10 @@ int evloop_run(struct evloop *el, int timeout_ms, void (*tick)(void *),
 void evloop_stop(struct evloop *el);
 /* Make evloop_run() return from its wait and run `tick`. */
 void evloop_wake(struct evloop *el);
+
+/* Park the loop between two rounds of handlers so that another thread can read state the
+ * handlers change (a snapshot taken from a thread other than the loop's). Returns once the loop
+ * is parked, or at once if it is not running or the caller is the loop thread itself (a
+ * handler: nothing else runs meanwhile). Nests; each pause needs one evloop_resume(). */
+void evloop_pause(struct evloop *el);
+void evloop_resume(struct evloop *el);

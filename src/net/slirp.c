@@ -535,3 +535,91 @@ fail:
 	slirp_be_destroy(&s->nb);
 	return e;
 }
+
+/* ---- snapshot ---- */
+
+struct slirp_stream {
+	uint8_t *buf;
+	size_t len, cap, off;
+	bool failed;
+};
+
+static ssize_t slirp_stream_write(const void *p, size_t n, void *opaque)
+{
+	struct slirp_stream *st = opaque;
+
+	if (st->failed)
+		return -1;
+	if (n > st->cap - st->len) {
+		size_t cap = st->cap ? st->cap : 4096;
+		uint8_t *nb;
+
+		while (n > cap - st->len)
+			cap *= 2;
+		nb = realloc(st->buf, cap);
+		if (!nb) {
+			st->failed = true;
+			return -1;
+		}
+		st->buf = nb;
+		st->cap = cap;
+	}
+	memcpy(st->buf + st->len, p, n);
+	st->len += n;
+	return (ssize_t)n;
+}
+
+static ssize_t slirp_stream_read(void *p, size_t n, void *opaque)
+{
+	struct slirp_stream *st = opaque;
+
+	if (n > st->len - st->off) {
+		st->failed = true;
+		return -1;
+	}
+	memcpy(p, st->buf + st->off, n);
+	st->off += n;
+	return (ssize_t)n;
+}
+
+int net_slirp_save(struct net_backend *nb, uint8_t **buf, size_t *len, unsigned *dropped)
+{
+	struct slirp_be *s = container_of(nb, struct slirp_be, nb);
+	struct slirp_stream st = {0};
+	uint32_t ver;
+
+	if (!nb || nb->ops != &slirp_ops)
+		return -EINVAL;
+	ver = (uint32_t)slirp_state_version();
+	slirp_stream_write(&ver, sizeof(ver), &st);
+	slirp_state_save(s->slirp, slirp_stream_write, &st);
+	if (st.failed) {
+		free(st.buf);
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&s->txlock);
+	*dropped = s->tx_cnt + s->rx_cnt;
+	pthread_mutex_unlock(&s->txlock);
+	*buf = st.buf;
+	*len = st.len;
+	return 0;
+}
+
+int net_slirp_load(struct net_backend *nb, const uint8_t *buf, size_t len)
+{
+	struct slirp_be *s = container_of(nb, struct slirp_be, nb);
+	struct slirp_stream st = {.buf = (uint8_t *)buf, .len = len};
+	uint32_t ver;
+
+	if (!nb || nb->ops != &slirp_ops || len < sizeof(ver))
+		return -EINVAL;
+	memcpy(&ver, buf, sizeof(ver));
+	st.off = sizeof(ver);
+	if (ver == 0 || ver > (uint32_t)slirp_state_version())
+		return -EINVAL;
+	if (slirp_state_load(s->slirp, (int)ver, slirp_stream_read, &st) < 0 || st.failed)
+		return -EINVAL;
+	if (st.off != st.len)
+		return -EINVAL; /* trailing bytes: not what slirp_state_save wrote */
+	return 0;
+}

@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "base/compiler.h"
+#include <stdint.h>
 
 struct evloop;
 struct net_backend;
@@ -23,3 +24,16 @@ struct net_opts;
  * forwarded port already in use); nothing is left open. */
 int net_slirp_create(struct net_backend **out, struct evloop *el, const struct net_opts *o,
 		     char *err, size_t errlen) KVMM_MUST_CHECK;
+
+/* Snapshot of libslirp's own state (slirp_state_save: the DHCP leases, the IP id counter and
+ * guestfwd connections; connections of host sockets are not part of it), as
+ * u32 slirp_state_version() | libslirp's bytes, in a malloc'd *buf. Frames queued between the
+ * guest and slirp (both directions) are not included; *dropped gets their number. The event
+ * loop must not run meanwhile (its thread, or paused). -EINVAL if nb is not a user backend. */
+int net_slirp_save(struct net_backend *nb, uint8_t **buf, size_t *len,
+		   unsigned *dropped) KVMM_MUST_CHECK;
+/* Into a freshly created backend (host forwards already set up), before the loop runs.
+ * -EINVAL if nb is not a user backend, the buffer is short, of a newer version than this
+ * libslirp reads, or libslirp refuses it (truncated or corrupt); after a failure part of the
+ * state may be applied: discard the backend (a failed restore does). */
+int net_slirp_load(struct net_backend *nb, const uint8_t *buf, size_t len) KVMM_MUST_CHECK;

@@ -9,9 +9,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <stdbool.h>
+
 #include "base/compiler.h"
 #include "vmm/snapshot_fmt.h"
 
+struct snap_reader;
+struct snap_writer;
 struct vm;
 
 #define SNAP_STATE_FILE	 "state"
@@ -34,3 +38,13 @@ int vm_snapshot_load(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
 void vm_snapshot_close(struct vm *vm);
 /* Read a whole regular file (at most 1 GiB) of dirfd into a malloc'd *buf. -errno. */
 int snap_read_all(int dirfd, const char *name, uint8_t **buf, size_t *len) KVMM_MUST_CHECK;
+
+/* vm_snapshot_dev.c: virtio-net (with libslirp's state) and the virtio console. */
+/* Park (stop = true) or release the event loop around a save. */
+void vm_snapshot_dev_quiesce(struct vm *vm, bool stop);
+/* Their sections; *what names the part that failed. -EBUSY: a net TX queue waits for its
+ * backend (retry later). */
+int vm_snapshot_dev_save(struct vm *vm, struct snap_writer *w, const char **what) KVMM_MUST_CHECK;
+/* After the virtio cores are loaded. */
+int vm_snapshot_dev_load(struct vm *vm, const struct snap_reader *r,
+			 const char **what) KVMM_MUST_CHECK;

@@ -60,8 +60,8 @@ struct snap_info {
 /* ---- what a snapshot cannot hold yet ---- */
 
 /* Devices shaped by the configuration whose state a snapshot does not hold: virtio-pci
- * functions (transport registers, MSI-X table), virtio-net and the virtio console. Refused
- * alike at save and at restore (where no snapshot can contain them). One line in msg. */
+ * functions (transport registers, MSI-X table). Refused alike at save and at restore (where no
+ * snapshot can contain them). One line in msg. */
 static int snap_unsupported_config(struct vm *vm, char *msg, size_t len)
 {
 	const char *name = "";
@@ -74,33 +74,21 @@ static int snap_unsupported_config(struct vm *vm, char *msg, size_t len)
 			 name, slot);
 		return -ENOTSUP;
 	}
-	for (unsigned i = 0; i < VM_MAX_NETS; i++) {
-		if (vm->nets[i]) {
-			snprintf(msg, len, "virtio-net devices (--net) are not supported yet");
-			return -ENOTSUP;
-		}
-	}
-	if (vm->vcon) {
-		snprintf(msg, len, "the virtio console (--console) is not supported yet");
-		return -ENOTSUP;
-	}
 	return 0;
 }
 
-/* A queue the driver set up in the packed layout: struct virtio_dev_state holds split-ring
- * positions only. Checked with the vCPUs paused (the driver cannot renegotiate meanwhile). */
-static int snap_unsupported_queues(struct vm *vm, char *msg, size_t len)
+/* A packed queue with chains in flight: their slots are not in struct virtio_dev_state.
+ * Checked with the vCPUs paused and the backends drained (normally never true then). */
+static int snap_busy_queues(struct vm *vm, char *msg, size_t len)
 {
 	for (unsigned i = 0; i < vm->nmmio; i++) {
 		struct virtio_dev *vd = virtio_mmio_dev(vm->mmio_tr[i]);
 
-		if (virtio_dev_uses_packed(vd)) {
-			snprintf(
-			    msg, len,
-			    "packed virtqueues are not supported yet: virtio-%s at virtio-mmio "
-			    "slot %u",
-			    vd->ops->name, i);
-			return -ENOTSUP;
+		if (virtio_dev_has_inflight(vd)) {
+			snprintf(msg, len,
+				 "virtio-%s at virtio-mmio slot %u has requests in flight; retry",
+				 vd->ops->name, i);
+			return -EBUSY;
 		}
 	}
 	return 0;
@@ -286,6 +274,9 @@ static int snap_save_paused(struct vm *vm, int dirfd, const char *conf, char *er
 	if (e)
 		goto out;
 	snap_save_devices(&w, vm);
+	e = vm_snapshot_dev_save(vm, &w, &what);
+	if (e)
+		goto out;
 	what = "building the state file";
 	e = snap_writer_finish(&w, &buf, &len);
 	if (e)
@@ -342,11 +333,13 @@ int vm_snapshot_save(struct vm *vm, const char *dir, bool resume, char *err, siz
 	for (unsigned i = 0; i < VM_MAX_DISKS; i++)
 		if (vm->blks[i])
 			virtio_blk_drain(vm->blks[i]);
-	e = snap_unsupported_queues(vm, msg, sizeof(msg));
+	vm_snapshot_dev_quiesce(vm, true); /* no net RX, slirp or console input meanwhile */
+	e = snap_busy_queues(vm, msg, sizeof(msg));
 	if (e)
 		snprintf(err, errlen, "snapshot: %s", msg);
 	else
 		e = snap_save_paused(vm, dirfd, conf, err, errlen);
+	vm_snapshot_dev_quiesce(vm, false);
 	if (resume || e) /* a failed save leaves the VM as it was */
 		vm_resume(vm);
 	close(dirfd);
@@ -448,7 +441,7 @@ int vm_snapshot_map_memory(struct vm *vm, char *err, size_t errlen)
 	if (snap_get_exact(&vm->snap, T_INFO, 0, &info, sizeof(info)) || info.nmmio != vm->nmmio) {
 		snprintf(err, errlen,
 			 "--restore %s: the snapshot has %u virtio devices, this configuration %u "
-			 "(give the same --rng and --disk options)",
+			 "(give the same --rng, --disk, --net and --console options)",
 			 vm->cfg->restore, info.nmmio, vm->nmmio);
 		return -EINVAL;
 	}
@@ -627,6 +620,9 @@ int vm_snapshot_load(struct vm *vm, char *err, size_t errlen)
 	const char *what = "";
 	unsigned i = 0;
 	int bad = -1, e = snap_load_devices(vm, &what);
+
+	if (!e)
+		e = vm_snapshot_dev_load(vm, &vm->snap, &what);
 
 	if (!e)
 		e = snap_load_platform(vm, &what);

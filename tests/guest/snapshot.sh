@@ -7,6 +7,13 @@
 # (with a disk) its virtqueue, and the rounds it prints must continue without a gap or a reboot.
 #   snapshot          RAM pattern + counter
 #   snapshot-blk      the same while writing and reading a virtio-blk disk every round
+#   snapshot-blk-packed  snapshot-blk with the disk's queue in the packed layout (packed=on)
+#   snapshot-console  the same with a line per round on the virtio console (--console file:,
+#                     another file after the restore): hvc0's lines continue across the restore
+#   snapshot-net      payload/virtio_net.c with --net user: DHCP (second lease, a decoy took the
+#                     first), ARP, ping, saved, restored: DHCP gives the same address again
+#                     (libslirp's lease table was restored), ARP and ping work
+#   snapshot-net-qmp  the same saved through kvmm ctl (on the event-loop thread), then kill -9
 #   snapshot-qmp      the production path: kvmm run --qmp, `kvmm ctl SOCK x-kvmm-snapshot-save
 #                     path=DIR`, the VM must then be paused, kill -9, restore (with a disk)
 #   snapshot-refuse   a corrupt, truncated or mismatched snapshot: status 2 and one line
@@ -18,7 +25,7 @@
 #   snapshot-pci-refused  a save of a VM with a virtio-pci disk (the default transport) through
 #                     kvmm ctl: GenericError naming the device, the VM keeps running, quit
 # The payload finds its disk on virtio-mmio, and snapshots hold virtio-mmio devices only: the
-# disks of these cases are transport=mmio.
+# devices of these cases are transport=mmio.
 
 SNAP_DRIVE=${SNAPSHOT_DRIVE:-$(dirname "$KVMM")/tests/snapshot-drive}
 SNAP_ROUNDS=${GUEST_SNAPSHOT_ROUNDS:-24}
@@ -57,6 +64,10 @@ snap_case() {
 	fi
 	if grep -q 'PASS snapshot' "$before"; then
 		guest_not_ok "$name" "the guest finished before the snapshot" "$before"
+		return
+	fi
+	if [ -n "${SNAP_EXPECT:-}" ] && ! grep -q "$SNAP_EXPECT" "$before"; then
+		guest_not_ok "$name" "the guest did not print '$SNAP_EXPECT' before the snapshot" "$before"
 		return
 	fi
 	timeout -k 5 "$TIMEOUT" "$KVMM" run --restore "$dir" --memory 128M "$@" --serial stdio \
@@ -338,11 +349,101 @@ case_snapshot_config_reboot() {
 	fi
 }
 
+# The virtio console: one line per round on hvc0 into a file, another file after the restore
+# (the host end is reopened from the configuration); both together must hold rounds 1..N once.
+case_snapshot_console() {
+	local name=snapshot-console dir=$GUEST_WORK/con.snap before=$GUEST_WORK/con.before
+	local c1=$GUEST_WORK/con.hvc0.before c2=$GUEST_WORK/con.hvc0.after want=1 r
+	GUEST_T0=$(date +%s%N)
+	rm -f "$c1" "$c2"
+	if ! snap_save con "$dir" "$before" --memory 128M --cmdline "rounds=$SNAP_ROUNDS fill=16 con=1" \
+		--console "file:$c1,transport=mmio"; then
+		guest_not_ok "$name" "the driver did not save a snapshot" "$GUEST_WORK/con.drive"
+		return
+	fi
+	snap_restore_check "$name" "$dir" "$before" --console "file:$c2,transport=mmio" || return
+	for r in $(cat "$c1" "$c2" | sed -nE 's/^hvc0: round ([0-9]+)$/\1/p'); do
+		[ "$r" -eq "$want" ] || break
+		want=$((want + 1))
+	done
+	if ! grep -q '^hvc0: round 1$' "$c1" || ! [ -s "$c2" ]; then
+		guest_not_ok "$name" "hvc0 wrote nothing before or after the restore" "$c2"
+	elif [ "$want" -ne $((SNAP_ROUNDS + 1)) ]; then
+		guest_not_ok "$name" "hvc0 rounds not continuous across the restore (at $want)" "$c2"
+	else
+		guest_ok "$name" "hvc0: $(grep -c round "$c1") rounds before, $(grep -c round "$c2") after the restore"
+	fi
+}
+
+# virtio-net with the user backend: the payload's DHCP lease, ARP and ping before and after.
+# case_snapshot_net NAME drive|qmp: saved by the test driver (from a thread other than the event
+# loop's: the loop is parked) or through kvmm ctl (on the loop thread itself).
+case_snapshot_net() {
+	local name=$1 how=$2 dir=$GUEST_WORK/$1.snap before=$GUEST_WORK/$1.before
+	local after=$GUEST_WORK/$1.after sock=$GUEST_WORK/$1.sock status a1 a2 pid i saved
+	# shellcheck disable=SC2054 # commas inside an option value
+	local opts=(--kernel "$PAYLOAD_DIR/virtio_net.elf" --serial "file:$before" --debug-exit
+		--memory 128M --net user,transport=mmio --cmdline "snapshot=10")
+	GUEST_T0=$(date +%s%N)
+	rm -rf "$dir"
+	if [ "$how" = drive ]; then
+		if ! timeout -k 5 "$TIMEOUT" "$SNAP_DRIVE" "$dir" "virtio_net: snapshot point" \
+			"${opts[@]}" >"$GUEST_WORK/$name.drive" 2>&1; then
+			guest_not_ok "$name" "the driver did not save a snapshot" "$GUEST_WORK/$name.drive"
+			tail -n 5 "$before" | sed 's/^/#   guest: /'
+			return
+		fi
+		saved=$(cat "$GUEST_WORK/$name.drive")
+	else
+		"$KVMM" run "${opts[@]}" --qmp "unix:$sock" </dev/null >"$GUEST_WORK/$name.run" 2>&1 &
+		pid=$!
+		for ((i = 0; i < TIMEOUT * 10; i++)); do
+			grep -q 'virtio_net: snapshot point' "$before" 2>/dev/null && break
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if ! "$KVMM" ctl "$sock" x-kvmm-snapshot-save "path=$dir" >"$GUEST_WORK/$name.ctl" 2>&1; then
+			kill -9 "$pid" 2>/dev/null
+			wait "$pid" 2>/dev/null
+			guest_not_ok "$name" "kvmm ctl x-kvmm-snapshot-save failed" "$GUEST_WORK/$name.ctl"
+			return
+		fi
+		kill -9 "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+		saved="saved through kvmm ctl"
+	fi
+	if grep -q 'after the snapshot point' "$before"; then
+		guest_not_ok "$name" "the guest went on before the snapshot was taken" "$before"
+		return
+	fi
+	timeout -k 5 "$TIMEOUT" "$KVMM" run --restore "$dir" --memory 128M \
+		--net user,transport=mmio --serial stdio --debug-exit </dev/null >"$after" \
+		2>"$GUEST_WORK/$name.err"
+	status=$?
+	a1=$(grep -oE 'ok - DHCP ACK: address [0-9.]+' "$before" | tail -n 1)
+	a2=$(grep -oE 'ok - DHCP ACK: address [0-9.]+' "$after" | tail -n 1)
+	if [ "$status" -ne 1 ] || ! grep -q '^PASS virtio_net' "$after"; then
+		guest_not_ok "$name" "restored run: exit status $status, expected 1 and PASS" "$after"
+		sed 's/^/#   stderr: /' "$GUEST_WORK/$name.err" | tail -n 5
+	elif grep -q 'virtio_net: device at' "$after"; then
+		guest_not_ok "$name" "the restored guest booted again" "$after"
+	elif ! grep -q 'after the snapshot point' "$after" ||
+		! grep -q 'ok - ICMP echo reply' "$after"; then
+		guest_not_ok "$name" "no DHCP/ping after the restore" "$after"
+	elif [ -z "$a1" ] || [ "$a1" != "$a2" ]; then
+		guest_not_ok "$name" "DHCP address before '$a1', after '$a2'" "$after"
+	else
+		guest_ok "$name" "$saved; ${a1#ok - DHCP ACK: } before and after, ping after the restore"
+		sed 's/^/#   restore stderr: /' "$GUEST_WORK/$name.err" | head -n 5
+	fi
+}
+
 # case_snapshot [NAME-REGEX]
 case_snapshot() {
 	local filter=${1:-} name
-	for name in snapshot snapshot-blk snapshot-qmp snapshot-refuse snapshot-pci-refused \
-		snapshot-config snapshot-config-reboot; do
+	for name in snapshot snapshot-blk snapshot-blk-packed snapshot-console snapshot-net \
+		snapshot-net-qmp snapshot-qmp snapshot-refuse snapshot-pci-refused snapshot-config \
+		snapshot-config-reboot; do
 		if [ -n "$filter" ] && ! [[ $name =~ $filter ]]; then
 			continue
 		fi
@@ -356,6 +457,14 @@ case_snapshot() {
 			guest_new_disk
 			snap_case snapshot-blk "fill=16 blk=1" --disk "path=$GUEST_DISK,transport=mmio"
 			;;
+		snapshot-blk-packed)
+			guest_new_disk
+			SNAP_EXPECT='virtio-blk with a packed virtqueue' snap_case snapshot-blk-packed \
+				"fill=16 blk=1 packed=1" --disk "path=$GUEST_DISK,transport=mmio,packed=on"
+			;;
+		snapshot-console) case_snapshot_console ;;
+		snapshot-net) case_snapshot_net snapshot-net drive ;;
+		snapshot-net-qmp) case_snapshot_net snapshot-net-qmp qmp ;;
 		snapshot-qmp) case_snapshot_qmp ;;
 		snapshot-refuse) case_snapshot_refuse ;;
 		snapshot-pci-refused) case_snapshot_pci_refused ;;

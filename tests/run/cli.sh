@@ -160,8 +160,9 @@ truncate -s 1M "$tmp/disk.img"
 expect "restore: pci disk" 2 "--restore .*: virtio-pci devices are not supported yet \(use transport=mmio\): virtio-blk at 00:01.0" -- run --restore "$tmp/snap" --memory 128M --disk "path=$tmp/disk.img"
 expect "restore: pci rng" 2 "virtio-pci devices are not supported yet \(use transport=mmio\): virtio-rng at 00:" -- run --restore "$tmp/snap" --memory 128M --rng on
 expect "restore: mmio rng, other count" 2 "the snapshot has 0 virtio devices, this configuration 1" -- run --restore "$tmp/snap" --memory 128M --rng on,transport=mmio
-expect "restore: net" 2 "--restore .*: virtio-net devices \(--net\) are not supported yet" -- run --restore "$tmp/snap" --memory 128M --net user,transport=mmio
-expect "restore: console" 2 "--restore .*: the virtio console \(--console\) is not supported yet" -- run --restore "$tmp/snap" --memory 128M --console "file:$tmp/con.log,transport=mmio"
+expect "restore: mmio net, other count" 2 "--restore .*: the snapshot has 0 virtio devices, this configuration 1 \(give the same --rng, --disk, --net and --console" -- run --restore "$tmp/snap" --memory 128M --net user,transport=mmio
+expect "restore: mmio console, other count" 2 "--restore .*: the snapshot has 0 virtio devices, this configuration 1" -- run --restore "$tmp/snap" --memory 128M --console "file:$tmp/con.log,transport=mmio"
+expect "restore: pci net" 2 "virtio-pci devices are not supported yet \(use transport=mmio\): virtio-net at 00:" -- run --restore "$tmp/snap" --memory 128M --net user
 expect "restore: short memory file" 2 "memory file is truncated or corrupt" -- run --restore "$tmp/snap" --memory 128M
 # The configuration saved in the snapshot: used without options, overridable, and checked.
 expect "restore: saved --memory used" 2 "memory file is truncated or corrupt" -- run --restore "$tmp/snap"

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -130,14 +131,14 @@ static uint16_t ip_csum(const uint8_t *p, size_t n)
 	return (uint16_t)~s;
 }
 
-static size_t dhcp_discover(uint8_t *f)
+static size_t dhcp_discover_from(uint8_t *f, const uint8_t *mac)
 {
 	uint8_t *ip = f + 14, *udp = ip + 20, *b = udp + 8;
 	size_t blen = 300;
 
 	memset(f, 0, 14 + 20 + 8 + blen);
 	memset(f, 0xff, 6);
-	memcpy(f + 6, MAC, 6);
+	memcpy(f + 6, mac, 6);
 	put16(f + 12, 0x0800);
 	ip[0] = 0x45;
 	put16(ip + 2, (uint16_t)(20 + 8 + blen));
@@ -152,10 +153,15 @@ static size_t dhcp_discover(uint8_t *f)
 	b[1] = 1;
 	b[2] = 6;
 	memcpy(b + 4, "\x12\x34\x56\x78", 4);
-	memcpy(b + 28, MAC, 6);
+	memcpy(b + 28, mac, 6);
 	memcpy(b + 236, "\x63\x82\x53\x63", 4);
 	memcpy(b + 240, "\x35\x01\x01\xff", 4); /* DHCPDISCOVER */
 	return 14 + 20 + 8 + blen;
+}
+
+static size_t dhcp_discover(uint8_t *f)
+{
+	return dhcp_discover_from(f, MAC);
 }
 
 static bool got_one(struct fx *f)
@@ -256,12 +262,74 @@ static void test_hostfwd_port_in_use(void **state)
 	close(s);
 }
 
+static const struct net_backend_ops not_slirp_ops = {0};
+
+/* Snapshot: libslirp's state (here its DHCP lease table) moves to a fresh backend: a second
+ * client gets the next address, not the first one again (which a fresh table would give).
+ * Truncated, trailing, newer-version buffers and a backend that is not user are refused. */
+static void test_state_round_trip(void **state)
+{
+	static const uint8_t MAC2[6] = {0x52, 0x54, 0x00, 0xab, 0xcd, 0xef};
+	struct fx *f = *state;
+	struct net_backend other = {.ops = &not_slirp_ops, .kind = "tap"}, *nb2;
+	struct net_opts o;
+	uint8_t fr[400], *buf, *bad;
+	struct iovec iov = {fr, dhcp_discover(fr)};
+	size_t len;
+	unsigned dropped = 99;
+	uint32_t ver;
+	char err[256];
+
+	assert_int_equal(f->nb->ops->send(f->nb, 0, &iov, 1), 0);
+	run_until(f, got_one, 5000);
+	assert_int_equal(f->nframes, 1);
+	assert_memory_equal(f->frame[0] + 14 + 28 + 16, "\x0a\x00\x02\x0f", 4); /* .15 */
+	assert_int_equal(net_slirp_save(f->nb, &buf, &len, &dropped), 0);
+	assert_int_equal(dropped, 0);
+	assert_true(len > 4);
+	assert_int_equal(net_slirp_save(&other, &bad, &len, &dropped), -EINVAL);
+
+	net_backend_destroy(f->nb); /* a new process: new loop, new backend */
+	evloop_destroy(f->el);
+	assert_int_equal(evloop_create(&f->el), 0);
+	assert_int_equal(net_opts_parse("user", &o, err, sizeof(err)), 0);
+	assert_int_equal(net_slirp_create(&f->nb, f->el, &o, err, sizeof(err)), 0);
+	net_backend_attach(f->nb, &(struct net_frontend){fe_receive, NULL, f});
+	/* refusals on a backend thrown away after them (a failed load may leave part of the
+	 * state applied: the restore fails as a whole) */
+	assert_int_equal(net_slirp_create(&nb2, f->el, &o, err, sizeof(err)), 0);
+	assert_int_equal(net_slirp_load(nb2, buf, len - 1), -EINVAL); /* truncated */
+	bad = malloc(len + 1);
+	assert_non_null(bad);
+	memcpy(bad, buf, len);
+	bad[len] = 0;
+	assert_int_equal(net_slirp_load(nb2, bad, len + 1), -EINVAL); /* trailing byte */
+	memcpy(&ver, bad, 4);
+	ver++;
+	memcpy(bad, &ver, 4);
+	assert_int_equal(net_slirp_load(nb2, bad, len), -EINVAL); /* newer version */
+	assert_int_equal(net_slirp_load(nb2, buf, 3), -EINVAL);
+	assert_int_equal(net_slirp_load(&other, buf, len), -EINVAL);
+	free(bad);
+	net_backend_destroy(nb2);
+	assert_int_equal(net_slirp_load(f->nb, buf, len), 0);
+	free(buf);
+
+	f->nframes = 0;
+	iov.iov_len = dhcp_discover_from(fr, MAC2);
+	assert_int_equal(f->nb->ops->send(f->nb, 0, &iov, 1), 0);
+	run_until(f, got_one, 5000);
+	assert_int_equal(f->nframes, 1);
+	assert_memory_equal(f->frame[0] + 14 + 28 + 16, "\x0a\x00\x02\x10", 4); /* .16 */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_dhcp_offer, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_arp_held_then_kicked, setup, teardown),
 	    cmocka_unit_test(test_hostfwd_port_in_use),
+	    cmocka_unit_test_setup_teardown(test_state_round_trip, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,5 +1,5 @@
-/* Unit tests for the device snapshot state: virtio core (queues re-activated with their
- * indices; a live packed queue detected, as the VMM refuses to save it), the 16550 UART and the
+/* Unit tests for the device snapshot state: virtio core (split and packed queues re-activated
+ * at their saved positions; packed chains in flight detected and refused), the 16550 UART and the
  * i8042 (round trip, impossible states refused, interrupt line following the loaded state). */
 #include "lib/harness.h"
 
@@ -13,6 +13,7 @@
 #include "devices/legacy/uart16550.h"
 #include "devices/virtio/virtio.h"
 #include "lib/fake_irq.h"
+#include "lib/pvq_builder.h"
 #include "lib/vq_builder.h"
 
 static const struct virtio_dev_ops fake_ops = {
@@ -95,39 +96,130 @@ static const struct virtio_dev_ops packed_ops = {
     .features = 1ull << VIRTIO_F_RING_PACKED,
 };
 
-/* The VMM refuses to save a device with a packed queue: its ring position is not in the state. */
-static void test_virtio_uses_packed(void **state)
+static void drive_packed_to_ok(struct virtio_dev *pk)
 {
-	struct vqb b;
-	struct virtio_dev split, pk;
+	virtio_dev_offer_packed(pk, true); /* packed=on */
+	virtio_set_status(pk, VIRTIO_STATUS_ACKNOWLEDGE);
+	virtio_set_status(pk, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	virtio_set_driver_features(pk, 1, 1u | (1u << (VIRTIO_F_RING_PACKED - 32)));
+	virtio_set_status(pk, 0x0b);
+	pk->vq[0].size = 16;
+	pk->vq[0].desc_gpa = VQB_DESC_GPA;
+	pk->vq[0].avail_gpa = VQB_AVAIL_GPA;
+	pk->vq[0].used_gpa = VQB_USED_GPA;
+	pk->vq[0].ready = true;
+	virtio_set_status(pk, 0x0f);
+}
 
-	vqb_init(&b, 16);
+/* A packed queue past its first lap (wrap counters 0) is saved and continued by a fresh
+ * device: the next chain the driver adds is popped with its ID and its used descriptor lands
+ * where the driver looks for it. */
+static void test_virtio_packed_round_trip(void **state)
+{
+	static struct virtq_elem e;
+	static struct pvqb b;
+	struct virtio_dev a, r;
+	struct virtio_dev_state s;
+	struct vqb_seg seg[1] = {{64, true, 0}};
+	uint16_t id, flags;
+	uint32_t len;
+
+	pvqb_init(&b, 16);
+	assert_int_equal(virtio_dev_init(&a, &packed_ops, b.mem), 0);
+	drive_packed_to_ok(&a);
+	assert_true(a.vq[0].active && a.vq[0].packed);
+	for (uint16_t i = 0; i < 21; i++) {
+		pvqb_add_chain(&b, seg, 1, false, i);
+		assert_int_equal(virtq_pop(&a.vq[0], &e), 1);
+		assert_int_equal(e.id, i);
+		virtq_push(&a.vq[0], e.head, 8);
+		assert_true(pvqb_get_used(&b, &id, &len, &flags));
+		assert_int_equal(id, i);
+	}
+	assert_false(virtio_dev_has_inflight(&a));
+	virtio_dev_save(&a, &s);
+	assert_int_equal(s.q[0].packed, 1);
+	assert_int_equal(s.q[0].next_avail, 5);
+	assert_int_equal(s.q[0].next_used, 5);
+	assert_int_equal(s.q[0].avail_wrap, 0);
+	assert_int_equal(s.q[0].used_wrap, 0);
+
+	assert_int_equal(virtio_dev_init(&r, &packed_ops, b.mem), 0);
+	virtio_dev_offer_packed(&r, true);
+	assert_int_equal(virtio_dev_load(&r, &s), 0);
+	assert_true(r.vq[0].active && r.vq[0].packed);
+	assert_int_equal(virtq_pop(&r.vq[0], &e), 0); /* nothing replayed */
+	for (uint16_t i = 100; i < 120; i++) {	      /* and across the next wrap */
+		pvqb_add_chain(&b, seg, 1, false, i);
+		assert_int_equal(virtq_pop(&r.vq[0], &e), 1);
+		assert_int_equal(e.id, i);
+		virtq_push(&r.vq[0], e.head, 8);
+		assert_true(pvqb_get_used(&b, &id, &len, &flags));
+		assert_int_equal(id, i);
+		assert_int_equal(len, 8);
+	}
+	virtio_dev_fini(&a);
+	virtio_dev_fini(&r);
+	pvqb_fini(&b);
+}
+
+/* Chains in flight make a device unsaveable (virtio_dev_has_inflight); a packed state that
+ * cannot be a position of this ring, or of another layout than the negotiated one, is refused. */
+static void test_virtio_packed_refused(void **state)
+{
+	static struct virtq_elem e;
+	static struct pvqb b;
+	struct virtio_dev a, r, split;
+	struct virtio_dev_state s, bad;
+	struct vqb_seg seg[1] = {{64, false, 0}};
+
+	pvqb_init(&b, 16);
 	assert_int_equal(virtio_dev_init(&split, &fake_ops, b.mem), 0);
 	drive_to_ok(&split);
-	assert_true(split.vq[0].active);
-	assert_false(virtio_dev_uses_packed(&split));
-
-	assert_int_equal(virtio_dev_init(&pk, &packed_ops, b.mem), 0);
-	virtio_dev_offer_packed(&pk, true); /* packed=on */
-	assert_false(virtio_dev_uses_packed(&pk)); /* nothing negotiated yet */
-	virtio_set_status(&pk, VIRTIO_STATUS_ACKNOWLEDGE);
-	virtio_set_status(&pk, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	virtio_set_driver_features(&pk, 1, 1u | (1u << (VIRTIO_F_RING_PACKED - 32)));
-	virtio_set_status(&pk, 0x0b);
-	pk.vq[0].size = 16;
-	pk.vq[0].desc_gpa = VQB_DESC_GPA;
-	pk.vq[0].avail_gpa = VQB_AVAIL_GPA;
-	pk.vq[0].used_gpa = VQB_USED_GPA;
-	pk.vq[0].ready = true;
-	assert_false(virtio_dev_uses_packed(&pk)); /* negotiated, not yet live */
-	virtio_set_status(&pk, 0x0f);
-	assert_true(pk.vq[0].active);
-	assert_true(virtio_dev_uses_packed(&pk));
-	virtio_set_status(&pk, 0); /* reset: no queue left */
-	assert_false(virtio_dev_uses_packed(&pk));
+	assert_false(virtio_dev_has_inflight(&split));
+	assert_int_equal(virtio_dev_init(&a, &packed_ops, b.mem), 0);
+	assert_false(virtio_dev_has_inflight(&a)); /* nothing negotiated yet */
+	drive_packed_to_ok(&a);
+	pvqb_add_chain(&b, seg, 1, false, 3);
+	assert_int_equal(virtq_pop(&a.vq[0], &e), 1);
+	assert_true(virtio_dev_has_inflight(&a));
+	virtio_dev_save(&a, &s);
+	assert_int_equal(s.q[0].inflight, 1);
+	assert_int_equal(virtio_dev_init(&r, &packed_ops, b.mem), 0);
+	virtio_dev_offer_packed(&r, true);
+	assert_int_equal(virtio_dev_load(&r, &s), -EINVAL); /* slots not saved */
+	virtq_push(&a.vq[0], e.head, 0);
+	assert_false(virtio_dev_has_inflight(&a));
+	virtio_dev_save(&a, &s);
+	assert_int_equal(virtio_dev_load(&r, &s), 0);
+	bad = s;
+	bad.q[0].next_avail = 16; /* past the ring */
+	assert_int_equal(virtio_dev_load(&r, &bad), -EINVAL);
+	bad = s;
+	bad.q[0].next_used = 200;
+	assert_int_equal(virtio_dev_load(&r, &bad), -EINVAL);
+	bad = s;
+	bad.q[0].signalled_used = 32; /* linear used positions are < 2 * size */
+	assert_int_equal(virtio_dev_load(&r, &bad), -EINVAL);
+	bad = s;
+	bad.q[0].avail_wrap = 2;
+	assert_int_equal(virtio_dev_load(&r, &bad), -EINVAL);
+	bad = s;
+	bad.q[0].packed = 0; /* a split position for a queue negotiated packed */
+	assert_int_equal(virtio_dev_load(&r, &bad), -EINVAL);
+	virtio_dev_save(&split, &bad);
+	bad.q[0].packed = 1; /* and the converse */
+	assert_int_equal(virtio_dev_load(&split, &bad), -EINVAL);
+	virtio_dev_fini(&r);
+	/* A device that does not offer packed rings refuses a packed negotiation. */
+	assert_int_equal(virtio_dev_init(&r, &packed_ops, b.mem), 0);
+	assert_int_equal(virtio_dev_load(&r, &s), -EINVAL);
+	virtio_set_status(&a, 0); /* reset: nothing in flight, nothing live */
+	assert_false(virtio_dev_has_inflight(&a));
 	virtio_dev_fini(&split);
-	virtio_dev_fini(&pk);
-	vqb_fini(&b);
+	virtio_dev_fini(&a);
+	virtio_dev_fini(&r);
+	pvqb_fini(&b);
 }
 
 static void test_virtio_refuses_mismatch(void **state)
@@ -247,7 +339,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_virtio_round_trip),
 	    cmocka_unit_test(test_virtio_refuses_mismatch),
-	    cmocka_unit_test(test_virtio_uses_packed),
+	    cmocka_unit_test(test_virtio_packed_round_trip),
+	    cmocka_unit_test(test_virtio_packed_refused),
 	    cmocka_unit_test(test_uart_round_trip),
 	    cmocka_unit_test(test_i8042_refuses_bad_queue),
 	};

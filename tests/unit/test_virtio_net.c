@@ -772,6 +772,103 @@ static void test_ctrl_filter_and_mac(void **state)
 	assert_int_equal(stats(f).ctrl_errors, 3);
 }
 
+/* Snapshot: the filter, the MAC set through the control queue and the queue positions move to
+ * a fresh device on a fresh backend, which goes on receiving into the next guest buffer with
+ * the same filter; impossible states are refused; a TX queue waiting on a full backend cannot
+ * be saved. */
+static void test_snapshot_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	static const uint8_t other[6] = {0x02, 0xaa, 0xbb, 0xcc, 0xdd, 0xee};
+	static const uint8_t stranger[6] = {0x02, 0x11, 0x22, 0x33, 0x44, 0x55};
+	static struct fake_nb fb2;
+	static struct virtio_net_state ns, bad;
+	struct virtio_dev_state ds;
+	struct virtio_net_opts o = {.queue_size = QSIZE};
+	struct virtio_net *n2;
+	struct iovec iov;
+	uint8_t fr[60], table[4 + 6 + 4], mac[6];
+	uint32_t one = 1, zero = 0;
+	uint64_t gpa[1];
+
+	driver_init(f, F(VIRTIO_NET_F_CTRL_VQ) | F(VIRTIO_NET_F_CTRL_RX) |
+			   F(VIRTIO_NET_F_CTRL_MAC_ADDR) | F(VIRTIO_NET_F_STATUS));
+	for (unsigned i = 0; i < 4; i++)
+		chain(f, 0, (uint32_t[]){1526}, 1, true, gpa);
+	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_RX, VIRTIO_NET_CTRL_RX_PROMISC, "\0", 1),
+			 VIRTIO_NET_OK);
+	memcpy(table, &one, 4);
+	memcpy(table + 4, stranger, 6);
+	memcpy(table + 10, &zero, 4);
+	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_TABLE_SET, table, 14),
+			 VIRTIO_NET_OK);
+	assert_int_equal(ctrl(f, VIRTIO_NET_CTRL_MAC, VIRTIO_NET_CTRL_MAC_ADDR_SET, other, 6),
+			 VIRTIO_NET_OK);
+	make_frame(fr, sizeof(fr), other, 1);
+	assert_int_equal(rx(f, NULL, fr, sizeof(fr)), 0);
+	assert_int_equal(used_idx(f, 0), 1);
+
+	virtio_dev_save(virtio_net_dev(f->n), &ds);
+	assert_int_equal(virtio_net_save(f->n, &ns), 0);
+	assert_memory_equal(ns.mac, other, 6);
+	assert_int_equal(ns.promisc, 0);
+	assert_int_equal(ns.nuni, 1);
+
+	fb2.nb = (struct net_backend){.ops = &fb_ops, .kind = "fake", .queues = 1};
+	memcpy(o.mac, MAC, 6); /* the configuration's MAC: the saved one wins */
+	assert_int_equal(virtio_net_create(&n2, f->mem, &fb2.nb, &o), 0);
+	assert_int_equal(virtio_dev_load(virtio_net_dev(n2), &ds), 0);
+	assert_int_equal(virtio_net_load(n2, &ns), 0);
+	virtio_net_dev(n2)->ops->config_read(virtio_net_dev(n2), 0, mac, 6);
+	assert_memory_equal(mac, other, 6);
+	/* a frame to an address in neither the MAC nor the table: filtered (not promiscuous) */
+	make_frame(fr, sizeof(fr), MAC, 2);
+	iov = (struct iovec){fr, sizeof(fr)};
+	assert_int_equal(fb2.nb.fe.receive(fb2.nb.fe.ctx, 0, &iov, 1), 0);
+	assert_int_equal(used_idx(f, 0), 1);
+	/* the table's address and the new MAC: the next guest buffers */
+	make_frame(fr, sizeof(fr), stranger, 3);
+	assert_int_equal(fb2.nb.fe.receive(fb2.nb.fe.ctx, 0, &iov, 1), 0);
+	assert_int_equal(used_idx(f, 0), 2);
+	assert_int_equal(used_elem(f, 0, 1).id, 1);
+	make_frame(fr, sizeof(fr), other, 4);
+	assert_int_equal(fb2.nb.fe.receive(fb2.nb.fe.ctx, 0, &iov, 1), 0);
+	assert_int_equal(used_idx(f, 0), 3);
+
+	bad = ns;
+	bad.nuni = VIRTIO_NET_MAC_TABLE + 1;
+	assert_int_equal(virtio_net_load(n2, &bad), -EINVAL);
+	bad = ns;
+	bad.curr_pairs = 2; /* one pair, no MQ */
+	assert_int_equal(virtio_net_load(n2, &bad), -EINVAL);
+	bad = ns;
+	bad.curr_pairs = 0;
+	assert_int_equal(virtio_net_load(n2, &bad), -EINVAL);
+	bad = ns;
+	bad.max_pairs = 2;
+	assert_int_equal(virtio_net_load(n2, &bad), -EINVAL);
+	bad = ns;
+	bad.status |= 0x80;
+	assert_int_equal(virtio_net_load(n2, &bad), -EINVAL);
+	bad = ns;
+	bad.link_up = 0; /* the status says up */
+	assert_int_equal(virtio_net_load(n2, &bad), -EINVAL);
+	bad = ns;
+	bad.promisc = 7;
+	assert_int_equal(virtio_net_load(n2, &bad), -EINVAL);
+	virtio_net_destroy(n2);
+
+	/* The backend is full: the TX queue waits for tx_ready, which a new backend never sends. */
+	f->fb.send_ret = -EAGAIN;
+	make_frame(fr, sizeof(fr), MAC, 5);
+	tx(f, &(struct net_vnet_hdr){0}, fr, sizeof(fr));
+	assert_int_equal(stats(f).tx_stalls, 1);
+	assert_int_equal(virtio_net_save(f->n, &ns), -EBUSY);
+	f->fb.send_ret = 0;
+	f->fb.nb.fe.tx_ready(f->fb.nb.fe.ctx, 0);
+	assert_int_equal(virtio_net_save(f->n, &ns), 0);
+}
+
 static void test_announce_and_link(void **state)
 {
 	struct fixture *f = *state;
@@ -871,6 +968,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rx_read_only_buffer, setup_plain, teardown),
 	    cmocka_unit_test_setup_teardown(test_ctrl_filter_and_mac, setup_plain, teardown),
 	    cmocka_unit_test_setup_teardown(test_announce_and_link, setup_plain, teardown),
+	    cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup_plain, teardown),
 	    cmocka_unit_test_setup_teardown(test_multiqueue, setup_mq, teardown),
 	    cmocka_unit_test_setup_teardown(test_create_rejects, setup_plain, teardown),
 	};

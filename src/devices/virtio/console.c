@@ -268,3 +268,29 @@ void virtio_console_get_stats(struct virtio_console *c, struct virtio_console_st
 	out->held_now = c->hold_len;
 	pthread_mutex_unlock(&c->vd.lock);
 }
+
+void virtio_console_save(struct virtio_console *c, struct virtio_console_state *s)
+{
+	size_t off, first;
+
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&c->vd.lock);
+	off = c->hold_off;
+	first = KVMM_MIN(c->hold_len, VIRTIO_CONSOLE_RX_HOLD - off);
+	memcpy(s->hold, c->hold + off, first);
+	memcpy(s->hold + first, c->hold, c->hold_len - first);
+	s->hold_len = (uint32_t)c->hold_len;
+	pthread_mutex_unlock(&c->vd.lock);
+}
+
+int virtio_console_load(struct virtio_console *c, const struct virtio_console_state *s)
+{
+	if (s->hold_len > VIRTIO_CONSOLE_RX_HOLD || s->pad)
+		return -EINVAL;
+	pthread_mutex_lock(&c->vd.lock);
+	memcpy(c->hold, s->hold, s->hold_len);
+	c->hold_off = 0;
+	c->hold_len = s->hold_len;
+	pthread_mutex_unlock(&c->vd.lock);
+	return 0;
+}

@@ -85,3 +85,17 @@ size_t virtio_console_input(struct virtio_console *c, const uint8_t *buf, size_t
 void virtio_console_poll(struct virtio_console *c);
 /* Snapshot of the counters. Any thread. */
 void virtio_console_get_stats(struct virtio_console *c, struct virtio_console_stats *out);
+
+/* Snapshot state of the device model (the virtio core's is struct virtio_dev_state): the
+ * host input held because the guest had no receive buffers, in order. The configuration space
+ * is constant; counters are not saved. */
+struct virtio_console_state {
+	uint32_t hold_len, pad;
+	uint8_t hold[VIRTIO_CONSOLE_RX_HOLD];
+};
+/* Under vd.lock; the VMM has stopped the vCPUs and the event loop. */
+void virtio_console_save(struct virtio_console *c, struct virtio_console_state *s);
+/* After virtio_dev_load() of the same device. -EINVAL if hold_len exceeds the buffer. The held
+ * bytes reach the guest once it posts receive buffers (or on the next poll). */
+int virtio_console_load(struct virtio_console *c,
+			const struct virtio_console_state *s) KVMM_MUST_CHECK;

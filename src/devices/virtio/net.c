@@ -679,3 +679,84 @@ void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out)
 	*out = n->stats;
 	pthread_mutex_unlock(&n->vd.lock);
 }
+
+/* ---- snapshot ---- */
+
+_Static_assert(NET_STATE_QUEUES == NET_MAX_QUEUES, "virtio_net_state queue count");
+
+int virtio_net_save(struct virtio_net *n, struct virtio_net_state *s)
+{
+	const struct net_filter *f = &n->filter;
+	int e = 0;
+
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&n->vd.lock);
+	for (unsigned q = 0; q < NET_MAX_QUEUES; q++) {
+		if (n->tx_waiting[q])
+			e = -EBUSY;
+		s->rx_waiting[q] = n->rx_waiting[q];
+	}
+	memcpy(s->mac, n->cfg.mac, 6);
+	s->status = n->cfg.status;
+	s->max_pairs = n->max_pairs;
+	s->curr_pairs = n->curr_pairs;
+	s->promisc = f->promisc;
+	s->allmulti = f->allmulti;
+	s->uni_overflow = f->uni_overflow;
+	s->multi_overflow = f->multi_overflow;
+	s->link_up = n->link_up;
+	s->nuni = f->nuni;
+	s->nmulti = f->nmulti;
+	memcpy(s->uni, f->uni, sizeof(s->uni));
+	memcpy(s->multi, f->multi, sizeof(s->multi));
+	pthread_mutex_unlock(&n->vd.lock);
+	return e;
+}
+
+static int net_load_locked(struct virtio_net *n, const struct virtio_net_state *s)
+{
+	struct net_filter *f = &n->filter;
+	uint16_t known = VIRTIO_NET_S_LINK_UP | VIRTIO_NET_S_ANNOUNCE;
+
+	if (s->max_pairs != n->max_pairs || s->curr_pairs < 1 || s->curr_pairs > n->max_pairs ||
+	    (s->curr_pairs > 1 && !net_has(n, VIRTIO_NET_F_MQ)) || s->nuni > VIRTIO_NET_MAC_TABLE ||
+	    s->nmulti > VIRTIO_NET_MAC_TABLE || (s->status & ~known) || s->link_up > 1 ||
+	    !!(s->status & VIRTIO_NET_S_LINK_UP) != s->link_up || s->promisc > 1 ||
+	    s->allmulti > 1 || s->uni_overflow > 1 || s->multi_overflow > 1)
+		return -EINVAL;
+	memcpy(n->cfg.mac, s->mac, 6);
+	n->cfg.status = s->status;
+	n->link_up = s->link_up;
+	n->curr_pairs = s->curr_pairs;
+	f->promisc = s->promisc;
+	f->allmulti = s->allmulti;
+	f->uni_overflow = s->uni_overflow;
+	f->multi_overflow = s->multi_overflow;
+	f->nuni = s->nuni;
+	f->nmulti = s->nmulti;
+	memcpy(f->uni, s->uni, sizeof(f->uni));
+	memcpy(f->multi, s->multi, sizeof(f->multi));
+	/* The reopened backend holds no frame back: nothing to kick, nothing to wait for. */
+	memset(n->rx_waiting, 0, sizeof(n->rx_waiting));
+	memset(n->tx_waiting, 0, sizeof(n->tx_waiting));
+	if (!net_running(n))
+		return 0;
+	/* What net_activate derived from the negotiation, without resetting the filter. */
+	n->mrg = net_has(n, VIRTIO_NET_F_MRG_RXBUF);
+	n->ctrl_q = net_has(n, VIRTIO_NET_F_MQ) ? (uint16_t)(2 * n->max_pairs) : 2;
+	if (n->nb->ops->set_offload && n->nb->ops->set_offload(n->nb, net_offloads(n)))
+		log_warn("virtio-net: the backend refused the offloads; continuing without");
+	if (n->nb->ops->set_queues && n->nb->ops->set_queues(n->nb, n->curr_pairs))
+		return -EIO;
+	return 0;
+}
+
+int virtio_net_load(struct virtio_net *n, const struct virtio_net_state *s)
+{
+	int e;
+
+	pthread_mutex_lock(&n->vd.lock);
+	e = net_load_locked(n, s);
+	pthread_mutex_unlock(&n->vd.lock);
+	return e;
+}

@@ -74,6 +74,7 @@ struct virtio_net;
 
 #define VIRTIO_NET_MAC_TABLE  64 /* filter entries per class; more means "accept all" */
 #define VIRTIO_NET_QUEUE_SIZE 256u
+#define NET_STATE_QUEUES      4 /* = NET_MAX_QUEUES (net/backend.h), checked in net.c */
 
 /* Configuration space (§5.1.4) up to max_virtqueue_pairs. */
 struct virtio_net_config {
@@ -116,3 +117,28 @@ void virtio_net_set_link(struct virtio_net *n, bool up);
 void virtio_net_announce(struct virtio_net *n);
 
 void virtio_net_get_stats(struct virtio_net *n, struct virtio_net_stats *out);
+
+/* Snapshot state of the device model (the virtio core's is struct virtio_dev_state): the
+ * configuration space the guest can change (MAC through CTRL_MAC_ADDR, link and announce bits),
+ * the control-queue state (promiscuous / all-multicast, the MAC filter tables, queue pairs in
+ * use) and whether a receive queue waits for guest buffers. Counters are not saved. */
+struct virtio_net_state {
+	uint8_t mac[6];
+	uint16_t status; /* VIRTIO_NET_S_* */
+	uint16_t max_pairs, curr_pairs;
+	uint8_t promisc, allmulti, uni_overflow, multi_overflow;
+	uint8_t link_up, pad[3];
+	uint8_t rx_waiting[NET_STATE_QUEUES];
+	uint32_t nuni, nmulti;
+	uint8_t uni[VIRTIO_NET_MAC_TABLE][6];
+	uint8_t multi[VIRTIO_NET_MAC_TABLE][6];
+};
+/* Under vd.lock; the VMM has stopped the vCPUs and the event loop (TX and RX). -EBUSY if a
+ * transmit queue waits for a full backend (frames left in the ring for tx_ready, which a
+ * reopened backend would never send): the caller retries once the backend drained. */
+int virtio_net_save(struct virtio_net *n, struct virtio_net_state *s) KVMM_MUST_CHECK;
+/* After virtio_dev_load() of the same device: -EINVAL if the state does not fit (other queue
+ * pair count, pairs in use beyond it or without MQ, a filter table longer than
+ * VIRTIO_NET_MAC_TABLE, unknown status bits, a link bit that disagrees with link_up). When the
+ * driver is running, the backend gets the offloads and queue pairs the driver had chosen. */
+int virtio_net_load(struct virtio_net *n, const struct virtio_net_state *s) KVMM_MUST_CHECK;

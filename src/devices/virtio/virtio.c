@@ -178,19 +178,51 @@ void virtio_dev_save(struct virtio_dev *vd, struct virtio_dev_state *s)
 		q->signalled_used = vq->signalled_used;
 		q->signalled_valid = vq->signalled_valid;
 		q->broken = vq->broken;
+		if (vq->active && vq->packed) {
+			q->packed = 1;
+			q->next_avail = vq->pk.next_avail;
+			q->next_used = vq->pk.next_used;
+			q->inflight = vq->pk.inflight;
+			q->avail_wrap = vq->pk.avail_wrap;
+			q->used_wrap = vq->pk.used_wrap;
+		}
 	}
 	pthread_mutex_unlock(&vd->lock);
 }
 
-bool virtio_dev_uses_packed(struct virtio_dev *vd)
+bool virtio_dev_has_inflight(struct virtio_dev *vd)
 {
-	bool packed = false;
+	bool busy = false;
 
 	pthread_mutex_lock(&vd->lock);
-	for (unsigned i = 0; i < vd->num_queues && !packed; i++)
-		packed = vd->vq[i].active && vd->vq[i].packed;
+	for (unsigned i = 0; i < vd->num_queues && !busy; i++)
+		busy = vd->vq[i].active && vd->vq[i].packed && vd->vq[i].pk.inflight;
 	pthread_mutex_unlock(&vd->lock);
-	return packed;
+	return busy;
+}
+
+/* Put an activated queue at its saved position; -EINVAL if the position cannot be one. */
+static int virtio_load_position(struct virtq *vq, const struct virtio_queue_state *q)
+{
+	if (!!q->packed != vq->packed)
+		return -EINVAL; /* the layout follows the negotiated features */
+	if (vq->packed) {
+		/* Only the positions are saved: chains in flight would need their slots. */
+		if (q->next_avail >= vq->size || q->next_used >= vq->size || q->inflight ||
+		    q->signalled_used >= 2u * vq->size || q->avail_wrap > 1 || q->used_wrap > 1)
+			return -EINVAL;
+		vq->pk.next_avail = q->next_avail;
+		vq->pk.next_used = q->next_used;
+		vq->pk.avail_wrap = q->avail_wrap != 0;
+		vq->pk.used_wrap = q->used_wrap != 0;
+	} else {
+		vq->last_avail = q->last_avail;
+		vq->used_idx = q->used_idx;
+	}
+	vq->signalled_used = q->signalled_used;
+	vq->signalled_valid = q->signalled_valid != 0;
+	vq->broken = q->broken != 0;
+	return 0;
 }
 
 static int virtio_load_locked(struct virtio_dev *vd, const struct virtio_dev_state *s)
@@ -215,17 +247,16 @@ static int virtio_load_locked(struct virtio_dev *vd, const struct virtio_dev_sta
 	vd->status = s->status;
 	if (!live || (s->status & VIRTIO_STATUS_NEEDS_RESET))
 		return 0;
-	if (virtio_activate(vd))
-		return -EINVAL;
+	/* As virtio_activate, without the model's activate op: a model that processes its queues
+	 * there (console) would replay chains before the positions are set. */
 	for (unsigned i = 0; i < vd->num_queues; i++) {
 		struct virtq *vq = &vd->vq[i];
-		const struct virtio_queue_state *q = &s->q[i];
 
-		vq->last_avail = q->last_avail;
-		vq->used_idx = q->used_idx;
-		vq->signalled_used = q->signalled_used;
-		vq->signalled_valid = q->signalled_valid != 0;
-		vq->broken = q->broken != 0;
+		if (!vq->ready)
+			continue;
+		if (virtq_activate(vq, vd->mem, vd->acked_features) ||
+		    virtio_load_position(vq, &s->q[i]))
+			return -EINVAL;
 	}
 	return 0;
 }

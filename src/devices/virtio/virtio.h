@@ -89,14 +89,18 @@ void virtio_queue_done(struct virtio_dev *vd, uint16_t q);
 /* Queue registers may be written only before DRIVER_OK. */
 bool virtio_queue_writable(const struct virtio_dev *vd, uint16_t q);
 
-/* Snapshot state of the core and its split queues: what the driver negotiated and set up,
- * and where the device is in each ring. Taken with vd->lock; the device must have no request
- * in flight (the VMM pauses the vCPUs and drains backends first). */
+/* Snapshot state of the core and its queues: what the driver negotiated and set up, and where
+ * the device is in each ring (split: avail/used indices; packed: ring positions and wrap
+ * counters). Taken with vd->lock; the device must have no request in flight (the VMM pauses
+ * the vCPUs and drains backends first; virtio_dev_has_inflight()). */
 struct virtio_queue_state {
 	uint64_t desc, avail, used;
-	uint16_t size, last_avail, used_idx, signalled_used;
-	uint8_t ready, signalled_valid, broken, pad[5];
+	uint16_t size, last_avail, used_idx, signalled_used; /* signalled_used: both layouts */
+	uint8_t ready, signalled_valid, broken, packed;	     /* packed: the layout when live */
+	uint16_t next_avail, next_used, inflight;	     /* packed ring positions (< size) */
+	uint8_t avail_wrap, used_wrap, pad[4];		     /* packed wrap counters */
 };
+_Static_assert(sizeof(struct virtio_queue_state) == 48, "virtio_queue_state");
 struct virtio_dev_state {
 	uint64_t acked_features;
 	uint32_t device_id;
@@ -105,11 +109,13 @@ struct virtio_dev_state {
 	struct virtio_queue_state q[VIRTIO_MAX_QUEUES];
 };
 void virtio_dev_save(struct virtio_dev *vd, struct virtio_dev_state *s);
-/* True if a queue is active in the packed layout (VIRTIO_F_RING_PACKED negotiated): its ring
- * position (wrap counters, in-flight slots) is not in struct virtio_dev_state, so such a device
- * cannot be saved. Takes vd->lock. */
-bool virtio_dev_uses_packed(struct virtio_dev *vd);
+/* True if a live packed queue has chains popped and not yet pushed (their slots are not in
+ * struct virtio_dev_state; a save must wait until they complete). Takes vd->lock. */
+bool virtio_dev_has_inflight(struct virtio_dev *vd);
 /* Load into a freshly created device of the same type: re-validates and re-activates the
- * queues when the state has DRIVER_OK. -EINVAL if the state does not fit this device or its
- * queues do not validate against guest memory. */
+ * queues when the state has DRIVER_OK and puts each at its saved position (the device model's
+ * activate op is not called: the device's own state is loaded next, by its model). -EINVAL if
+ * the state does not fit this device (type, queue count, unoffered features, a layout other
+ * than the negotiated one, a position outside the ring, packed chains in flight) or its queues
+ * do not validate against guest memory. */
 int virtio_dev_load(struct virtio_dev *vd, const struct virtio_dev_state *s) KVMM_MUST_CHECK;

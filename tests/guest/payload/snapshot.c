@@ -8,11 +8,15 @@
  *     R-1 back, rotating over 5 descriptor chains with their own buffers; a device that lost
  *     its queue indices in the restore replays old chains, which blk_req's buffer discipline
  *     and the final read-back of every sector catch;
+ *     (with packed=1 the disk's queue is a packed virtqueue, driven through lib/vring.c: its
+ *     wrap counters flip every few requests, so a restore that loses them stalls or replays);
+ *   - with con=1, writes "hvc0: round R" on the virtio console's transmitq (split ring,
+ *     polled; the host end is --console file:PATH), and checks the device used the chain;
  *   - prints "snapshot: round R counter C sum S".
  * "snapshot: started" is printed once at boot: a restored run must not print it again.
  * The host (tests/guest/run.sh, case snapshot) saves it after a few rounds, kills kvmm,
  * restores, and checks that the rounds continue. At the end every written sector is read back.
- * Arguments: fill=MiB (16), rounds=N (30), spin=N (2000000), blk=1, touch=MiB (0: write one word
+ * Arguments: fill=MiB (16), rounds=N (30), spin=N (2000000), blk=1, packed=1, con=1, touch=MiB (0: write one word
  * in every 4 KiB page of that much RAM after the region, so that a benchmark's snapshot has that
  * much memory to save). */
 #include "payload.h"
@@ -27,6 +31,8 @@ const char payload_name[] = "snapshot";
 #define DATA_GPA   0x1220000ull
 #define SLOTS	   5 /* descriptor triples in a 16-entry queue */
 #define FREE	   0xa5
+#define CON_RING   0x1240000ull /* console transmitq: desc, avail +0x1000, used +0x2000 */
+#define CON_BUF	   0x1250000ull /* 128 bytes per ring slot */
 
 static uint8_t user_stack[16384] __attribute__((aligned(16)));
 
@@ -36,9 +42,13 @@ struct desc {
 	uint16_t flags, next;
 };
 
+static struct vring vq; /* the disk's queue with packed=1 */
+
 struct work {
 	uint64_t words; /* region size in 8-byte words */
-	uint64_t rounds, spin, blk_base;
+	uint64_t rounds, spin, blk_base, con_base;
+	uint16_t con_idx;
+	bool packed;
 	volatile uint64_t counter_mirror;
 	uint16_t next_idx;
 	unsigned bad;
@@ -60,6 +70,71 @@ static uint64_t region_sum(const volatile uint64_t *w, uint64_t n)
 	for (uint64_t i = 0; i < n; i++)
 		s += w[i] * (i | 1);
 	return s;
+}
+
+/* The same request on the packed queue (lib/vring.c): the chain's ID must come back used with
+ * the expected length. */
+static int blk_req_packed(struct work *wk, uint32_t type, uint8_t *dst, volatile uint32_t *hdr,
+			  volatile uint8_t *st, uint8_t *buf)
+{
+	struct vring_seg s[3] = {{(uint64_t)(uintptr_t)hdr, 16, false},
+				 {(uint64_t)(uintptr_t)buf, 512, type == 0},
+				 {(uint64_t)(uintptr_t)st, 1, true}};
+	uint16_t id = vring_add(&vq, s, 3), got;
+	uint32_t len;
+	int ret = -1;
+
+	__asm__ volatile("mfence" ::: "memory");
+	wk->next_idx++;
+	mmio_write32(wk->blk_base + 0x50, 0);
+	for (unsigned spin = 0; spin < 100000000; spin++) {
+		if (vring_get_used(&vq, &got, &len)) {
+			mmio_write32(wk->blk_base + 0x64, mmio_read32(wk->blk_base + 0x60));
+			if (got == id && len == (type ? 1u : 513u))
+				ret = *st;
+			break;
+		}
+		cpu_relax();
+	}
+	if (!type && dst)
+		memcpy(dst, buf, 512);
+	memset(buf, FREE, 512);
+	return ret;
+}
+
+/* One line on the console's transmitq, polled: the device must use exactly this chain. */
+static void con_write(struct work *wk, const char *line)
+{
+	volatile struct desc *d = (volatile struct desc *)CON_RING;
+	volatile uint16_t *avail = (volatile uint16_t *)(CON_RING + 0x1000);
+	volatile uint16_t *used = (volatile uint16_t *)(CON_RING + 0x2000);
+	uint16_t slot = wk->con_idx % QSIZE;
+	char *buf = (char *)(CON_BUF + 128ull * slot);
+	size_t n = strlen(line);
+
+	memcpy(buf, line, n);
+	d[slot] = (struct desc){(uint64_t)(uintptr_t)buf, (uint32_t)n, 0, 0};
+	avail[2 + slot] = slot;
+	__asm__ volatile("mfence" ::: "memory");
+	wk->con_idx++;
+	avail[1] = wk->con_idx;
+	__asm__ volatile("mfence" ::: "memory");
+	mmio_write32(wk->con_base + 0x50, 1);
+	for (unsigned spin = 0; spin < 100000000; spin++) {
+		if (used[1] == wk->con_idx) {
+			volatile uint32_t *elem = (volatile uint32_t *)(used + 2) + 2 * slot;
+
+			mmio_write32(wk->con_base + 0x64, mmio_read32(wk->con_base + 0x60));
+			if (elem[0] != slot) {
+				printf("snapshot: console used id %u, expected %u\n", elem[0], slot);
+				wk->bad++;
+			}
+			return;
+		}
+		cpu_relax();
+	}
+	printf("snapshot: console write %u not used\n", wk->con_idx);
+	wk->bad++;
 }
 
 /* One virtio-blk request, polled. Request k uses slot k % SLOTS: descriptors 3*slot..3*slot+2,
@@ -86,6 +161,8 @@ static int blk_req(struct work *wk, uint32_t type, uint64_t sector, const uint8_
 	hdr[1] = 0;
 	*(volatile uint64_t *)(hdr + 2) = sector;
 	*st = 0xff;
+	if (wk->packed)
+		return blk_req_packed(wk, type, dst, hdr, st, buf);
 	d[head] = (struct desc){(uint64_t)(uintptr_t)hdr, 16, 1, (uint16_t)(head + 1)};
 	d[head + 1] = (struct desc){(uint64_t)(uintptr_t)buf, 512, (uint16_t)(1 | (type ? 0 : 2)),
 				    (uint16_t)(head + 2)};
@@ -188,6 +265,12 @@ static uint64_t ring3_work(void *p)
 		}
 		if (wk->blk_base)
 			blk_round(wk, r);
+		if (wk->con_base) {
+			char line[40];
+
+			snprintf(line, sizeof(line), "hvc0: round %lu\n", r + 1);
+			con_write(wk, line);
+		}
 		printf("snapshot: round %lu counter %lu sum %lx\n", r + 1, counter, sum);
 	}
 	return counter;
@@ -202,17 +285,43 @@ static bool blk_init(struct work *wk, const struct boot_info *bi)
 	mmio_write32(b + 0x70, 0);
 	mmio_write32(b + 0x70, 1);
 	mmio_write32(b + 0x70, 3);
+	mmio_write32(b + 0x14, 1);
+	mmio_write32(b + 0x24, 1);
+	mmio_write32(b + 0x20, vring_features_hi(mmio_read32(b + 0x10))); /* VERSION_1 [PACKED] */
+	mmio_write32(b + 0x24, 0);
+	mmio_write32(b + 0x20, 0);
+	mmio_write32(b + 0x70, 0x0b);
+	wk->packed = vring_want_packed();
+	vring_init(&vq, QSIZE, RING_GPA, wk->packed);
+	if (!check(mmio_read32(b + 0x70) & 0x08, "FEATURES_OK accepted") ||
+	    !vmmio_setup_queue0(b, QSIZE, RING_GPA))
+		return false;
+	printf("snapshot: virtio-blk with a %s virtqueue\n", wk->packed ? "packed" : "split");
+	wk->blk_base = b;
+	memset((void *)DATA_GPA, FREE, SLOTS * 512);
+	return true;
+}
+
+static bool con_init(struct work *wk, const struct boot_info *bi)
+{
+	uint64_t rsdp = acpi_find_rsdp(bi->rsdp_paddr), b = rsdp ? vmmio_find(rsdp, 3) : 0;
+
+	if (!check(b != 0, "virtio console found on virtio-mmio"))
+		return false;
+	mmio_write32(b + 0x70, 0);
+	mmio_write32(b + 0x70, 1);
+	mmio_write32(b + 0x70, 3);
 	mmio_write32(b + 0x24, 1);
 	mmio_write32(b + 0x20, 1); /* VERSION_1 */
 	mmio_write32(b + 0x24, 0);
 	mmio_write32(b + 0x20, 0);
 	mmio_write32(b + 0x70, 0x0b);
-	if (!check(mmio_read32(b + 0x70) & 0x08, "FEATURES_OK accepted") ||
-	    !vmmio_setup_queue0(b, QSIZE, RING_GPA))
+	if (!check(mmio_read32(b + 0x70) & 0x08, "console FEATURES_OK accepted") ||
+	    !vmmio_setup_queue(b, 1, QSIZE, CON_RING))
 		return false;
-	wk->blk_base = b;
-	memset((void *)DATA_GPA, FREE, SLOTS * 512);
-	return true;
+	mmio_write32(b + 0x70, 0x0f);
+	wk->con_base = b;
+	return check(mmio_read32(b + 0x70) == 0x0f, "console DRIVER_OK");
 }
 
 int payload_main(const struct boot_info *bi)
@@ -228,6 +337,8 @@ int payload_main(const struct boot_info *bi)
 		   "fill=%lu MiB fits in RAM", fill))
 		return EXIT_CODE_FAIL;
 	if (cmdline_has("blk") && !blk_init(&wk, bi))
+		return EXIT_CODE_FAIL;
+	if (cmdline_has("con") && !con_init(&wk, bi))
 		return EXIT_CODE_FAIL;
 	for (uint64_t i = 0; i < wk.words; i++)
 		w[i] = mix(i);

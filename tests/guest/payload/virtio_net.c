@@ -18,6 +18,12 @@
  *     and the last entry for configuration changes (a vector past the table must read back as
  *     NO_VECTOR); at the end the queues that carried buffers must have had interrupts on their
  *     own vectors and the entries of no queue none. The polling loop still does the work.
+ *   - snapshot=SECONDS (tests/guest/snapshot.sh, snapshot-net): a decoy DISCOVER (another
+ *     client MAC) first takes the user network's first DHCP lease, so ours is the second; after
+ *     DHCP, ARP and ping, "virtio_net: snapshot point", then SECONDS of answering ARP (the host
+ *     saves the VM and kills it meanwhile, then restores it), then DHCP again — it must give the
+ *     same address, which only a restored lease table does (a fresh one gives the first) —,
+ *     ARP and a second ping.
  * Arguments: tcp=PORT, wait=SECONDS (how long to wait for the connection, default 60),
  * dns=NAME:IP|nxdomain, nxdns=NAME, static=, peer=, noicmp, linger=SECONDS, mq, transport=pci (else
  * virtio-mmio), msix. */
@@ -751,6 +757,21 @@ static bool wait_state(int want, uint64_t ms, void (*resend)(void))
 	}
 }
 
+/* A DISCOVER from another client (MAC and xid): slirp gives it the first free lease. */
+static void dhcp_decoy(void)
+{
+	uint8_t real[6];
+	uint32_t x = xid;
+
+	memcpy(real, mac, 6);
+	mac[4] ^= 0x5a;
+	mac[5] ^= 0x80;
+	xid = 0x0decaf00;
+	dhcp_send(1);
+	memcpy(mac, real, 6);
+	xid = x;
+}
+
 static void resend_discover(void)
 {
 	if (state == WANT_OFFER)
@@ -838,6 +859,8 @@ int payload_main(const struct boot_info *bi)
 		state = WANT_ARP;
 		arp_send(1, NULL, gw_ip);
 	} else {
+		if (cmdline_has("snapshot"))
+			dhcp_decoy();
 		dhcp_send(1);
 		if (!check(wait_state(WANT_ACK, 20 * MS, resend_discover), "DHCP OFFER and ACK"))
 			return EXIT_CODE_FAIL;
@@ -883,6 +906,26 @@ int payload_main(const struct boot_info *bi)
 	if (cmdline_has("linger")) {
 		wait_state(DONE, cmdline_u64("linger", 1) * MS, NULL);
 		printf("virtio_net: answered %u echo requests\n", echo_answered);
+	}
+	if (cmdline_has("snapshot")) {
+		uint32_t first = my_ip;
+
+		printf("virtio_net: snapshot point\n");
+		wait_state(DONE, cmdline_u64("snapshot", 5) * MS, NULL);
+		printf("virtio_net: after the snapshot point\n");
+		state = WANT_OFFER;
+		xid++;
+		dhcp_send(1);
+		if (!check(wait_state(WANT_ACK, 20 * MS, resend_discover),
+			   "DHCP OFFER and ACK after the snapshot point"))
+			return EXIT_CODE_FAIL;
+		check(my_ip == first, "the same DHCP address after the snapshot point (lease kept)");
+		if (!check(wait_state(WANT_ARP, 10 * MS, resend_arp), "ARP reply from the router again"))
+			return EXIT_CODE_FAIL;
+		echo_seq++;
+		icmp_send_echo(gw_ip);
+		if (!check(wait_state(WANT_ECHO, 10 * MS, resend_echo), "ICMP echo reply again"))
+			return EXIT_CODE_FAIL;
 	}
 	if (use_msix)
 		check_msix();
