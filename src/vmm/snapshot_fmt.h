@@ -21,7 +21,7 @@
 #include "base/compiler.h"
 
 #define SNAP_MAGIC	 "KVMMSNAP"
-#define SNAP_VERSION	 1
+#define SNAP_VERSION	 2
 #define SNAP_HEADER_SIZE 32
 #define SNAP_SECTION_HDR 16
 #define SNAP_MAX_SECTION (64u << 20) /* one section's body */

@@ -58,21 +58,11 @@ struct snap_info {
 
 /* ---- what a snapshot cannot hold yet ---- */
 
-/* Devices shaped by the configuration whose state a snapshot does not hold: virtio-pci
- * functions (transport registers, MSI-X table), virtio-net and the virtio console. Refused
- * alike at save and at restore (where no snapshot can contain them). One line in msg. */
+/* Devices shaped by the configuration whose state a snapshot does not hold: virtio-net and
+ * the virtio console. Refused alike at save and at restore (where no snapshot can contain
+ * them). One line in msg. */
 static int snap_unsupported_config(struct vm *vm, char *msg, size_t len)
 {
-	const char *name = "";
-	unsigned slot = 0;
-
-	if (vm_pci_virtio_count(vm, &name, &slot)) {
-		snprintf(msg, len,
-			 "virtio-pci devices are not supported yet (use transport=mmio): %s at "
-			 "00:%02x.0",
-			 name, slot);
-		return -ENOTSUP;
-	}
 	for (unsigned i = 0; i < VM_MAX_NETS; i++) {
 		if (vm->nets[i]) {
 			snprintf(msg, len, "virtio-net devices (--net) are not supported yet");
@@ -102,7 +92,7 @@ static int snap_unsupported_queues(struct vm *vm, char *msg, size_t len)
 			return -ENOTSUP;
 		}
 	}
-	return 0;
+	return vm_snapshot_pci_unsupported(vm, msg, len);
 }
 
 /* ---- save ---- */
@@ -216,6 +206,7 @@ static void snap_save_devices(struct snap_writer *w, struct vm *vm)
 		virtio_dev_save(virtio_mmio_dev(vm->mmio_tr[i]), &ds);
 		snap_put(w, T_VDEV, i, &ds, sizeof(ds));
 	}
+	vm_snapshot_pci_save(w, vm);
 }
 
 static int snap_write_file(int dirfd, const char *name, const uint8_t *buf, size_t len)
@@ -326,8 +317,10 @@ int vm_snapshot_save(struct vm *vm, const char *dir, bool resume, char *err, siz
 	}
 	vm_pause(vm);
 	/* vCPUs are out of KVM_RUN, so no new request can start (virtio-mmio notifies run on
-	 * them; virtio-pci devices are refused above). Disk requests already submitted finish on
-	 * the aio threads: wait for them, so their used entries and interrupts are in the state. */
+	 * them); virtio-pci notifies run on the I/O thread: park it. Disk requests already
+	 * submitted finish on the aio threads: wait for them, so their used entries and
+	 * interrupts are in the state. */
+	vm_snapshot_pci_quiesce(vm, true);
 	for (unsigned i = 0; i < VM_MAX_DISKS; i++)
 		if (vm->blks[i])
 			virtio_blk_drain(vm->blks[i]);
@@ -336,6 +329,7 @@ int vm_snapshot_save(struct vm *vm, const char *dir, bool resume, char *err, siz
 		snprintf(err, errlen, "snapshot: %s", msg);
 	else
 		e = snap_save_paused(vm, dirfd, err, errlen);
+	vm_snapshot_pci_quiesce(vm, false);
 	if (resume || e) /* a failed save leaves the VM as it was */
 		vm_resume(vm);
 	close(dirfd);
@@ -425,7 +419,7 @@ int vm_snapshot_open(struct vm *vm, char *err, size_t errlen)
 int vm_snapshot_map_memory(struct vm *vm, char *err, size_t errlen)
 {
 	struct snap_info info;
-	char msg[160] = "";
+	char msg[256] = "";
 	int e;
 
 	e = snap_unsupported_config(vm, msg, sizeof(msg));
@@ -439,6 +433,11 @@ int vm_snapshot_map_memory(struct vm *vm, char *err, size_t errlen)
 			 "(give the same --rng and --disk options)",
 			 vm->cfg->restore, info.nmmio, vm->nmmio);
 		return -EINVAL;
+	}
+	e = vm_snapshot_pci_check(vm, &vm->snap, msg, sizeof(msg));
+	if (e) {
+		snprintf(err, errlen, "--restore %s: %s", vm->cfg->restore, msg);
+		return e;
 	}
 	e = snap_mem_map(vm, vm->snap_dirfd, SNAP_MEMORY_FILE, vm->snap_id, msg, sizeof(msg));
 	if (e)
@@ -613,9 +612,14 @@ int vm_snapshot_load(struct vm *vm, char *err, size_t errlen)
 {
 	struct kvm_clock_data clk;
 	const char *what = "";
+	char pci_what[96] = "";
 	unsigned i = 0;
 	int bad = -1, e = snap_load_devices(vm, &what);
 
+	if (!e) {
+		e = vm_snapshot_pci_load(vm, &vm->snap, pci_what, sizeof(pci_what));
+		what = pci_what;
+	}
 	if (!e)
 		e = snap_load_platform(vm, &what);
 	for (; !e && i < vm->ncpus; i++) {
@@ -628,6 +632,8 @@ int vm_snapshot_load(struct vm *vm, char *err, size_t errlen)
 	}
 	if (!e)
 		e = kvm_set_clock(vm->kvm, &clk);
+	if (!e)
+		vm_snapshot_pci_kick(vm);
 	if (e) {
 		if (bad >= 0)
 			snprintf(err, errlen, "--restore %s: vcpu%d: %s: %s", vm->cfg->restore, bad,

@@ -122,10 +122,12 @@ mkdir -p "$tmp/snap" "$tmp/snap-empty"
 python3 - "$tmp/snap" <<'PY'
 import struct, sys, zlib
 info = struct.pack('<QQQII16s', 128 << 20, 128 << 20, 0, 1, 0, b'\x5a' * 16) + b'\0' * 1024
+pcis = b'\0' * (8 + 31 * 32)  # no virtio-pci function
 body = struct.pack('<4sIII', b'info', 0, len(info), 0) + info
-hdr = struct.pack('<8sIIQII', b'KVMMSNAP', 1, 0, len(body), 0, 0)
+body += struct.pack('<4sIII', b'pcis', 0, len(pcis), 0) + pcis
+hdr = struct.pack('<8sIIQII', b'KVMMSNAP', 2, 0, len(body), 0, 0)
 crc = zlib.crc32(hdr + body)
-good = struct.pack('<8sIIQII', b'KVMMSNAP', 1, 0, len(body), crc, 0) + body
+good = struct.pack('<8sIIQII', b'KVMMSNAP', 2, 0, len(body), crc, 0) + body
 open(sys.argv[1] + '/state', 'wb').write(good)
 bad = bytearray(good); bad[100] ^= 1
 open(sys.argv[1] + '/state.corrupt', 'wb').write(bad)
@@ -142,8 +144,8 @@ expect "restore: other --memory" 2 "128 MiB and 1 vCPUs; give the same --memory"
 expect "restore: other --cpus" 2 "give the same --memory and --cpus" -- run --restore "$tmp/snap" --memory 128M --cpus 2
 expect "restore: no memory file" 2 "cannot open the memory file" -- run --restore "$tmp/snap-nomem" --memory 128M
 truncate -s 1M "$tmp/disk.img"
-expect "restore: pci disk" 2 "--restore .*: virtio-pci devices are not supported yet \(use transport=mmio\): virtio-blk at 00:01.0" -- run --restore "$tmp/snap" --memory 128M --disk "path=$tmp/disk.img"
-expect "restore: pci rng" 2 "virtio-pci devices are not supported yet \(use transport=mmio\): virtio-rng at 00:" -- run --restore "$tmp/snap" --memory 128M --rng on
+expect "restore: pci disk" 2 "--restore .*: PCI 00:01.0 holds no function in the snapshot, virtio-blk with 1 queue in this configuration \(give the same" -- run --restore "$tmp/snap" --memory 128M --disk "path=$tmp/disk.img"
+expect "restore: pci rng" 2 "PCI 00:01.0 holds no function in the snapshot, virtio-rng with 1 queue in this" -- run --restore "$tmp/snap" --memory 128M --rng on
 expect "restore: mmio rng, other count" 2 "the snapshot has 0 virtio devices, this configuration 1" -- run --restore "$tmp/snap" --memory 128M --rng on,transport=mmio
 expect "restore: net" 2 "--restore .*: virtio-net devices \(--net\) are not supported yet" -- run --restore "$tmp/snap" --memory 128M --net user,transport=mmio
 expect "restore: console" 2 "--restore .*: the virtio console \(--console\) is not supported yet" -- run --restore "$tmp/snap" --memory 128M --console "file:$tmp/con.log,transport=mmio"

@@ -7,12 +7,16 @@
  *   - with blk=1, writes sector R of the first virtio-blk disk (pattern of R) and reads sector
  *     R-1 back, rotating over 5 descriptor chains with their own buffers; a device that lost
  *     its queue indices in the restore replays old chains, which blk_req's buffer discipline
- *     and the final read-back of every sector catch;
+ *     and the final read-back of every sector catch. The disk is on virtio-mmio, or with
+ *     transport=pci on virtio-pci (lib/virtio_pci.c); msix=1 (PCI) also enables MSI-X and
+ *     takes the interrupts in ring 3: every request must bring exactly one MSI-X interrupt
+ *     (a restore that lost the vector table, the enable bit or the GSI routes stops them);
  *   - prints "snapshot: round R counter C sum S".
  * "snapshot: started" is printed once at boot: a restored run must not print it again.
  * The host (tests/guest/run.sh, case snapshot) saves it after a few rounds, kills kvmm,
  * restores, and checks that the rounds continue. At the end every written sector is read back.
- * Arguments: fill=MiB (16), rounds=N (30), spin=N (2000000), blk=1, touch=MiB (0: write one word
+ * Arguments: fill=MiB (16), rounds=N (30), spin=N (2000000), blk=1, transport=pci, msix=1,
+ * touch=MiB (0: write one word
  * in every 4 KiB page of that much RAM after the region, so that a benchmark's snapshot has that
  * much memory to save). */
 #include "payload.h"
@@ -27,6 +31,7 @@ const char payload_name[] = "snapshot";
 #define DATA_GPA   0x1220000ull
 #define SLOTS	   5 /* descriptor triples in a 16-entry queue */
 #define FREE	   0xa5
+#define VEC_MSIX   0x50
 
 static uint8_t user_stack[16384] __attribute__((aligned(16)));
 
@@ -38,11 +43,22 @@ struct desc {
 
 struct work {
 	uint64_t words; /* region size in 8-byte words */
-	uint64_t rounds, spin, blk_base;
+	uint64_t rounds, spin;
+	struct vdev *blk; /* NULL: no disk */
+	bool msix;
 	volatile uint64_t counter_mirror;
 	uint16_t next_idx;
 	unsigned bad;
 };
+
+static volatile unsigned msix_irqs;
+
+static void msix_isr(struct trap_frame *f)
+{
+	(void)f;
+	msix_irqs++;
+	lapic_eoi();
+}
 
 static uint64_t mix(uint64_t x)
 {
@@ -95,17 +111,25 @@ static int blk_req(struct work *wk, uint32_t type, uint64_t sector, const uint8_
 	wk->next_idx++;
 	avail[1] = wk->next_idx;
 	__asm__ volatile("mfence" ::: "memory");
-	mmio_write32(wk->blk_base + 0x50, 0);
+	vdev_notify(wk->blk, 0);
 	for (unsigned spin = 0; spin < 100000000; spin++) {
 		if (used[1] == wk->next_idx) {
 			volatile uint32_t *elem = (volatile uint32_t *)(used + 2) + 2 * ring;
 
-			mmio_write32(wk->blk_base + 0x64, mmio_read32(wk->blk_base + 0x60));
+			if (!wk->msix)
+				(void)vdev_ack(wk->blk);
 			if (elem[0] == head && elem[1] == (type ? 1u : 513u))
 				ret = *st;
 			break;
 		}
 		cpu_relax();
+	}
+	/* One interrupt per request (no EVENT_IDX, interrupts not suppressed). */
+	for (unsigned spin = 0; wk->msix && msix_irqs != wk->next_idx && spin < 100000000; spin++)
+		cpu_relax();
+	if (wk->msix && msix_irqs != wk->next_idx) {
+		printf("snapshot: request %u: %u MSI-X interrupts\n", wk->next_idx, msix_irqs);
+		ret = -2;
 	}
 	if (!type && dst)
 		memcpy(dst, buf, 512);
@@ -163,6 +187,9 @@ static uint64_t ring3_work(void *p)
 	volatile uint64_t *w = (volatile uint64_t *)REGION;
 	uint64_t pages = wk->words / 512, counter = 0, sum = region_sum(w, wk->words);
 
+	if (wk->msix)
+		irq_enable(); /* IOPL 3: sti at CPL3; the handler runs on the TSS stack */
+
 	for (uint64_t r = 0; r < wk->rounds; r++) {
 		uint64_t n = wk->spin, page = (r * 97) % pages, s;
 
@@ -186,7 +213,7 @@ static uint64_t ring3_work(void *p)
 			wk->bad++;
 			sum = s;
 		}
-		if (wk->blk_base)
+		if (wk->blk)
 			blk_round(wk, r);
 		printf("snapshot: round %lu counter %lu sum %lx\n", r + 1, counter, sum);
 	}
@@ -195,22 +222,28 @@ static uint64_t ring3_work(void *p)
 
 static bool blk_init(struct work *wk, const struct boot_info *bi)
 {
-	uint64_t rsdp = acpi_find_rsdp(bi->rsdp_paddr), b = rsdp ? vmmio_find(rsdp, 2) : 0;
+	static struct vdev dev;
+	uint64_t rsdp = acpi_find_rsdp(bi->rsdp_paddr);
 
-	if (!check(b != 0, "virtio-blk device found"))
+	if (!check(rsdp && vdev_find(rsdp, 2, &dev), "virtio-blk device found"))
 		return false;
-	mmio_write32(b + 0x70, 0);
-	mmio_write32(b + 0x70, 1);
-	mmio_write32(b + 0x70, 3);
-	mmio_write32(b + 0x24, 1);
-	mmio_write32(b + 0x20, 1); /* VERSION_1 */
-	mmio_write32(b + 0x24, 0);
-	mmio_write32(b + 0x20, 0);
-	mmio_write32(b + 0x70, 0x0b);
-	if (!check(mmio_read32(b + 0x70) & 0x08, "FEATURES_OK accepted") ||
-	    !vmmio_setup_queue0(b, QSIZE, RING_GPA))
+	wk->msix = cmdline_u64("msix", 0) != 0;
+	if (wk->msix) {
+		lapic_enable();
+		irq_set_handler(VEC_MSIX, msix_isr);
+		if (!vdev_msix_enable(&dev, lapic_id(), VEC_MSIX))
+			return false;
+	}
+	vdev_set_status(&dev, 0);
+	vdev_set_status(&dev, 1);
+	vdev_set_status(&dev, 3);
+	vdev_set_features(&dev, 1, 1); /* VERSION_1 */
+	vdev_set_features(&dev, 0, 0);
+	vdev_set_status(&dev, 0x0b);
+	if (!check(vdev_status(&dev) & 0x08, "FEATURES_OK accepted") ||
+	    !vdev_setup_queue0(&dev, QSIZE, RING_GPA))
 		return false;
-	wk->blk_base = b;
+	wk->blk = &dev;
 	memset((void *)DATA_GPA, FREE, SLOTS * 512);
 	return true;
 }
@@ -240,10 +273,12 @@ int payload_main(const struct boot_info *bi)
 	ret = user_run(ring3_work, &wk, user_stack, sizeof(user_stack));
 	check(ret == wk.rounds * wk.spin, "counter reached %lu", ret);
 	check(wk.bad == 0, "%u inconsistencies over %lu rounds", wk.bad, wk.rounds);
-	if (wk.blk_base) {
+	if (wk.blk) {
 		uint8_t buf[512];
 		unsigned good = 0;
 
+		if (wk.msix)
+			irq_enable();
 		check(blk_buffers_free(), "request buffers untouched between requests");
 		for (uint64_t r = 0; r < wk.rounds; r++) {
 			bool ok = blk_req(&wk, 0, r, NULL, buf) == 0;
@@ -253,6 +288,9 @@ int payload_main(const struct boot_info *bi)
 			good += ok;
 		}
 		check(good == wk.rounds, "%u of %lu written sectors read back", good, wk.rounds);
+		if (wk.msix)
+			check(msix_irqs == wk.next_idx, "%u MSI-X interrupts for %u requests",
+			      msix_irqs, wk.next_idx);
 	}
 	return check_failures() ? EXIT_CODE_FAIL : 0;
 }
