@@ -229,7 +229,8 @@ int pci_dev_load(struct pci_dev *d, const struct pci_dev_state *s)
 {
 	uint16_t cmd = (uint16_t)(s->cfg[PCI_COMMAND] | s->cfg[PCI_COMMAND + 1] << 8);
 
-	if (s->intx_level > 1 || (s->intx_level && !(d->cfg[PCI_INTERRUPT_PIN])))
+	if (s->intx_level > 1 || (s->intx_level && !(d->cfg[PCI_INTERRUPT_PIN])) ||
+	    !(s->cfg[PCI_STATUS] & PCI_STATUS_INTERRUPT) != !s->intx_level)
 		return -EINVAL;
 	for (unsigned o = 0; o < PCI_CFG_SIZE; o++) {
 		uint8_t fixed = (uint8_t) ~(d->wmask[o] | d->w1c[o]);

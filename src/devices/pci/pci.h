@@ -144,7 +144,7 @@ struct pci_dev_state {
 void pci_dev_save(struct pci_dev *d, struct pci_dev_state *s);
 /* Load into a function created with the same shape and registered with its host (window set,
  * listener installed). -EINVAL, with nothing changed, unless: every byte the guest cannot write
- * equals this function's (the STATUS interrupt bit excepted: it follows intx_level), and with
+ * equals this function's, the STATUS interrupt bit equals intx_level (as it always does), and with
  * memory decoding on, every BAR is unassigned (0) or lies inside the window, aligned to its
  * size. Then as a guest write would: the BARs are decoded again (the listener hears each move)
  * and the INTx line is driven to the saved level. Capability side effects (MSI-X enable) are
