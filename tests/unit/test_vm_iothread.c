@@ -3,7 +3,8 @@
  * virtio-pci function whose queue-notify eventfd the test signals itself (as KVM would on a
  * guest write to the notify address). vm_iothread_park() must wait for a notification in
  * progress to finish, a notification signalled while parked must not run until unpark, and
- * then it runs (its eventfd count was kept). */
+ * then it runs (its eventfd count was kept). vm_pci_kick_all() (after a restore) runs each
+ * queue of a live device once. */
 #include "lib/harness.h"
 
 #include <errno.h>
@@ -139,6 +140,13 @@ static void test_park(void **state)
 	assert_int_equal(calls(), 2);
 	vm_iothread_unpark(p);
 	assert_true(wait_calls(3));
+
+	/* after a restore: every queue of a live device is processed once */
+	vm_pci_kick_all(p);
+	assert_int_equal(calls(), 4);
+	vd.status = 0;
+	vm_pci_kick_all(p);
+	assert_int_equal(calls(), 4);
 
 	vm_pci_destroy(vm);
 	virtio_dev_fini(&vd);
