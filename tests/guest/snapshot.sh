@@ -11,7 +11,8 @@
 #                     path=DIR`, the VM must then be paused, kill -9, restore (with a disk)
 #   snapshot-refuse   a corrupt, truncated or mismatched snapshot: status 2 and one line
 #   snapshot-blk-pci  snapshot-blk with the disk on virtio-pci (the default transport) and
-#                     MSI-X interrupts taken by the guest (transport=pci msix=1)
+#                     MSI-X interrupts taken by the guest (transport=pci msix=1), behind an
+#                     rng function the guest leaves alone (00:01.0 rng, 00:02.0 disk)
 #   snapshot-qmp-pci  snapshot-qmp the same way
 #   snapshot-pci-set  a restore whose PCI functions differ from the snapshot's (a second disk,
 #                     or the disk on mmio): status 2, one line naming the slot
@@ -240,7 +241,7 @@ case_snapshot() {
 		snapshot-blk-pci)
 			guest_new_disk
 			snap_case snapshot-blk-pci "fill=16 blk=1 transport=pci msix=1" \
-				--disk "path=$GUEST_DISK"
+				--rng on --disk "path=$GUEST_DISK"
 			;;
 		snapshot-qmp-pci) case_snapshot_qmp snapshot-qmp-pci pci "transport=pci msix=1" ;;
 		snapshot-pci-set) case_snapshot_pci_set ;;
