@@ -112,13 +112,14 @@ case_snapshot_qmp() {
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	if ! "$KVMM" ctl "$sock" x-kvmm-snapshot-save "path=$dir" >"$GUEST_WORK/$name.ctl" 2>&1; then
+	if ! "$KVMM" ctl --timeout 120 "$sock" x-kvmm-snapshot-save "path=$dir" \
+		>"$GUEST_WORK/$name.ctl" 2>&1; then
 		kill -9 "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 		guest_not_ok "$name" "kvmm ctl x-kvmm-snapshot-save failed" "$GUEST_WORK/$name.ctl"
 		return
 	fi
-	st=$("$KVMM" ctl --json "$sock" query-status 2>&1)
+	st=$("$KVMM" ctl --json --timeout 60 "$sock" query-status 2>&1)
 	kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	if ! [[ $st == *'"status": "paused"'* ]]; then
