@@ -1,8 +1,8 @@
 /* vmm/vm_iothread.c — the I/O thread: one epoll over the queue-notify eventfds that KVM
  * signals when the guest writes a virtio-pci notify address (KVM_IOEVENTFD), plus a stop
- * eventfd. Each wake-up drains the eventfd and runs the device's queue_notify on this thread
- * (the device takes vd->lock; completions raise MSI-X through irqfd or INTx). Signals are
- * blocked here: the main thread's signalfd gets them. */
+ * eventfd and a park eventfd (vm_iothread_park: a snapshot save). Each wake-up drains the eventfd
+ * and runs the device's queue_notify on this thread (the device takes vd->lock; completions raise
+ * MSI-X through irqfd or INTx). Signals are blocked here: the main thread's signalfd gets them. */
 #include "vmm/vm_pci.h"
 
 #include <errno.h>
