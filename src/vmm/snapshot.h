@@ -6,6 +6,7 @@
  * Main thread, or the thread that runs the event loop. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,3 +49,18 @@ int vm_snapshot_dev_save(struct vm *vm, struct snap_writer *w, const char **what
 /* After the virtio cores are loaded. */
 int vm_snapshot_dev_load(struct vm *vm, const struct snap_reader *r,
 			 const char **what) KVMM_MUST_CHECK;
+
+/* vm_snapshot_pci.c: the PCI host and the virtio-pci functions. */
+/* Save: a function with a packed queue that has requests in flight: -EBUSY, one line in msg. */
+int vm_snapshot_pci_busy(struct vm *vm, char *msg, size_t len) KVMM_MUST_CHECK;
+/* Save: park (quiet) or release the I/O thread that serves queue notifications. */
+void vm_snapshot_pci_quiesce(struct vm *vm, bool quiet);
+void vm_snapshot_pci_save(struct snap_writer *w, struct vm *vm);
+/* Restore, before KVM: the snapshot's PCI functions are those of the configuration. */
+int vm_snapshot_pci_check(struct vm *vm, const struct snap_reader *r, char *msg,
+			  size_t len) KVMM_MUST_CHECK;
+/* Restore, with the devices: load every function; what names the part that failed. */
+int vm_snapshot_pci_load(struct vm *vm, const struct snap_reader *r, char *what,
+			 size_t len) KVMM_MUST_CHECK;
+/* Restore, once everything is loaded: one notification per queue (a kick lost in the save). */
+void vm_snapshot_pci_kick(struct vm *vm);

@@ -105,6 +105,11 @@ static int routes_commit(struct vm_pci *p)
 	return e;
 }
 
+int vm_pci_routes_sync(struct vm_pci *p)
+{
+	return routes_commit(p);
+}
+
 static int msi_send(void *ctx, unsigned v, const struct pci_msi_msg *msg)
 {
 	struct vm_pci_fn *f = ctx;
@@ -175,7 +180,7 @@ int vm_pci_create(struct vm *vm, const struct io_ops *cf9_ops, void *cf9_dev)
 		return -ENOMEM;
 	vm->pci = p;
 	p->vm = vm;
-	p->io_epfd = p->io_stop_efd = -1;
+	p->io_epfd = p->io_stop_efd = p->io_park_efd = -1;
 	p->next_gsi = LAYOUT_GSI_MSI_BASE;
 	pthread_mutex_init(&p->lock, NULL);
 	e = pci_host_create(&p->host, LAYOUT_PCI_MMIO, LAYOUT_PCI_MMIO_SIZE);
@@ -235,17 +240,11 @@ int vm_pci_attach_virtio(struct vm *vm, struct virtio_dev *vd, const char *name)
 	return 0;
 }
 
-unsigned vm_pci_virtio_count(const struct vm *vm, const char **name, unsigned *slot)
+void vm_pci_kick_all(struct vm_pci *p)
 {
-	const struct vm_pci *p = vm->pci;
-
-	if (!p || !p->nfn)
-		return 0;
-	if (name)
-		*name = p->fn[0].name;
-	if (slot)
-		*slot = p->fn[0].slot;
-	return p->nfn;
+	for (unsigned i = 0; i < p->nfn; i++)
+		for (unsigned q = 0; q < p->fn[i].nq; q++)
+			virtio_pci_kick(p->fn[i].t, (uint16_t)q);
 }
 
 void vm_pci_acpi(struct vm *vm, struct acpi_config *ac)

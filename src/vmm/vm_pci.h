@@ -46,9 +46,26 @@ struct vm_pci {
 	int io_epfd, io_stop_efd;
 	pthread_t io_thread;
 	bool io_running;
+	/* parking (vm_iothread_park): io_park_efd wakes the thread, io_lock/io_cond hand over */
+	int io_park_efd;
+	pthread_mutex_t io_lock;
+	pthread_cond_t io_cond;
+	bool io_park_req, io_parked;
 };
 
 /* Start the thread that waits on every function's queue eventfds and calls
  * virtio_pci_kick(); stop and join it (a no-op if it is not running). Main thread. */
 int vm_iothread_start(struct vm_pci *p) KVMM_MUST_CHECK;
 void vm_iothread_stop(struct vm_pci *p);
+/* Park the I/O thread: returns once it has finished the notification it was serving and
+ * waits, so no queue_notify runs on it (eventfd counts not yet read stay in the eventfds);
+ * unpark lets it go on. No-ops when the thread is not running. One caller at a time (the
+ * snapshot save, on the main or event-loop thread). */
+void vm_iothread_park(struct vm_pci *p);
+void vm_iothread_unpark(struct vm_pci *p);
+
+/* vm_pci.c, for vm_snapshot_pci.c: push the MSI routes to KVM now if a message changed (as
+ * the next delivery would); run every function's queue notifications once (as if each queue's
+ * notify register were written: a device with nothing new in a ring does nothing). */
+int vm_pci_routes_sync(struct vm_pci *p) KVMM_MUST_CHECK;
+void vm_pci_kick_all(struct vm_pci *p);

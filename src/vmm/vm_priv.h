@@ -143,8 +143,6 @@ struct virtio_dev;
 int vm_pci_create(struct vm *vm, const struct io_ops *cf9_ops, void *cf9_dev) KVMM_MUST_CHECK;
 int vm_pci_attach_virtio(struct vm *vm, struct virtio_dev *vd, const char *name) KVMM_MUST_CHECK;
 void vm_pci_acpi(struct vm *vm, struct acpi_config *ac);
-/* Number of virtio-pci functions; the first one's name and slot through name/slot if any. */
-unsigned vm_pci_virtio_count(const struct vm *vm, const char **name, unsigned *slot);
 int vm_pci_start(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
 void vm_pci_destroy(struct vm *vm);
 /* Put a virtio device on the next virtio-mmio slot (vm_devices.c). */

@@ -57,28 +57,11 @@ struct snap_info {
 	uint32_t apic_ids[VM_MAX_VCPUS];
 };
 
-/* ---- what a snapshot cannot hold yet ---- */
+/* ---- what a snapshot cannot hold now ---- */
 
-/* Devices shaped by the configuration whose state a snapshot does not hold: virtio-pci
- * functions (transport registers, MSI-X table). Refused alike at save and at restore (where no
- * snapshot can contain them). One line in msg. */
-static int snap_unsupported_config(struct vm *vm, char *msg, size_t len)
-{
-	const char *name = "";
-	unsigned slot = 0;
-
-	if (vm_pci_virtio_count(vm, &name, &slot)) {
-		snprintf(msg, len,
-			 "virtio-pci devices are not supported yet (use transport=mmio): %s at "
-			 "00:%02x.0",
-			 name, slot);
-		return -ENOTSUP;
-	}
-	return 0;
-}
-
-/* A packed queue with chains in flight: their slots are not in struct virtio_dev_state.
- * Checked with the vCPUs paused and the backends drained (normally never true then). */
+/* A packed queue with chains in flight (virtio-mmio, then virtio-pci): their slots are not in
+ * struct virtio_dev_state. Checked with the vCPUs paused, the I/O thread parked and the
+ * backends drained (normally never true then). -EBUSY: retry. */
 static int snap_busy_queues(struct vm *vm, char *msg, size_t len)
 {
 	for (unsigned i = 0; i < vm->nmmio; i++) {
@@ -91,7 +74,7 @@ static int snap_busy_queues(struct vm *vm, char *msg, size_t len)
 			return -EBUSY;
 		}
 	}
-	return 0;
+	return vm_snapshot_pci_busy(vm, msg, len);
 }
 
 /* ---- save ---- */
@@ -205,6 +188,7 @@ static void snap_save_devices(struct snap_writer *w, struct vm *vm)
 		virtio_dev_save(virtio_mmio_dev(vm->mmio_tr[i]), &ds);
 		snap_put(w, T_VDEV, i, &ds, sizeof(ds));
 	}
+	vm_snapshot_pci_save(w, vm);
 }
 
 static int snap_write_file(int dirfd, const char *name, const uint8_t *buf, size_t len)
@@ -302,11 +286,6 @@ int vm_snapshot_save(struct vm *vm, const char *dir, bool resume, char *err, siz
 	char *conf = NULL;
 	int dirfd, e;
 
-	e = snap_unsupported_config(vm, msg, sizeof(msg));
-	if (e) {
-		snprintf(err, errlen, "snapshot: %s", msg);
-		return e;
-	}
 	/* The configuration (section "conf"), with absolute paths, before anything is written. */
 	e = vm_config_to_json(vm->cfg, &conf, cmsg, sizeof(cmsg));
 	if (e) {
@@ -328,8 +307,10 @@ int vm_snapshot_save(struct vm *vm, const char *dir, bool resume, char *err, siz
 	}
 	vm_pause(vm);
 	/* vCPUs are out of KVM_RUN, so no new request can start (virtio-mmio notifies run on
-	 * them; virtio-pci devices are refused above). Disk requests already submitted finish on
-	 * the aio threads: wait for them, so their used entries and interrupts are in the state. */
+	 * them); virtio-pci notifies run on the I/O thread: park it. Disk requests already
+	 * submitted finish on the aio threads: wait for them, so their used entries and
+	 * interrupts are in the state. */
+	vm_snapshot_pci_quiesce(vm, true);
 	for (unsigned i = 0; i < VM_MAX_DISKS; i++)
 		if (vm->blks[i])
 			virtio_blk_drain(vm->blks[i]);
@@ -340,6 +321,7 @@ int vm_snapshot_save(struct vm *vm, const char *dir, bool resume, char *err, siz
 	else
 		e = snap_save_paused(vm, dirfd, conf, err, errlen);
 	vm_snapshot_dev_quiesce(vm, false);
+	vm_snapshot_pci_quiesce(vm, false);
 	if (resume || e) /* a failed save leaves the VM as it was */
 		vm_resume(vm);
 	close(dirfd);
@@ -430,20 +412,20 @@ int vm_snapshot_open(struct vm *vm, char *err, size_t errlen)
 int vm_snapshot_map_memory(struct vm *vm, char *err, size_t errlen)
 {
 	struct snap_info info;
-	char msg[160] = "";
+	char msg[256] = "";
 	int e;
 
-	e = snap_unsupported_config(vm, msg, sizeof(msg));
-	if (e) {
-		snprintf(err, errlen, "--restore %s: %s", vm->cfg->restore, msg);
-		return e;
-	}
 	if (snap_get_exact(&vm->snap, T_INFO, 0, &info, sizeof(info)) || info.nmmio != vm->nmmio) {
 		snprintf(err, errlen,
 			 "--restore %s: the snapshot has %u virtio devices, this configuration %u "
 			 "(give the same --rng, --disk, --net and --console options)",
 			 vm->cfg->restore, info.nmmio, vm->nmmio);
 		return -EINVAL;
+	}
+	e = vm_snapshot_pci_check(vm, &vm->snap, msg, sizeof(msg));
+	if (e) {
+		snprintf(err, errlen, "--restore %s: %s", vm->cfg->restore, msg);
+		return e;
 	}
 	e = snap_mem_map(vm, vm->snap_dirfd, SNAP_MEMORY_FILE, vm->snap_id, msg, sizeof(msg));
 	if (e)
@@ -618,9 +600,14 @@ int vm_snapshot_load(struct vm *vm, char *err, size_t errlen)
 {
 	struct kvm_clock_data clk;
 	const char *what = "";
+	char pci_what[96] = "";
 	unsigned i = 0;
 	int bad = -1, e = snap_load_devices(vm, &what);
 
+	if (!e) {
+		e = vm_snapshot_pci_load(vm, &vm->snap, pci_what, sizeof(pci_what));
+		what = pci_what;
+	}
 	if (!e)
 		e = vm_snapshot_dev_load(vm, &vm->snap, &what);
 
@@ -636,6 +623,8 @@ int vm_snapshot_load(struct vm *vm, char *err, size_t errlen)
 	}
 	if (!e)
 		e = kvm_set_clock(vm->kvm, &clk);
+	if (!e)
+		vm_snapshot_pci_kick(vm);
 	if (e) {
 		if (bad >= 0)
 			snprintf(err, errlen, "--restore %s: vcpu%d: %s: %s", vm->cfg->restore, bad,

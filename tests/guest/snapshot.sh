@@ -22,10 +22,14 @@
 #                     runtime options (--serial, --debug-exit)
 #   snapshot-config-reboot  the same saved with --on-reboot restart, restored with --qmp: a
 #                     system_reset boots the saved kernel with the saved command line
-#   snapshot-pci-refused  a save of a VM with a virtio-pci disk (the default transport) through
-#                     kvmm ctl: GenericError naming the device, the VM keeps running, quit
-# The payload finds its disk on virtio-mmio, and snapshots hold virtio-mmio devices only: the
-# devices of these cases are transport=mmio.
+#   snapshot-blk-pci  snapshot-blk with the disk on virtio-pci (the default transport) and
+#                     MSI-X interrupts taken by the guest (transport=pci msix=1), behind an
+#                     rng function the guest leaves alone (00:01.0 rng, 00:02.0 disk)
+#   snapshot-blk-packed-pci  snapshot-blk-packed on virtio-pci with MSI-X
+#   snapshot-qmp-pci  snapshot-qmp the same way
+#   snapshot-pci-set  a restore whose PCI functions differ from the snapshot's (a second disk,
+#                     or the disk on mmio): status 2, one line naming the slot
+# The payload finds its disk on virtio-mmio unless its command line says transport=pci.
 
 SNAP_DRIVE=${SNAPSHOT_DRIVE:-$(dirname "$KVMM")/tests/snapshot-drive}
 SNAP_ROUNDS=${GUEST_SNAPSHOT_ROUNDS:-24}
@@ -81,7 +85,7 @@ snap_case() {
 	elif ! snap_rounds_ok "$before" "$after" "$SNAP_ROUNDS"; then
 		guest_not_ok "$name" "rounds 1..$SNAP_ROUNDS not continuous across the restore" "$after"
 	else
-		guest_ok "$name" "$(cat "$GUEST_WORK/$name.drive"), $(grep -c 'round' "$after") rounds after restore"
+		guest_ok "$name" "$(cat "$GUEST_WORK/$name.drive"), $(grep -c 'round' "$after") rounds after restore$(snap_msix_note "$after")"
 		# Warnings of the restore (e.g. MSRs KVM refused) are shown, not failed.
 		sed 's/^/#   restore stderr: /' "$GUEST_WORK/$name.err" | head -n 5
 	fi
@@ -109,28 +113,30 @@ snap_restore_check() {
 }
 
 # Through the control socket: kvmm run --qmp, kvmm ctl x-kvmm-snapshot-save, kill -9, restore.
+# case_snapshot_qmp NAME TRANSPORT [EXTRA-CMDLINE]
 case_snapshot_qmp() {
-	local name=snapshot-qmp dir=$GUEST_WORK/qmp.snap before=$GUEST_WORK/qmp.before
-	local sock=$GUEST_WORK/qmp.sock pid st i
+	local name=$1 tr=$2 extra=${3:-} dir=$GUEST_WORK/$1.snap before=$GUEST_WORK/$1.before
+	local sock=$GUEST_WORK/$1.sock pid st i
 	GUEST_T0=$(date +%s%N)
 	guest_new_disk
 	"$KVMM" run --kernel "$PAYLOAD_DIR/snapshot.elf" --memory 128M \
-		--disk "path=$GUEST_DISK,transport=mmio" \
-		--cmdline "rounds=$SNAP_ROUNDS fill=16 blk=1" --qmp "unix:$sock" \
-		--serial "file:$before" --debug-exit </dev/null >"$GUEST_WORK/qmp.run" 2>&1 &
+		--disk "path=$GUEST_DISK,transport=$tr" \
+		--cmdline "rounds=$SNAP_ROUNDS fill=16 blk=1 $extra" --qmp "unix:$sock" \
+		--serial "file:$before" --debug-exit </dev/null >"$GUEST_WORK/$name.run" 2>&1 &
 	pid=$!
 	for ((i = 0; i < TIMEOUT * 10; i++)); do
 		grep -q 'snapshot: round 3 ' "$before" 2>/dev/null && break
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 0.1
 	done
-	if ! "$KVMM" ctl "$sock" x-kvmm-snapshot-save "path=$dir" >"$GUEST_WORK/qmp.ctl" 2>&1; then
+	if ! "$KVMM" ctl --timeout 120 "$sock" x-kvmm-snapshot-save "path=$dir" \
+		>"$GUEST_WORK/$name.ctl" 2>&1; then
 		kill -9 "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
-		guest_not_ok "$name" "kvmm ctl x-kvmm-snapshot-save failed" "$GUEST_WORK/qmp.ctl"
+		guest_not_ok "$name" "kvmm ctl x-kvmm-snapshot-save failed" "$GUEST_WORK/$name.ctl"
 		return
 	fi
-	st=$("$KVMM" ctl --json "$sock" query-status 2>&1)
+	st=$("$KVMM" ctl --json --timeout 60 "$sock" query-status 2>&1)
 	kill -9 "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	if ! [[ $st == *'"status": "paused"'* ]]; then
@@ -141,10 +147,17 @@ case_snapshot_qmp() {
 		guest_not_ok "$name" "the guest finished before the snapshot" "$before"
 		return
 	fi
-	if snap_restore_check "$name" "$dir" "$before" --disk "path=$GUEST_DISK,transport=mmio"; then
-		guest_ok "$name" "saved through kvmm ctl, paused, killed, $(grep -c 'round' "$GUEST_WORK/$name.after") rounds after restore"
+	if snap_restore_check "$name" "$dir" "$before" --disk "path=$GUEST_DISK,transport=$tr"; then
+		guest_ok "$name" "saved through kvmm ctl, paused, killed, $(grep -c 'round' "$GUEST_WORK/$name.after") rounds after restore$(snap_msix_note "$GUEST_WORK/$name.after")"
 		sed 's/^/#   restore stderr: /' "$GUEST_WORK/$name.err" | head -n 5
 	fi
+}
+
+# snap_msix_note AFTER: ", <the payload's MSI-X line>" if it printed one.
+snap_msix_note() {
+	local l
+	l=$(tr -d '\r' <"$1" | grep -oE 'ok - [0-9]+ MSI-X interrupts for [0-9]+ requests' | head -n 1)
+	[ -n "$l" ] && echo ", ${l#ok - }"
 }
 
 # snap_refused NAME WHAT PATTERN DIR [options]: the restore must fail with status 2 and exactly
@@ -196,61 +209,30 @@ case_snapshot_refuse() {
 	fi
 }
 
-# A VM with a virtio-pci disk cannot be saved yet: x-kvmm-snapshot-save must answer a
-# GenericError naming the device, create nothing, and leave the guest running; then quit.
-case_snapshot_pci_refused() {
-	local name=snapshot-pci-refused dir=$GUEST_WORK/pci.snap log=$GUEST_WORK/pci.log
-	local sock=$GUEST_WORK/pci.sock pid r st i kst
+# A snapshot of a VM with a virtio-pci disk restored with other PCI functions: refused with
+# status 2 and one line naming the slot, before the VM starts.
+case_snapshot_pci_set() {
+	local name=snapshot-pci-set dir=$GUEST_WORK/pciset.snap ok=1 d2=$GUEST_WORK/pciset2.img
 	GUEST_T0=$(date +%s%N)
 	guest_new_disk
-	rm -rf "$dir"
-	"$KVMM" run --kernel "$PAYLOAD_DIR/snapshot.elf" --memory 128M --disk "path=$GUEST_DISK" \
-		--cmdline "rounds=100000 fill=1" --qmp "unix:$sock" --serial "file:$log" \
-		--debug-exit </dev/null >"$GUEST_WORK/pci.run" 2>&1 &
-	pid=$!
-	for ((i = 0; i < TIMEOUT * 10; i++)); do
-		grep -q 'snapshot: round 2 ' "$log" 2>/dev/null && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	r=$("$KVMM" ctl --timeout 60 "$sock" x-kvmm-snapshot-save "path=$dir" 2>&1)
-	st=$?
-	local want='snapshot: virtio-pci devices are not supported yet (use transport=mmio): virtio-blk at 00:'
-	if [ "$st" -ne 1 ] || ! [[ $r == *"$want"*GenericError* ]]; then
-		kill -9 "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-		guest_not_ok "$name" "save not refused as expected (ctl status $st): $r" "$log"
+	if ! snap_save pciset "$dir" "$GUEST_WORK/pciset.before" --memory 128M \
+		--cmdline "rounds=$SNAP_ROUNDS fill=1 blk=1 transport=pci msix=1" \
+		--disk "path=$GUEST_DISK"; then
+		guest_not_ok "$name" "the driver did not save a snapshot" "$GUEST_WORK/pciset.drive"
 		return
 	fi
-	if [ -e "$dir" ]; then
-		kill -9 "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-		guest_not_ok "$name" "the refused save created $dir"
-		return
-	fi
-	st=$("$KVMM" ctl --json --timeout 60 "$sock" query-status 2>&1)
-	if ! [[ $st == *'"status": "running"'* ]]; then
-		kill -9 "$pid" 2>/dev/null
-		wait "$pid" 2>/dev/null
-		guest_not_ok "$name" "after the refused save the VM is not running: $st"
-		return
-	fi
-	# The guest itself goes on: a round later than the last one before the refusal.
-	i=$(tr -d '\r' <"$log" | grep -oE 'snapshot: round [0-9]+ ' | tail -n 1 | grep -oE '[0-9]+')
-	local k
-	for ((k = 0; k < TIMEOUT * 10; k++)); do
-		grep -q "snapshot: round $((i + 1)) " "$log" && break
-		sleep 0.1
-	done
-	"$KVMM" ctl --timeout 60 "$sock" quit >/dev/null 2>&1
-	wait "$pid"
-	kst=$?
-	if ! grep -q "snapshot: round $((i + 1)) " "$log"; then
-		guest_not_ok "$name" "the guest stopped after the refused save (last round $i)" "$log"
-	elif [ "$kst" -ne 0 ]; then
-		guest_not_ok "$name" "kvmm exit status $kst after quit, expected 0" "$GUEST_WORK/pci.run"
+	cp "$GUEST_DISK" "$d2"
+	snap_refused "$name" "a second PCI disk" \
+		'PCI 00:02.0 holds no function in the snapshot, virtio-blk with 1 queue in this configuration' \
+		"$dir" --disk "path=$GUEST_DISK" --disk "path=$d2" || ok=0
+	snap_refused "$name" "the disk on mmio" \
+		'the snapshot has 0 virtio devices, this configuration 1' \
+		"$dir" --disk "path=$GUEST_DISK,transport=mmio" || ok=0
+	snap_refused "$name" "an rng instead of the disk" 'PCI 00:01.0 holds virtio-blk' "$dir" --rng on || ok=0
+	if [ "$ok" -eq 1 ]; then
+		guest_ok "$name" "3 other PCI device sets refused with status 2"
 	else
-		guest_ok "$name" "refused: ${r%% (GenericError)*}; still running (round $((i + 1))), quit"
+		guest_not_ok "$name" "another PCI device set was not refused cleanly"
 	fi
 }
 
@@ -442,8 +424,8 @@ case_snapshot_net() {
 case_snapshot() {
 	local filter=${1:-} name
 	for name in snapshot snapshot-blk snapshot-blk-packed snapshot-console snapshot-net \
-		snapshot-net-qmp snapshot-qmp snapshot-refuse snapshot-pci-refused snapshot-config \
-		snapshot-config-reboot; do
+		snapshot-net-qmp snapshot-qmp snapshot-refuse snapshot-blk-pci snapshot-blk-packed-pci \
+		snapshot-qmp-pci snapshot-pci-set snapshot-config snapshot-config-reboot; do
 		if [ -n "$filter" ] && ! [[ $name =~ $filter ]]; then
 			continue
 		fi
@@ -465,9 +447,21 @@ case_snapshot() {
 		snapshot-console) case_snapshot_console ;;
 		snapshot-net) case_snapshot_net snapshot-net drive ;;
 		snapshot-net-qmp) case_snapshot_net snapshot-net-qmp qmp ;;
-		snapshot-qmp) case_snapshot_qmp ;;
+		snapshot-qmp) case_snapshot_qmp snapshot-qmp mmio ;;
+		snapshot-blk-pci)
+			guest_new_disk
+			snap_case snapshot-blk-pci "fill=16 blk=1 transport=pci msix=1" \
+				--rng on --disk "path=$GUEST_DISK"
+			;;
+		snapshot-blk-packed-pci)
+			guest_new_disk
+			SNAP_EXPECT='virtio-blk with a packed virtqueue' snap_case \
+				snapshot-blk-packed-pci "fill=16 blk=1 packed=1 transport=pci msix=1" \
+				--disk "path=$GUEST_DISK,packed=on"
+			;;
+		snapshot-qmp-pci) case_snapshot_qmp snapshot-qmp-pci pci "transport=pci msix=1" ;;
+		snapshot-pci-set) case_snapshot_pci_set ;;
 		snapshot-refuse) case_snapshot_refuse ;;
-		snapshot-pci-refused) case_snapshot_pci_refused ;;
 		snapshot-config) case_snapshot_config ;;
 		snapshot-config-reboot) case_snapshot_config_reboot ;;
 		esac

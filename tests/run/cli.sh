@@ -118,7 +118,8 @@ expect "qmp in json" 2 "badqmp.json: --qmp: 'tcp:1'" -- run --config "$tmp/badqm
 
 # --restore: a snapshot that cannot be used is refused before /dev/kvm is opened. State files
 # built here (src/vmm/snapshot_fmt.h: header, CRC-32, an "info" section for 128 MiB, 1 vCPU, and
-# a "conf" section: the saved configuration as --config JSON text), one directory each.
+# a "pcis" section with no virtio-pci function, and a "conf" section: the saved configuration as
+# --config JSON text), one directory each.
 mkdir -p "$tmp/snap-empty"
 python3 - "$tmp" <<'PY'
 import os, struct, sys, zlib
@@ -126,7 +127,9 @@ def section(tag, body):
     return struct.pack('<4sIII', tag, 0, len(body), 0) + body + b'\0' * (-len(body) % 8)
 def state(conf):
     info = struct.pack('<QQQII16s', 128 << 20, 128 << 20, 0, 1, 0, b'\x5a' * 16) + b'\0' * 1024
-    body = section(b'info', info) + (section(b'conf', conf) if conf is not None else b'')
+    pcis = b'\0' * (8 + 31 * 32)  # no virtio-pci function
+    body = section(b'info', info) + section(b'pcis', pcis)
+    body += section(b'conf', conf) if conf is not None else b''
     hdr = struct.pack('<8sIIQII', b'KVMMSNAP', 2, 0, len(body), 0, 0)
     crc = zlib.crc32(hdr + body)
     return struct.pack('<8sIIQII', b'KVMMSNAP', 2, 0, len(body), crc, 0) + body
@@ -157,12 +160,12 @@ expect "restore: other --memory" 2 "128 MiB and 1 vCPUs; give the same --memory"
 expect "restore: other --cpus" 2 "give the same --memory and --cpus" -- run --restore "$tmp/snap" --memory 128M --cpus 2
 expect "restore: no memory file" 2 "cannot open the memory file" -- run --restore "$tmp/snap-nomem" --memory 128M
 truncate -s 1M "$tmp/disk.img"
-expect "restore: pci disk" 2 "--restore .*: virtio-pci devices are not supported yet \(use transport=mmio\): virtio-blk at 00:01.0" -- run --restore "$tmp/snap" --memory 128M --disk "path=$tmp/disk.img"
-expect "restore: pci rng" 2 "virtio-pci devices are not supported yet \(use transport=mmio\): virtio-rng at 00:" -- run --restore "$tmp/snap" --memory 128M --rng on
+expect "restore: pci disk" 2 "--restore .*: PCI 00:01.0 holds no function in the snapshot, virtio-blk with 1 queue in this configuration \(give the same" -- run --restore "$tmp/snap" --memory 128M --disk "path=$tmp/disk.img"
+expect "restore: pci rng" 2 "PCI 00:01.0 holds no function in the snapshot, virtio-rng with 1 queue in this" -- run --restore "$tmp/snap" --memory 128M --rng on
 expect "restore: mmio rng, other count" 2 "the snapshot has 0 virtio devices, this configuration 1" -- run --restore "$tmp/snap" --memory 128M --rng on,transport=mmio
 expect "restore: mmio net, other count" 2 "--restore .*: the snapshot has 0 virtio devices, this configuration 1 \(give the same --rng, --disk, --net and --console" -- run --restore "$tmp/snap" --memory 128M --net user,transport=mmio
 expect "restore: mmio console, other count" 2 "--restore .*: the snapshot has 0 virtio devices, this configuration 1" -- run --restore "$tmp/snap" --memory 128M --console "file:$tmp/con.log,transport=mmio"
-expect "restore: pci net" 2 "virtio-pci devices are not supported yet \(use transport=mmio\): virtio-net at 00:" -- run --restore "$tmp/snap" --memory 128M --net user
+expect "restore: pci net" 2 "PCI 00:01.0 holds no function in the snapshot, virtio-net with" -- run --restore "$tmp/snap" --memory 128M --net user
 expect "restore: short memory file" 2 "memory file is truncated or corrupt" -- run --restore "$tmp/snap" --memory 128M
 # The configuration saved in the snapshot: used without options, overridable, and checked.
 expect "restore: saved --memory used" 2 "memory file is truncated or corrupt" -- run --restore "$tmp/snap"

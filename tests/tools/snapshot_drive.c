@@ -111,8 +111,16 @@ int main(int argc, char **argv)
 	t0 = now_ms();
 	while (!file_has(cfg.serial_path, argv[2])) {
 		if (__atomic_load_n(&d.done, __ATOMIC_ACQUIRE) || now_ms() - t0 > 120000) {
-			fprintf(stderr, "snapshot-drive: the guest %s before printing '%s'\n",
-				d.done ? "stopped" : "took too long", argv[2]);
+			if (d.done)
+				fprintf(stderr,
+					"snapshot-drive: the guest stopped (exit kind %d, code %d) "
+					"before printing '%s'\n",
+					(int)d.res.kind, d.res.code, argv[2]);
+			else
+				fprintf(stderr,
+					"snapshot-drive: the guest took too long before printing "
+					"'%s'\n",
+					argv[2]);
 			_exit(1);
 		}
 		usleep(2000);

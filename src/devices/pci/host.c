@@ -76,6 +76,21 @@ void pci_host_set_cf9(struct pci_host *h, const struct io_ops *ops, void *dev)
 	h->cf9_dev = dev;
 }
 
+#define CF8_WRITABLE 0x80fffffcu
+
+void pci_host_save(struct pci_host *h, struct pci_host_state *s)
+{
+	*s = (struct pci_host_state){.cf8 = h->cf8};
+}
+
+int pci_host_load(struct pci_host *h, const struct pci_host_state *s)
+{
+	if ((s->cf8 & ~CF8_WRITABLE) || s->pad)
+		return -EINVAL;
+	h->cf8 = s->cf8;
+	return 0;
+}
+
 bool pci_cf8_decode(uint32_t cf8, uint32_t port_off, uint8_t *bus, uint8_t *slot, uint8_t *fn,
 		    uint32_t *reg)
 {
@@ -147,7 +162,7 @@ static void pio_access(struct pci_host *h, uint64_t off, void *data, uint32_t le
 		}
 		if (write) {
 			memcpy(&v, data, 4);
-			h->cf8 = v & 0x80fffffcu;
+			h->cf8 = v & CF8_WRITABLE;
 		} else {
 			memcpy(data, &h->cf8, 4);
 		}

@@ -43,6 +43,15 @@ void pci_host_set_listener(struct pci_host *h, const struct pci_bar_listener *l)
  * register shares the dword of CONFIG_ADDRESS. Called with the host's bus lock held. */
 void pci_host_set_cf9(struct pci_host *h, const struct io_ops *ops, void *dev);
 
+/* Snapshot state of the bridge's own registers: the CONFIG_ADDRESS latch. The bridge's config
+ * space (slot 0) is a struct pci_dev_state like any function's. */
+struct pci_host_state {
+	uint32_t cf8, pad;
+};
+void pci_host_save(struct pci_host *h, struct pci_host_state *s);
+/* -EINVAL if cf8 has bits a guest write cannot set. Set-up thread, vCPUs not running. */
+int pci_host_load(struct pci_host *h, const struct pci_host_state *s) KVMM_MUST_CHECK;
+
 /* Pure decoders, exposed for tests. CONFIG_ADDRESS value + port offset (0..3 of 0xcfc) ->
  * bus/slot/function/register; false if the enable bit is clear. */
 bool pci_cf8_decode(uint32_t cf8, uint32_t port_off, uint8_t *bus, uint8_t *slot, uint8_t *fn,

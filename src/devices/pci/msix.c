@@ -68,27 +68,41 @@ static void update_route(struct pci_msix *m, unsigned v)
 		m->ops->update(m->ctx, v, &msg, vec_masked(m, v));
 }
 
-void pci_msix_config_written(struct pci_msix *m, uint32_t off, uint32_t len)
+static uint32_t cap_ctrl(struct pci_msix *m)
 {
 	uint32_t ctrl;
-	bool was_enabled, was_fmask;
 
-	if (!m->d || off + len <= m->cap + 2u || off >= m->cap + 4u)
-		return;
 	pthread_mutex_lock(&m->d->lock);
 	ctrl = pci_cfg_get(m->d, m->cap + 2u, 2);
 	pthread_mutex_unlock(&m->d->lock);
-	pthread_mutex_lock(&m->lock);
-	was_enabled = m->enabled;
-	was_fmask = m->fmask;
+	return ctrl;
+}
+
+/* Caller holds m->lock. Take the enable and function-mask bits from ctrl; on a change (or if
+ * force) re-send every vector's route and deliver what became unmasked. */
+static void ctrl_apply(struct pci_msix *m, uint32_t ctrl, bool force)
+{
+	bool was_enabled = m->enabled, was_fmask = m->fmask;
+
 	m->enabled = ctrl & PCI_MSIX_CTRL_ENABLE;
 	m->fmask = ctrl & PCI_MSIX_CTRL_FMASK;
-	if (was_enabled != m->enabled || was_fmask != m->fmask) {
+	if (force || was_enabled != m->enabled || was_fmask != m->fmask) {
 		for (unsigned v = 0; v < m->nvec; v++) {
 			update_route(m, v);
 			flush_pending(m, v);
 		}
 	}
+}
+
+void pci_msix_config_written(struct pci_msix *m, uint32_t off, uint32_t len)
+{
+	uint32_t ctrl;
+
+	if (!m->d || off + len <= m->cap + 2u || off >= m->cap + 4u)
+		return;
+	ctrl = cap_ctrl(m);
+	pthread_mutex_lock(&m->lock);
+	ctrl_apply(m, ctrl, false);
 	pthread_mutex_unlock(&m->lock);
 }
 
@@ -170,4 +184,45 @@ int pci_msix_notify(struct pci_msix *m, unsigned v)
 	}
 	pthread_mutex_unlock(&m->lock);
 	return e;
+}
+
+void pci_msix_save(struct pci_msix *m, struct pci_msix_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&m->lock);
+	memcpy(s->table, m->table, sizeof(s->table));
+	s->pba = m->pba;
+	s->nvec = m->nvec;
+	pthread_mutex_unlock(&m->lock);
+}
+
+int pci_msix_load(struct pci_msix *m, const struct pci_msix_state *s)
+{
+	static const struct pci_msix_entry zero;
+	uint32_t ctrl;
+	bool on, fmask;
+
+	if (!m->d || s->nvec != m->nvec)
+		return -EINVAL;
+	if (m->nvec < 64 && (s->pba >> m->nvec))
+		return -EINVAL;
+	ctrl = cap_ctrl(m);
+	on = ctrl & PCI_MSIX_CTRL_ENABLE;
+	fmask = ctrl & PCI_MSIX_CTRL_FMASK;
+	for (unsigned v = 0; v < PCI_MSIX_MAX_VECTORS; v++) {
+		const struct pci_msix_entry *e = &s->table[v];
+		bool masked = !on || fmask || (e->ctrl & PCI_MSIX_VEC_MASKED);
+
+		if (v >= m->nvec ? memcmp(e, &zero, sizeof(zero)) != 0
+				 : (e->ctrl & ~(uint32_t)PCI_MSIX_VEC_MASKED) != 0)
+			return -EINVAL;
+		if ((s->pba & (1ull << v)) && !masked)
+			return -EINVAL;
+	}
+	pthread_mutex_lock(&m->lock);
+	memcpy(m->table, s->table, sizeof(m->table));
+	m->pba = s->pba;
+	ctrl_apply(m, ctrl, true); /* routes; flush_pending finds nothing to send */
+	pthread_mutex_unlock(&m->lock);
+	return 0;
 }

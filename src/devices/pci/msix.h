@@ -80,3 +80,19 @@ bool pci_msix_enabled(struct pci_msix *m);
  * pending (PBA) if masked. -EINVAL for a vector out of range, -ENODEV when MSI-X is disabled,
  * else 0 or the send error. Any thread. */
 int pci_msix_notify(struct pci_msix *m, unsigned vector);
+
+/* Snapshot state: the vector table and the pending bits. The enable and function-mask bits are
+ * in the function's config space (struct pci_dev_state) and re-derived from it on load. */
+struct pci_msix_state {
+	struct pci_msix_entry table[PCI_MSIX_MAX_VECTORS];
+	uint64_t pba;
+	uint32_t nvec, pad;
+};
+void pci_msix_save(struct pci_msix *m, struct pci_msix_state *s);
+/* Load after the function's config space (pci_dev_load). -EINVAL, with nothing changed, if
+ * nvec differs from this capability's, an entry at or above nvec is not zero, an entry's
+ * control word has a reserved bit, or a pending bit is out of range or set on a vector that is
+ * not masked (a pending vector is delivered as it is unmasked, so a saved one never is). Then,
+ * as guest writes would: the enable and function-mask bits are taken from the capability and
+ * every vector's message and mask go to ops->update (the VMM's GSI routes). Nothing is sent. */
+int pci_msix_load(struct pci_msix *m, const struct pci_msix_state *s) KVMM_MUST_CHECK;

@@ -197,3 +197,59 @@ void pci_dev_config_write(struct pci_dev *d, uint32_t off, const void *data, uin
 	if (d->ops && d->ops->config_written)
 		d->ops->config_written(d, off, len);
 }
+
+void pci_dev_save(struct pci_dev *d, struct pci_dev_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	pthread_mutex_lock(&d->lock);
+	memcpy(s->cfg, d->cfg, PCI_CFG_SIZE);
+	s->intx_level = d->intx_level;
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* The address BAR n of a config image decodes at if memory decoding is on: 0 unassigned. */
+static bool bar_state_ok(const struct pci_dev *d, const uint8_t *cfg, unsigned n)
+{
+	const struct pci_bar *b = &d->bar[n];
+	uint64_t a = 0;
+
+	for (unsigned i = 0; i < 4; i++)
+		a |= (uint64_t)cfg[PCI_BAR0 + 4 * n + i] << (8 * i);
+	a &= ~0xfull;
+	if (b->is64)
+		for (unsigned i = 0; i < 4; i++)
+			a |= (uint64_t)cfg[PCI_BAR0 + 4 * (n + 1) + i] << (32 + 8 * i);
+	if (a & (b->size - 1))
+		return false;
+	return a == 0 || (a >= d->win_base && a - d->win_base <= d->win_size &&
+			  b->size <= d->win_size - (a - d->win_base));
+}
+
+int pci_dev_load(struct pci_dev *d, const struct pci_dev_state *s)
+{
+	uint16_t cmd = (uint16_t)(s->cfg[PCI_COMMAND] | s->cfg[PCI_COMMAND + 1] << 8);
+
+	if (s->intx_level > 1 || (s->intx_level && !(d->cfg[PCI_INTERRUPT_PIN])) ||
+	    !(s->cfg[PCI_STATUS] & PCI_STATUS_INTERRUPT) != !s->intx_level)
+		return -EINVAL;
+	for (unsigned o = 0; o < PCI_CFG_SIZE; o++) {
+		uint8_t fixed = (uint8_t) ~(d->wmask[o] | d->w1c[o]);
+
+		if (o == PCI_STATUS)
+			fixed &= (uint8_t)~PCI_STATUS_INTERRUPT;
+		if ((s->cfg[o] ^ d->cfg[o]) & fixed)
+			return -EINVAL;
+	}
+	for (unsigned n = 0; n < PCI_NUM_BARS && (cmd & PCI_COMMAND_MEMORY); n++)
+		if (d->bar[n].size && !bar_state_ok(d, s->cfg, n))
+			return -EINVAL;
+	pthread_mutex_lock(&d->lock);
+	memcpy(d->cfg, s->cfg, PCI_CFG_SIZE);
+	d->intx_level = s->intx_level;
+	/* the opposite of what the line must be: intx_update_locked then drives it */
+	d->intx_out = !(d->intx_level && !(cmd & PCI_COMMAND_INTX_DISABLE));
+	intx_update_locked(d);
+	pthread_mutex_unlock(&d->lock);
+	pci_dev_update_bars(d);
+	return 0;
+}

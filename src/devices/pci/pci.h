@@ -133,3 +133,20 @@ void pci_dev_update_bars(struct pci_dev *d);
 /* Drive INTx (level). The line follows level && !INTX_DISABLE; STATUS.INTERRUPT follows
  * level. Any thread. */
 void pci_dev_set_intx(struct pci_dev *d, bool level);
+
+/* Snapshot state of the function: the configuration bytes as the guest programmed them and the
+ * INTx level the function drives. Read-only bytes (ids, capability bodies, BAR type bits) are
+ * saved too, so that a load can check the state belongs to a function of the same shape. */
+struct pci_dev_state {
+	uint8_t cfg[PCI_CFG_SIZE];
+	uint8_t intx_level, pad[7];
+};
+void pci_dev_save(struct pci_dev *d, struct pci_dev_state *s);
+/* Load into a function created with the same shape and registered with its host (window set,
+ * listener installed). -EINVAL, with nothing changed, unless: every byte the guest cannot write
+ * equals this function's, the STATUS interrupt bit equals intx_level (as it always does), and with
+ * memory decoding on, every BAR is unassigned (0) or lies inside the window, aligned to its
+ * size. Then as a guest write would: the BARs are decoded again (the listener hears each move)
+ * and the INTx line is driven to the saved level. Capability side effects (MSI-X enable) are
+ * the owner's to re-derive (pci_msix_load). Set-up thread, vCPUs not running. */
+int pci_dev_load(struct pci_dev *d, const struct pci_dev_state *s) KVMM_MUST_CHECK;

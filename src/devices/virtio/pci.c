@@ -492,3 +492,57 @@ struct virtio_dev *virtio_pci_vdev(struct virtio_pci *t)
 {
 	return t->vd;
 }
+
+struct pci_msix *virtio_pci_msix(struct virtio_pci *t)
+{
+	return t->has_msix ? &t->msix : NULL;
+}
+
+void virtio_pci_save(struct virtio_pci *t, struct virtio_pci_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->dfselect = t->dfselect;
+	s->gfselect = t->gfselect;
+	s->config_gen = __atomic_load_n(&t->config_gen, __ATOMIC_RELAXED);
+	s->queue_sel = t->queue_sel;
+	s->msix_config = load16(&t->msix_config);
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		s->queue_msix[q] = load16(&t->queue_msix[q]);
+	pthread_mutex_lock(&t->lock);
+	s->isr = t->isr;
+	pthread_mutex_unlock(&t->lock);
+}
+
+static bool vector_ok(struct virtio_pci *t, uint16_t v)
+{
+	return v == VIRTIO_PCI_NO_VECTOR || (t->has_msix && v < t->msix.nvec);
+}
+
+int virtio_pci_load(struct virtio_pci *t, const struct virtio_pci_state *s)
+{
+	bool level;
+
+	if (!vector_ok(t, s->msix_config) ||
+	    (s->isr & ~(VIRTIO_PCI_ISR_QUEUE | VIRTIO_PCI_ISR_CONFIG)))
+		return -EINVAL;
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		if (q < t->vd->num_queues ? !vector_ok(t, s->queue_msix[q])
+					  : s->queue_msix[q] != VIRTIO_PCI_NO_VECTOR)
+			return -EINVAL;
+	pthread_mutex_lock(&t->pci.lock);
+	level = t->pci.intx_level;
+	pthread_mutex_unlock(&t->pci.lock);
+	if (level != (s->isr != 0))
+		return -EINVAL;
+	t->dfselect = s->dfselect;
+	t->gfselect = s->gfselect;
+	__atomic_store_n(&t->config_gen, s->config_gen, __ATOMIC_RELAXED);
+	t->queue_sel = s->queue_sel;
+	__atomic_store_n(&t->msix_config, s->msix_config, __ATOMIC_RELEASE);
+	for (unsigned q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		__atomic_store_n(&t->queue_msix[q], s->queue_msix[q], __ATOMIC_RELEASE);
+	pthread_mutex_lock(&t->lock);
+	t->isr = s->isr;
+	pthread_mutex_unlock(&t->lock);
+	return 0;
+}

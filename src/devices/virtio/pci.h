@@ -101,3 +101,24 @@ static inline uint64_t virtio_pci_notify_offset(uint16_t q)
 /* A queue notification that did not come through a register write (ioeventfd): runs the
  * device's queue_notify if the queue exists, the device is DRIVER_OK and not NEEDS_RESET. */
 void virtio_pci_kick(struct virtio_pci *t, uint16_t q);
+
+/* The function's MSI-X capability, or NULL if it was created without one. */
+struct pci_msix *virtio_pci_msix(struct virtio_pci *t);
+
+/* Snapshot state of the transport registers. The function's config space (struct
+ * pci_dev_state), its MSI-X table (struct pci_msix_state) and the device core (struct
+ * virtio_dev_state) are saved and loaded next to it by the VMM. */
+struct virtio_pci_state {
+	uint32_t dfselect, gfselect, config_gen;
+	uint16_t queue_sel, msix_config;
+	uint16_t queue_msix[VIRTIO_MAX_QUEUES];
+	uint8_t isr, pad[7];
+};
+void virtio_pci_save(struct virtio_pci *t, struct virtio_pci_state *s);
+/* Load after the config space (pci_dev_load) and the MSI-X table. -EINVAL, with nothing
+ * changed, if a vector is neither NO_VECTOR nor below the table size (any vector without
+ * MSI-X, a queue vector of a queue the device does not have), the ISR has bits other than
+ * QUEUE and CONFIG, or the INTx level the config space drives disagrees with the ISR (the line
+ * is up exactly while the ISR is not zero). The feature and queue selectors may hold any value
+ * (the live registers do too: a selector without a queue or feature word reads as 0). */
+int virtio_pci_load(struct virtio_pci *t, const struct virtio_pci_state *s) KVMM_MUST_CHECK;
