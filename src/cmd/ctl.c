@@ -636,11 +636,21 @@ static int ctl_parse(int argc, char **argv, struct ctl_opts *o)
 			o->command = a;
 			o->args = argv + i + 1;
 			o->nargs = argc - i - 1;
-			/* options may also follow the arguments */
+			/* Options may also follow the arguments (all of them: a --timeout there
+			 * used to be dropped silently, so --events waited the default 30 s). */
 			for (int j = i + 1; j < argc; j++) {
 				if (!strcmp(argv[j], "--wait-event") && j + 1 < argc) {
 					o->wait_event = argv[j + 1];
 					o->nargs = KVMM_MIN(o->nargs, j - i - 1);
+				} else if (!strcmp(argv[j], "--timeout") && j + 1 < argc) {
+					o->timeout_s = atoi(argv[j + 1]);
+					o->nargs = KVMM_MIN(o->nargs, j - i - 1);
+					if (o->timeout_s <= 0) {
+						fprintf(stderr,
+							"kvmm ctl: --timeout needs a number of "
+							"seconds\n");
+						return -EINVAL;
+					}
 				} else if (!strcmp(argv[j], "--events") ||
 					   !strcmp(argv[j], "--json")) {
 					o->events |= !strcmp(argv[j], "--events");
