@@ -242,9 +242,7 @@ case_snapshot_pci_refused() {
 case_snapshot() {
 	local filter=${1:-} name
 	for name in snapshot snapshot-blk snapshot-qmp snapshot-refuse snapshot-pci-refused; do
-		if [ -n "$filter" ] && ! [[ $name =~ $filter ]]; then
-			continue
-		fi
+		guest_want "$name" "$filter" || continue
 		if ! [ -x "$SNAP_DRIVE" ]; then
 			guest_skip "$name" "no snapshot driver at $SNAP_DRIVE"
 			continue
