@@ -50,7 +50,8 @@ qmp_ctl() {
 	local t0=${EPOCHREALTIME/[.,]/} st
 	QMP_R=$("$KVMM" ctl --json --timeout 60 "$QMP_SOCK" "$@" 2>&1)
 	st=$?
-	QMP_STEPS+=" $1 $(((${EPOCHREALTIME/[.,]/} - t0) / 1000))"
+	QMP_MARK=${EPOCHREALTIME/[.,]/}
+	QMP_STEPS+=" $1 $(((QMP_MARK - t0) / 1000))"
 	return $st
 }
 
