@@ -34,7 +34,7 @@ check-lint:
 check-acpi: $(BUILD)/tests/unit/test_acpi
 	tests/acpi/check-iasl.sh $(BUILD)
 
-check: check-unit check-fuzz check-lint check-acpi check-run check-qmp check-img check-guest check-guest-qemu check-nested
+check: check-unit check-fuzz check-lint check-acpi check-run check-qmp check-img check-guest check-guest-qemu check-nested-harness check-nested
 
 .PHONY: unit check check-unit check-img check-guest check-run check-lint check-acpi
 .SECONDARY:

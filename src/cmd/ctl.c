@@ -59,6 +59,8 @@ struct ctl_conn {
 	size_t len, cap;
 	bool json;
 	bool eof;
+	const char *want; /* --wait-event NAME, or NULL */
+	bool want_seen;	  /* it came before the reply (QEMU and kvmm send STOP so) */
 };
 
 struct ctl_opts {
@@ -319,6 +321,10 @@ static int ctl_wait_reply(struct ctl_conn *c, long long deadline, bool print_eve
 		if (json_object_get(msg, "event")) {
 			if (print_events)
 				ctl_print_event(c, line, msg);
+			if (c->want &&
+			    !strcmp(json_string_value(json_object_get(msg, "event")) ?: "",
+				    c->want))
+				c->want_seen = true;
 		} else {
 			e = print_reply			    ? ctl_print_reply(c, line, msg)
 			    : json_object_get(msg, "error") ? CTL_EXIT_ERROR
@@ -455,6 +461,7 @@ static int ctl_one(struct ctl_conn *c, const struct ctl_opts *o)
 
 	if (!cmd)
 		return CTL_EXIT_USAGE;
+	c->want = o->wait_event;
 	/* Even if the send fails, the reply may already be waiting. */
 	(void)ctl_send_json(c, cmd);
 	e = ctl_wait_reply(c, deadline, o->events || o->wait_event, true);
@@ -463,7 +470,7 @@ static int ctl_one(struct ctl_conn *c, const struct ctl_opts *o)
 			e == -EPIPE ? "the connection was closed" : strerror(-e));
 		return CTL_EXIT_ERROR;
 	}
-	if (e || (!o->events && !o->wait_event))
+	if (e || (!o->events && !o->wait_event) || c->want_seen)
 		return e;
 	e = ctl_wait_events(c, o->wait_event, deadline);
 	if (e)
@@ -636,11 +643,21 @@ static int ctl_parse(int argc, char **argv, struct ctl_opts *o)
 			o->command = a;
 			o->args = argv + i + 1;
 			o->nargs = argc - i - 1;
-			/* options may also follow the arguments */
+			/* Options may also follow the arguments (all of them: a --timeout there
+			 * used to be dropped silently, so --events waited the default 30 s). */
 			for (int j = i + 1; j < argc; j++) {
 				if (!strcmp(argv[j], "--wait-event") && j + 1 < argc) {
 					o->wait_event = argv[j + 1];
 					o->nargs = KVMM_MIN(o->nargs, j - i - 1);
+				} else if (!strcmp(argv[j], "--timeout") && j + 1 < argc) {
+					o->timeout_s = atoi(argv[j + 1]);
+					o->nargs = KVMM_MIN(o->nargs, j - i - 1);
+					if (o->timeout_s <= 0) {
+						fprintf(stderr,
+							"kvmm ctl: --timeout needs a number of "
+							"seconds\n");
+						return -EINVAL;
+					}
 				} else if (!strcmp(argv[j], "--events") ||
 					   !strcmp(argv[j], "--json")) {
 					o->events |= !strcmp(argv[j], "--events");

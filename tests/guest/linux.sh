@@ -41,7 +41,7 @@ case_linux() {
 	local name=linux dir=${LINUX_DIR:-$PAYLOAD_DIR/../linux} out=$GUEST_WORK/linux.out
 	local err=$GUEST_WORK/linux.err con=$GUEST_WORK/linux.hvc0 d1=$GUEST_WORK/linux-pci.img
 	local d2=$GUEST_WORK/linux-mmio.img status nok
-	if [ -n "${1:-}" ] && ! [[ $name =~ $1 ]]; then
+	if ! guest_want "$name" "${1:-}"; then
 		return
 	fi
 	# shellcheck disable=SC2034 # read by guest_ms (lib.sh)

@@ -44,9 +44,22 @@ qmp_fail() {
 	wait "$QMP_PID" 2>/dev/null
 }
 
-# qmp_ctl ARGS...: kvmm ctl --json on the case's socket; output in QMP_R.
+# qmp_ctl ARGS...: kvmm ctl --json on the case's socket; output in QMP_R. Each call's time is
+# added to QMP_STEPS (printed as a "# qmp steps:" line after the case's result).
 qmp_ctl() {
+	local t0=${EPOCHREALTIME/[.,]/} st
 	QMP_R=$("$KVMM" ctl --json --timeout 60 "$QMP_SOCK" "$@" 2>&1)
+	st=$?
+	QMP_MARK=${EPOCHREALTIME/[.,]/}
+	QMP_STEPS+=" $1 $(((QMP_MARK - t0) / 1000))"
+	return $st
+}
+
+# qmp_step LABEL: the time since the previous mark into QMP_STEPS.
+qmp_step() {
+	local now=${EPOCHREALTIME/[.,]/}
+	QMP_STEPS+=" $1 $(((now - ${QMP_MARK:-$now}) / 1000))"
+	QMP_MARK=$now
 }
 
 qmp_lines() {
@@ -55,12 +68,15 @@ qmp_lines() {
 
 case_qmp_main() {
 	local name=qmp tid comm n0 n1 st
+	QMP_STEPS=
 	guest_new_disk
 	qmp_start $name --name qmp-test --disk "path=$GUEST_DISK,readonly=on" --cmdline "tick_ms=200"
+	QMP_MARK=${EPOCHREALTIME/[.,]/}
 	if ! qmp_wait_for "$QMP_OUT" '^powerbtn: waiting for the power button' 60; then
 		qmp_fail $name "the payload never waited for the button"
 		return
 	fi
+	qmp_step boot
 	qmp_ctl query-status
 	[[ $QMP_R == '{"return": {"running": true, "singlestep": false, "status": "running"}}' ]] ||
 		{ qmp_fail $name "query-status: $QMP_R"; return; }
@@ -82,31 +98,40 @@ case_qmp_main() {
 	comm=
 	[ -n "$tid" ] && read -r comm 2>/dev/null <"/proc/$tid/comm"
 	[ "$comm" = vcpu0 ] || { qmp_fail $name "query-cpus-fast thread-id '$tid' is '$comm', not vcpu0: $QMP_R"; return; }
-	# stop: the STOP event, status paused, and the guest really stops printing.
-	qmp_ctl stop --events --timeout 1
+	# stop: the STOP event, status paused, and the guest really stops printing. (--wait-event,
+	# not --events --timeout 1: that always waited out its timeout, which was 60 s while kvmm
+	# ctl ignored a --timeout after the command.)
+	qmp_ctl stop --wait-event STOP
 	[[ $QMP_R =~ \"event\":\ \"STOP\" ]] || { qmp_fail $name "stop: $QMP_R"; return; }
 	qmp_ctl query-status
 	[[ $QMP_R =~ \"status\":\ \"paused\" ]] || { qmp_fail $name "after stop: $QMP_R"; return; }
+	qmp_step -
 	n0=$(qmp_lines)
 	sleep 2
 	n1=$(qmp_lines)
+	qmp_step stopped-2s
 	[ "$n0" = "$n1" ] || { qmp_fail $name "the guest kept running while stopped ($n0 -> $n1 ticks)"; return; }
 	# Garbage and mistakes on the live VM: errors, VM unaffected.
 	QMP_R=$(printf '{"execute": }\n{"execute": "nope"}\n{"execute": "stop", "arguments": {"x": 1}}\n' |
 		"$KVMM" ctl --json "$QMP_SOCK" --shell 2>&1)
+	qmp_step shell
 	[[ $QMP_R =~ JSON\ parse\ error && $QMP_R =~ CommandNotFound && $QMP_R =~ "Parameter 'x' is unexpected" ]] ||
 		{ qmp_fail $name "errors: $QMP_R"; return; }
-	qmp_ctl cont --events --timeout 1
+	qmp_ctl cont --wait-event RESUME
 	[[ $QMP_R =~ \"event\":\ \"RESUME\" ]] || { qmp_fail $name "cont: $QMP_R"; return; }
+	qmp_step -
 	if ! qmp_wait_for "$QMP_OUT" "^powerbtn: tick $((n1 + 1))\$" 60; then
 		qmp_fail $name "the guest did not run again after cont"
 		return
 	fi
+	qmp_step tick
 	# The power button: POWERDOWN, the guest powers off, SHUTDOWN, status 0.
 	qmp_ctl system_powerdown --wait-event SHUTDOWN
 	st=$?
+	qmp_step -
 	wait "$QMP_PID"
 	local kst=$?
+	qmp_step exit
 	if [ $st -ne 0 ] || ! [[ $QMP_R =~ \"event\":\ \"POWERDOWN\" ]] ||
 		! [[ $QMP_R =~ \"event\":\ \"SHUTDOWN\",\ \"data\":\ \{\"guest\":\ true,\ \"reason\":\ \"guest-shutdown\"\} ]]; then
 		guest_not_ok $name "system_powerdown: ctl status $st: $QMP_R" "$QMP_OUT"
@@ -120,6 +145,7 @@ case_qmp_main() {
 	else
 		guest_ok $name "queries, stop/cont, errors, power button -> S5, status 0"
 	fi
+	echo "# qmp steps (ms):$QMP_STEPS"
 }
 
 case_qmp_reset() {
@@ -172,8 +198,8 @@ case_qmp() {
 		guest_not_ok qmp "payload $PAYLOAD_DIR/powerbtn.elf is missing"
 		return
 	fi
-	{ [ -z "$f" ] || [[ qmp =~ $f ]]; } && case_qmp_main
-	{ [ -z "$f" ] || [[ qmp-reset-restart =~ $f ]]; } && case_qmp_reset qmp-reset-restart restart
-	{ [ -z "$f" ] || [[ qmp-reset-exit =~ $f ]]; } && case_qmp_reset qmp-reset-exit exit
+	guest_want qmp "$f" && case_qmp_main
+	guest_want qmp-reset-restart "$f" && case_qmp_reset qmp-reset-restart restart
+	guest_want qmp-reset-exit "$f" && case_qmp_reset qmp-reset-exit exit
 	return 0
 }

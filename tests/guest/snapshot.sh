@@ -426,9 +426,7 @@ case_snapshot() {
 	for name in snapshot snapshot-blk snapshot-blk-packed snapshot-console snapshot-net \
 		snapshot-net-qmp snapshot-qmp snapshot-refuse snapshot-blk-pci snapshot-blk-packed-pci \
 		snapshot-qmp-pci snapshot-pci-set snapshot-config snapshot-config-reboot; do
-		if [ -n "$filter" ] && ! [[ $name =~ $filter ]]; then
-			continue
-		fi
+		guest_want "$name" "$filter" || continue
 		if ! [ -x "$SNAP_DRIVE" ]; then
 			guest_skip "$name" "no snapshot driver at $SNAP_DRIVE"
 			continue

@@ -81,8 +81,22 @@ check "ctl unknown command: status 1 and the error" \
 "$KVMM" ctl "$sock" stop bogus=1 >"$tmp/o" 2>"$tmp/e"
 check "ctl argument checking" \
 	"$(grep -q "Parameter 'bogus' is unexpected" "$tmp/e"; echo $?)" "$(cat "$tmp/e")"
+t0=$(date +%s%N)
 out=$("$KVMM" ctl "$sock" stop --events --timeout 1 2>&1)
+ms=$((($(date +%s%N) - t0) / 1000000))
 check "ctl stop prints STOP" "$(grep -qx 'event STOP' <<<"$out"; echo $?)" "$out"
+# --timeout after the command counts (it was ignored: --events then waited the default 30 s).
+check "ctl: --timeout 1 after the command ends --events within 5 s" \
+	"$([ "$ms" -lt 5000 ]; echo $?)" "took $ms ms"
+# --wait-event for an event that comes before the reply (STOP does): seen, status 0 at once.
+"$KVMM" ctl "$sock" cont >/dev/null
+t0=$(date +%s%N)
+out=$("$KVMM" ctl --json "$sock" stop --wait-event STOP --timeout 10 2>&1)
+st=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+check "ctl: --wait-event STOP sent before the reply counts (status 0, under 5 s)" \
+	"$([ "$st" -eq 0 ] && [ "$ms" -lt 5000 ] && grep -q '"event": "STOP"' <<<"$out"; echo $?)" \
+	"status $st after $ms ms: $out"
 out=$("$KVMM" ctl "$sock" query-status 2>&1)
 check "query-status after stop: paused" "$(grep -qx 'status: paused' <<<"$out"; echo $?)" "$out"
 out=$(printf 'query-name\n{"execute": "cont", "id": 5}\nhelp\n' | "$KVMM" ctl --json "$sock" --shell 2>&1)
