@@ -10,10 +10,13 @@
 #   snapshot-blk-packed  snapshot-blk with the disk's queue in the packed layout (packed=on)
 #   snapshot-console  the same with a line per round on the virtio console (--console file:,
 #                     another file after the restore): hvc0's lines continue across the restore
+#   snapshot-console-pci  the same with the console on virtio-pci
 #   snapshot-net      payload/virtio_net.c with --net user: DHCP (second lease, a decoy took the
 #                     first), ARP, ping, saved, restored: DHCP gives the same address again
 #                     (libslirp's lease table was restored), ARP and ping work
 #   snapshot-net-qmp  the same saved through kvmm ctl (on the event-loop thread), then kill -9
+#   snapshot-net-pci  snapshot-net-qmp with the NIC on virtio-pci (MSI-X), restored with
+#                     --restore DIR and runtime options only
 #   snapshot-qmp      the production path: kvmm run --qmp, `kvmm ctl SOCK x-kvmm-snapshot-save
 #                     path=DIR`, the VM must then be paused, kill -9, restore (with a disk)
 #   snapshot-refuse   a corrupt, truncated or mismatched snapshot: status 2 and one line
@@ -333,17 +336,19 @@ case_snapshot_config_reboot() {
 
 # The virtio console: one line per round on hvc0 into a file, another file after the restore
 # (the host end is reopened from the configuration); both together must hold rounds 1..N once.
+# case_snapshot_console NAME TRANSPORT (mmio, or pci: the payload gets transport=pci)
 case_snapshot_console() {
-	local name=snapshot-console dir=$GUEST_WORK/con.snap before=$GUEST_WORK/con.before
-	local c1=$GUEST_WORK/con.hvc0.before c2=$GUEST_WORK/con.hvc0.after want=1 r
+	local name=$1 tr=$2 dir=$GUEST_WORK/$1.snap before=$GUEST_WORK/$1.before
+	local c1=$GUEST_WORK/$1.hvc0.before c2=$GUEST_WORK/$1.hvc0.after want=1 r extra=
 	GUEST_T0=$(date +%s%N)
 	rm -f "$c1" "$c2"
-	if ! snap_save con "$dir" "$before" --memory 128M --cmdline "rounds=$SNAP_ROUNDS fill=16 con=1" \
-		--console "file:$c1,transport=mmio"; then
-		guest_not_ok "$name" "the driver did not save a snapshot" "$GUEST_WORK/con.drive"
+	[ "$tr" = pci ] && extra=" transport=pci"
+	if ! snap_save "$name" "$dir" "$before" --memory 128M \
+		--cmdline "rounds=$SNAP_ROUNDS fill=16 con=1$extra" --console "file:$c1,transport=$tr"; then
+		guest_not_ok "$name" "the driver did not save a snapshot" "$GUEST_WORK/$name.drive"
 		return
 	fi
-	snap_restore_check "$name" "$dir" "$before" --console "file:$c2,transport=mmio" || return
+	snap_restore_check "$name" "$dir" "$before" --console "file:$c2,transport=$tr" || return
 	for r in $(cat "$c1" "$c2" | sed -nE 's/^hvc0: round ([0-9]+)$/\1/p'); do
 		[ "$r" -eq "$want" ] || break
 		want=$((want + 1))
@@ -360,12 +365,16 @@ case_snapshot_console() {
 # virtio-net with the user backend: the payload's DHCP lease, ARP and ping before and after.
 # case_snapshot_net NAME drive|qmp: saved by the test driver (from a thread other than the event
 # loop's: the loop is parked) or through kvmm ctl (on the loop thread itself).
+# case_snapshot_net NAME drive|qmp [pci]: with pci the NIC is a virtio-pci function whose
+# queues interrupt through MSI-X (payload: transport=pci msix).
 case_snapshot_net() {
-	local name=$1 how=$2 dir=$GUEST_WORK/$1.snap before=$GUEST_WORK/$1.before
+	local name=$1 how=$2 tr=${3:-mmio} dir=$GUEST_WORK/$1.snap before=$GUEST_WORK/$1.before
 	local after=$GUEST_WORK/$1.after sock=$GUEST_WORK/$1.sock status a1 a2 pid i saved
+	local cmdline="snapshot=10"
+	[ "$tr" = pci ] && cmdline="snapshot=10 transport=pci msix"
 	# shellcheck disable=SC2054 # commas inside an option value
 	local opts=(--kernel "$PAYLOAD_DIR/virtio_net.elf" --serial "file:$before" --debug-exit
-		--memory 128M --net user,transport=mmio --cmdline "snapshot=10")
+		--memory 128M --net "user,transport=$tr" --cmdline "$cmdline")
 	GUEST_T0=$(date +%s%N)
 	rm -rf "$dir"
 	if [ "$how" = drive ]; then
@@ -398,9 +407,8 @@ case_snapshot_net() {
 		guest_not_ok "$name" "the guest went on before the snapshot was taken" "$before"
 		return
 	fi
-	timeout -k 5 "$TIMEOUT" "$KVMM" run --restore "$dir" --memory 128M \
-		--net user,transport=mmio --serial stdio --debug-exit </dev/null >"$after" \
-		2>"$GUEST_WORK/$name.err"
+	timeout -k 5 "$TIMEOUT" "$KVMM" run --restore "$dir" --serial stdio --debug-exit \
+		</dev/null >"$after" 2>"$GUEST_WORK/$name.err"
 	status=$?
 	a1=$(grep -oE 'ok - DHCP ACK: address [0-9.]+' "$before" | tail -n 1)
 	a2=$(grep -oE 'ok - DHCP ACK: address [0-9.]+' "$after" | tail -n 1)
@@ -423,8 +431,8 @@ case_snapshot_net() {
 # case_snapshot [NAME-REGEX]
 case_snapshot() {
 	local filter=${1:-} name
-	for name in snapshot snapshot-blk snapshot-blk-packed snapshot-console snapshot-net \
-		snapshot-net-qmp snapshot-qmp snapshot-refuse snapshot-blk-pci snapshot-blk-packed-pci \
+	for name in snapshot snapshot-blk snapshot-blk-packed snapshot-console snapshot-console-pci \
+		snapshot-net snapshot-net-qmp snapshot-net-pci snapshot-qmp snapshot-refuse snapshot-blk-pci snapshot-blk-packed-pci \
 		snapshot-qmp-pci snapshot-pci-set snapshot-config snapshot-config-reboot; do
 		guest_want "$name" "$filter" || continue
 		if ! [ -x "$SNAP_DRIVE" ]; then
@@ -442,9 +450,11 @@ case_snapshot() {
 			SNAP_EXPECT='virtio-blk with a packed virtqueue' snap_case snapshot-blk-packed \
 				"fill=16 blk=1 packed=1" --disk "path=$GUEST_DISK,transport=mmio,packed=on"
 			;;
-		snapshot-console) case_snapshot_console ;;
+		snapshot-console) case_snapshot_console snapshot-console mmio ;;
+		snapshot-console-pci) case_snapshot_console snapshot-console-pci pci ;;
 		snapshot-net) case_snapshot_net snapshot-net drive ;;
 		snapshot-net-qmp) case_snapshot_net snapshot-net-qmp qmp ;;
+		snapshot-net-pci) case_snapshot_net snapshot-net-pci qmp pci ;;
 		snapshot-qmp) case_snapshot_qmp snapshot-qmp mmio ;;
 		snapshot-blk-pci)
 			guest_new_disk
