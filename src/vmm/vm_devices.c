@@ -300,6 +300,7 @@ static int vm_tables_create(struct vm *vm, char *err, size_t errlen)
 	e = vm_virtio_create(vm, &ac, err, errlen);
 	if (e)
 		return e;
+	steptime_mark(&vm->steps, "virtio devices");
 	vm_pci_acpi(vm, &ac);
 	e = fw_cfg_create(&vm->fw_cfg, vm->mem);
 	if (!e)
@@ -319,11 +320,13 @@ static int vm_tables_create(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot set up fw_cfg/CMOS: %s", strerror(-e));
 		return e;
 	}
+	steptime_mark(&vm->steps, "fw_cfg+CMOS");
 	e = acpi_build(vm->mem, &ac, &vm->rsdp);
 	if (e) {
 		snprintf(err, errlen, "cannot build the ACPI tables: %s", strerror(-e));
 		return e;
 	}
+	steptime_mark(&vm->steps, "ACPI tables");
 	/* MP tables carry 8-bit APIC IDs: without them the guest still has ACPI. */
 	e = mptable_build(vm->mem, vm->ncpus, vm->apic_ids, &mp);
 	if (e == -E2BIG) {
@@ -341,11 +344,13 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 
 	if (e)
 		return e;
+	steptime_mark(&vm->steps, "serial");
 	e = vm_legacy_create(vm);
 	if (e) {
 		snprintf(err, errlen, "cannot create the platform devices: %s", strerror(-e));
 		return e;
 	}
+	steptime_mark(&vm->steps, "legacy devices");
 	return vm_tables_create(vm, err, errlen);
 }
 
