@@ -224,7 +224,7 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
 		e = vm_devices_create(vm, err, errlen);
 	}
 	if (!e) {
-		steptime_mark(st, "MP table");
+		steptime_mark(st, cfg->restore ? "devices (rest)" : "MP table");
 		e = cfg->restore ? vm_snapshot_map_memory(vm, err, errlen)
 				 : vm_load_kernel(vm, err, errlen);
 	}

@@ -115,7 +115,8 @@ static int vcpu_setup(struct vm *vm, struct vcpu *v, char *err, size_t errlen)
 		goto fail;
 	vcpu_mark(vm, v, "vcpu0 boot MSRs");
 	what = "setting up the local APIC";
-	e = vcpu_setup_lapic(v);
+	if (!vm->cfg->restore) /* KVM_SET_LAPIC loads the whole saved register page */
+		e = vcpu_setup_lapic(v);
 	if (e)
 		goto fail;
 	vcpu_mark(vm, v, "vcpu0 LAPIC LINT0/1");

@@ -279,7 +279,8 @@ static int vm_virtio_create(struct vm *vm, struct acpi_config *ac, char *err, si
 	return e;
 }
 
-/* What firmware and test guests read: fw_cfg items, CMOS memory size, ACPI and MP tables. */
+/* What firmware and test guests read: fw_cfg items, CMOS memory size, ACPI and MP tables (not
+ * on a restore: those two live in guest RAM, which the snapshot replaces). */
 static int vm_tables_create(struct vm *vm, char *err, size_t errlen)
 {
 	struct acpi_config ac = {
@@ -321,6 +322,10 @@ static int vm_tables_create(struct vm *vm, char *err, size_t errlen)
 		return e;
 	}
 	steptime_mark(&vm->steps, "fw_cfg+CMOS");
+	/* A restore maps the memory file over RAM: the guest's own copies of the tables (and
+	 * whatever it made of them) are in it, so building them here would be thrown away. */
+	if (vm->cfg->restore)
+		return 0;
 	e = acpi_build(vm->mem, &ac, &vm->rsdp);
 	if (e) {
 		snprintf(err, errlen, "cannot build the ACPI tables: %s", strerror(-e));
