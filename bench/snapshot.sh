@@ -65,10 +65,11 @@ kvmm_size() {
 	# kvmm -v: the "VM ready" line and the per-step lines (vm_create, vm_run); the guest is
 	# stopped (SIGTERM) once they are out, BENCH_READY_RUNS times.
 	for _ in $(seq "${BENCH_READY_RUNS:-1}"); do
+		# Into a file, not a pipe: a reader woken by every log line would be timed too.
 		timeout -s TERM "${BENCH_READY_SECS:-5}" "$KVMM" run -v --restore "$dir" \
-			--memory "${mib}M" --serial none --debug-exit 2>&1 |
-			sed -n -e "s/.*VM ready to run \([0-9.]*\) ms.*/READY $mib ms=\1/p" \
-				-e "s/^.*restore: /STEPS $mib /p"
+			--memory "${mib}M" --serial none --debug-exit 2>"$WORK/ready.log"
+		sed -n -e "s/.*VM ready to run \([0-9.]*\) ms.*/READY $mib ms=\1/p" \
+			-e "s/^.*restore: /STEPS $mib /p" "$WORK/ready.log"
 	done
 }
 

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STEPTIME_MAX 24
+#define STEPTIME_MAX 32
 
 struct steptime_step {
 	const char *name; /* static string */
