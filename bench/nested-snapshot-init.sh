@@ -48,7 +48,7 @@ if [ ! -c /dev/kvm ]; then
 	finish
 fi
 echo "BENCH-INFO: $(qemu-system-x86_64 --version | head -n 1)"
-q=qemu-system-x86_64
+q="qemu-system-x86_64"
 [ "$qemu" = 0 ] && q=/nonexistent/qemu
 BENCH_RUNS=$runs BENCH_SIZES=$(echo "$sizes" | tr ',' ' ') BENCH_READY_RUNS=$ready \
 	bash /kvmm/bench/snapshot.sh /kvmm/kvmm /kvmm/tests/snapshot-drive /kvmm/payload \
