@@ -5,7 +5,8 @@
 # Markers: BENCH-INFO:, BENCH-SKIP: REASON, BENCH-EXIT: STATUS, BENCH-DONE; the SAVE, READY,
 # RUN, WARMUP and MEDIAN lines of bench/snapshot.sh pass through.
 # Kernel command-line options: bench.runs=N (restores per VMM and size), bench.sizes=A:B,C:D
-# (guest MiB:touched MiB, default 256:64,2048:256).
+# (guest MiB:touched MiB, default 256:64,2048:256), bench.qemu=0 (kvmm only), bench.ready=N
+# (kvmm -v restores for the READY and STEPS lines, default 1).
 /bin/busybox mount -t devtmpfs devtmpfs /dev 2>/dev/null
 exec </dev/console >/dev/console 2>&1
 /bin/busybox mount -t proc proc /proc
@@ -24,11 +25,15 @@ finish() {
 
 runs=3
 sizes="256:64,2048:256"
+qemu=1
+ready=1
 # shellcheck disable=SC2013 # the command line is a list of words
 for arg in $(cat /proc/cmdline); do
 	case $arg in
 	bench.runs=*) runs=${arg#bench.runs=} ;;
 	bench.sizes=*) sizes=${arg#bench.sizes=} ;;
+	bench.qemu=*) qemu=${arg#bench.qemu=} ;;
+	bench.ready=*) ready=${arg#bench.ready=} ;;
 	esac
 done
 kver=$(uname -r)
@@ -43,7 +48,10 @@ if [ ! -c /dev/kvm ]; then
 	finish
 fi
 echo "BENCH-INFO: $(qemu-system-x86_64 --version | head -n 1)"
-BENCH_RUNS=$runs BENCH_SIZES=$(echo "$sizes" | tr ',' ' ') bash /kvmm/bench/snapshot.sh \
-	/kvmm/kvmm /kvmm/tests/snapshot-drive /kvmm/payload /kvmm/startup-probe
+q="qemu-system-x86_64"
+[ "$qemu" = 0 ] && q=/nonexistent/qemu
+BENCH_RUNS=$runs BENCH_SIZES=$(echo "$sizes" | tr ',' ' ') BENCH_READY_RUNS=$ready \
+	bash /kvmm/bench/snapshot.sh /kvmm/kvmm /kvmm/tests/snapshot-drive /kvmm/payload \
+	/kvmm/startup-probe "$q"
 echo "BENCH-EXIT: $?"
 finish

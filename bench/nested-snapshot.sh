@@ -8,6 +8,7 @@
 #   bench/nested-snapshot.sh [BUILD]      (default build: BUILD/kvmm, BUILD/tests/snapshot-drive,
 #                                          BUILD/payload)
 # Environment: BENCH_RUNS (3), BENCH_SIZES ("256:64,2048:256"), BENCH_OUT (keep the logs),
+# BENCH_QEMU (1; 0: kvmm only), BENCH_READY_RUNS (1: kvmm -v restores for READY/STEPS lines),
 # BENCH_TIMEOUT (1200 s), NESTED_MEM (default 4G here: a 2 GiB guest, its memory file on the
 # guest's tmpfs and QEMU's migration file must fit), NESTED_SMP (1), NESTED_CPU, NESTED_KVER.
 # Exits 0 when the guest ran the benchmark and every restored run passed, 1 otherwise, 77 when
@@ -55,9 +56,9 @@ echo "# nested-snapshot: $QEMU -accel tcg -cpu ${NESTED_CPU:-EPYC} -smp ${NESTED
 timeout -k 10 "${BENCH_TIMEOUT:-1200}" "$QEMU" -accel tcg -cpu "${NESTED_CPU:-EPYC}" \
 	-smp "${NESTED_SMP:-1}" -m "${NESTED_MEM:-4G}" -nodefaults -display none -no-reboot \
 	-serial stdio -monitor none -kernel "$KERNEL" -initrd "$OUT/initramfs.cpio" \
-	-append "console=ttyS0 quiet panic=-1 bench.runs=${BENCH_RUNS:-3} bench.sizes=${BENCH_SIZES:-256:64,2048:256}" \
+	-append "console=ttyS0 quiet panic=-1 bench.runs=${BENCH_RUNS:-3} bench.sizes=${BENCH_SIZES:-256:64,2048:256} bench.qemu=${BENCH_QEMU:-1} bench.ready=${BENCH_READY_RUNS:-1}" \
 	</dev/null 2>"$OUT/qemu.err" | sed -u 's/\r$//' | tee "$LOG" |
-	grep --line-buffered -aE '^(BENCH-|SAVE |READY |[0-9]+ (RUN|MEDIAN) |# )|(BUG|Oops|panic)'
+	grep --line-buffered -aE '^(BENCH-|SAVE |READY |STEPS |[0-9]+ (RUN|MEDIAN) |# )|(BUG|Oops|panic)'
 grep -aq '^BENCH-SKIP:' "$LOG" && exit 77
 st=$(sed -n 's/^BENCH-EXIT: \([0-9]*\)$/\1/p' "$LOG" | tail -n 1)
 [ "$st" = 0 ] || { echo "# nested-snapshot: FAIL (status '${st:-none}'), log $LOG"; exit 1; }

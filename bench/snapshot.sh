@@ -21,7 +21,9 @@
 #   exit_ms   exec -> the restored guest finished its remaining rounds and exited (status 1 =
 #             its checks passed after the restore)
 # Output lines: SAVE VMM SIZE ms=... file_kib=... ; RUN/MEDIAN lines of startup-probe prefixed
-# with the size; READY SIZE ms=... (kvmm's own "VM ready to run" log line, kvmm -v).
+# with the size; READY SIZE ms=... (kvmm's own "VM ready to run" log line, kvmm -v) and
+# STEPS SIZE ... (its per-step "restore: ..." lines), BENCH_READY_RUNS times (1), each run
+# stopped after BENCH_READY_SECS (5). QEMU is skipped when QEMU is not a command.
 # BENCH_PROBE_TIMEOUT: seconds per restored run (300). BENCH_ACCEL=tcg runs the QEMU half without KVM (to check the script). Exits 0 when every run of both VMMs ended with the payload's PASS status 1, 1 otherwise.
 set -u
 KVMM=$1 DRIVE=$2 PAYLOAD_DIR=$3 PROBE=$4 QEMU=${5:-qemu-system-x86_64}
@@ -60,8 +62,15 @@ kvmm_size() {
 	echo "# kvmm: $KVMM run --restore DIR --memory ${mib}M --serial stdio --debug-exit"
 	"$PROBE" --runs "$RUNS" --timeout "${BENCH_PROBE_TIMEOUT:-300}" --sample-ms 0 --guest-mib "$mib" --vmm kvmm "$KVMM" run \
 		--restore "$dir" --memory "${mib}M" --serial stdio --debug-exit | sed "s/^/$mib /"
-	"$KVMM" run -v --restore "$dir" --memory "${mib}M" --serial none --debug-exit 2>&1 |
-		sed -n "s/.*VM ready to run \([0-9.]*\) ms.*/READY $mib ms=\1/p"
+	# kvmm -v: the "VM ready" line and the per-step lines (vm_create, vm_run); the guest is
+	# stopped (SIGTERM) once they are out, BENCH_READY_RUNS times.
+	for _ in $(seq "${BENCH_READY_RUNS:-1}"); do
+		# Into a file, not a pipe: a reader woken by every log line would be timed too.
+		timeout -s TERM "${BENCH_READY_SECS:-5}" "$KVMM" run -v --restore "$dir" \
+			--memory "${mib}M" --serial none --debug-exit 2>"$WORK/ready.log"
+		sed -n -e "s/.*VM ready to run \([0-9.]*\) ms.*/READY $mib ms=\1/p" \
+			-e "s/^.*restore: /STEPS $mib /p" "$WORK/ready.log"
+	done
 }
 
 qemu_size() {

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/steptime.h"
 #include "cmd/demo_guest.h"
 #include "vmm/config.h"
 #include "vmm/qmp_server.h"
@@ -207,6 +208,7 @@ static int run_restore_config(struct vm_config *c, int argc, char **argv)
 	char *dir = strdup(c->restore);
 	unsigned nd, nn;
 	bool help = false;
+	uint64_t t0;
 	int e;
 
 	vm_config_fini(c);
@@ -215,12 +217,15 @@ static int run_restore_config(struct vm_config *c, int argc, char **argv)
 		fprintf(stderr, "kvmm run: out of memory\n");
 		return -ENOMEM;
 	}
+	t0 = steptime_now_ns();
 	e = vm_snapshot_read_config(dir, c, err, sizeof(err));
 	free(dir);
 	if (e) {
 		fprintf(stderr, "kvmm run: %s\n", err);
 		return e;
 	}
+	log_info("restore: saved configuration read in %.2f ms",
+		 (double)(steptime_now_ns() - t0) / 1e6);
 	nd = c->ndisks;
 	nn = c->nnets;
 	memcpy(disks, c->disks, sizeof(disks));

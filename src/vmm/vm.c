@@ -10,12 +10,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
 #include "base/evloop.h"
 #include "base/log.h"
+#include "base/steptime.h"
 #include "kvm/kvm.h"
 #include "vmm/snapshot.h"
 #include "vmm/vm_priv.h"
@@ -169,22 +169,31 @@ static int vm_platform_create(struct vm *vm, char *err, size_t errlen)
 	return e;
 }
 
-static uint64_t vm_now_ns(void)
+/* The steps of vm_create() and vm_run() (base/steptime.h): one line at -v for a restore
+ * ("restore: ..."), at -vv for a boot ("create: ..."); after a failure, at -vv, the steps
+ * that ran. */
+void vm_log_steps(struct vm *vm, const char *what)
 {
-	struct timespec ts;
+	char line[768];
+	bool restore = vm->cfg->restore != NULL;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	if (log_get_level() < (restore ? LOG_INFO : LOG_DEBUG))
+		return;
+	steptime_format(&vm->steps, line, sizeof(line));
+	log_msg(restore ? LOG_INFO : LOG_DEBUG, "%s%s: %s", restore ? "restore" : "create", what,
+		line);
 }
 
 int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t errlen)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
-	uint64_t t0 = vm_now_ns();
+	struct steptime *st;
 	int e;
 
 	if (!vm)
 		return -ENOMEM;
+	st = &vm->steps;
+	steptime_start(st);
 	vm->cfg = cfg;
 	vm->serial_out_fd = -1;
 	vm->serial_in_fd = -1;
@@ -196,39 +205,67 @@ int vm_create(const struct vm_config *cfg, struct vm **out, char *err, size_t er
 	bus_init(&vm->mmio, "mmio");
 	e = vm_parse_cpus(vm, err, errlen);
 	/* --restore: the snapshot replaces the kernel; RAM is mapped from it once the devices
-	 * (and the tables they write into the fresh RAM) exist. */
-	if (!e)
+	 * exist (a restore writes no tables into RAM: the memory file holds the guest's). */
+	if (!e) {
+		steptime_mark(st, "cpus");
 		e = cfg->restore ? vm_snapshot_open(vm, err, errlen)
 				 : vm_load_files(vm, err, errlen);
-	if (!e)
+	}
+	if (!e) {
+		steptime_mark(st, cfg->restore ? "read+validate state" : "map kernel");
 		e = vm_memory_create(vm, err, errlen);
-	if (!e)
+	}
+	if (!e) {
+		steptime_mark(st, "guest memory");
 		e = evloop_create(&vm->el);
-	if (!e)
+	}
+	if (!e) {
+		steptime_mark(st, "event loop");
 		e = vm_devices_create(vm, err, errlen);
-	if (!e)
+	}
+	if (!e) {
+		steptime_mark(st, cfg->restore ? "devices (rest)" : "MP table");
 		e = cfg->restore ? vm_snapshot_map_memory(vm, err, errlen)
 				 : vm_load_kernel(vm, err, errlen);
+	}
 	/* Everything a user can get wrong is checked above, before /dev/kvm is opened. */
-	if (!e)
+	if (!e) {
+		steptime_mark(st, cfg->restore ? "map memory file" : "load kernel");
 		e = vcpu_signals_init();
+	}
 	if (!e)
 		e = kvm_open(&vm->kvm, cfg->kvm_path, err, errlen);
-	if (!e)
+	if (!e) {
+		steptime_mark(st, "KVM vm");
 		e = vm_memory_register(vm, err, errlen);
-	if (!e)
+	}
+	if (!e) {
+		steptime_mark(st, "memory slots");
 		e = vm_platform_create(vm, err, errlen);
-	if (!e)
+	}
+	if (!e) {
+		steptime_mark(st, "irqchip+PIT");
 		e = vm_pci_start(vm, err, errlen);
-	if (!e)
+	}
+	if (!e) {
+		steptime_mark(st, "pci");
 		e = vm_cpus_create(vm, err, errlen);
-	if (!e && cfg->restore)
+	}
+	if (!e)
+		steptime_mark(st, "vcpus (rest)");
+	if (!e && cfg->restore) {
 		e = vm_snapshot_load(vm, err, errlen);
+		if (!e)
+			steptime_mark(st, "load state");
+	}
 	if (!e && cfg->restore)
 		log_info("restored %s: VM ready to run %.2f ms after vm_create() began",
-			 cfg->restore, (double)(vm_now_ns() - t0) / 1e6);
+			 cfg->restore, (double)steptime_total_ns(st) / 1e6);
 	vm_snapshot_close(vm);
 	if (e) {
+		steptime_mark(st, "(failed)");
+		if (log_get_level() >= LOG_DEBUG)
+			vm_log_steps(vm, " failed");
 		if (!err[0])
 			snprintf(err, errlen, "cannot create the VM: %s", strerror(-e));
 		vm_destroy(vm);

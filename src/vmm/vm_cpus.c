@@ -75,6 +75,13 @@ static void vm_log_cpuid(const char *what, const struct kvm_cpuid_entry2 *e, uns
 			  e[i].function, e[i].index, e[i].eax, e[i].ebx, e[i].ecx, e[i].edx);
 }
 
+/* vm->steps: vCPU 0's set-up step by step; the other vCPUs in one step (vm.c). */
+static void vcpu_mark(struct vm *vm, const struct vcpu *v, const char *name)
+{
+	if (v->index == 0)
+		steptime_mark(&vm->steps, name);
+}
+
 static int vcpu_setup(struct vm *vm, struct vcpu *v, char *err, size_t errlen)
 {
 	struct kvm_cpuid_entry2 cpuid[VM_CPUID_MAX];
@@ -87,6 +94,7 @@ static int vcpu_setup(struct vm *vm, struct vcpu *v, char *err, size_t errlen)
 	e = kvm_vcpu_create(vm->kvm, vm->apic_ids[v->index], &v->kv);
 	if (e)
 		goto fail;
+	vcpu_mark(vm, v, "vcpu0 KVM_CREATE_VCPU");
 	what = "building CPUID";
 	e = cpuid_build(vm->supported_cpuid, vm->nsupported_cpuid, &vm->model, &vm->topo, v->index,
 			cpuid, VM_CPUID_MAX, &ncpuid);
@@ -98,16 +106,20 @@ static int vcpu_setup(struct vm *vm, struct vcpu *v, char *err, size_t errlen)
 	e = kvm_vcpu_set_cpuid(&v->kv, cpuid, ncpuid);
 	if (e)
 		goto fail;
+	vcpu_mark(vm, v, "vcpu0 CPUID");
 	what = "setting boot MSRs";
 	e = regs_boot_msrs(msrs, VM_MSRS_MAX, &nmsrs);
 	if (!e)
 		e = kvm_vcpu_set_msrs(&v->kv, msrs, nmsrs);
 	if (e)
 		goto fail;
+	vcpu_mark(vm, v, "vcpu0 boot MSRs");
 	what = "setting up the local APIC";
-	e = vcpu_setup_lapic(v);
+	if (!vm->cfg->restore) /* KVM_SET_LAPIC loads the whole saved register page */
+		e = vcpu_setup_lapic(v);
 	if (e)
 		goto fail;
+	vcpu_mark(vm, v, "vcpu0 LAPIC LINT0/1");
 	what = "setting the boot CPU state";
 	if (v->index == 0 && !vm->cfg->restore) /* a restore loads every vCPU's state */
 		e = vcpu_setup_bsp(vm, v);
@@ -172,6 +184,7 @@ int vm_cpus_create(struct vm *vm, char *err, size_t errlen)
 	}
 	vm_log_cpuid("kvm", vm->supported_cpuid, vm->nsupported_cpuid);
 	vm_warn_missing_features(vm);
+	steptime_mark(&vm->steps, "KVM_GET_SUPPORTED_CPUID");
 	vm->vcpus = calloc(vm->ncpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
 		return -ENOMEM;

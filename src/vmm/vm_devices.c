@@ -279,7 +279,8 @@ static int vm_virtio_create(struct vm *vm, struct acpi_config *ac, char *err, si
 	return e;
 }
 
-/* What firmware and test guests read: fw_cfg items, CMOS memory size, ACPI and MP tables. */
+/* What firmware and test guests read: fw_cfg items, CMOS memory size, ACPI and MP tables (not
+ * on a restore: those two live in guest RAM, which the snapshot replaces). */
 static int vm_tables_create(struct vm *vm, char *err, size_t errlen)
 {
 	struct acpi_config ac = {
@@ -300,6 +301,7 @@ static int vm_tables_create(struct vm *vm, char *err, size_t errlen)
 	e = vm_virtio_create(vm, &ac, err, errlen);
 	if (e)
 		return e;
+	steptime_mark(&vm->steps, "virtio devices");
 	vm_pci_acpi(vm, &ac);
 	e = fw_cfg_create(&vm->fw_cfg, vm->mem);
 	if (!e)
@@ -319,11 +321,17 @@ static int vm_tables_create(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot set up fw_cfg/CMOS: %s", strerror(-e));
 		return e;
 	}
+	steptime_mark(&vm->steps, "fw_cfg+CMOS");
+	/* A restore maps the memory file over RAM: the guest's own copies of the tables (and
+	 * whatever it made of them) are in it, so building them here would be thrown away. */
+	if (vm->cfg->restore)
+		return 0;
 	e = acpi_build(vm->mem, &ac, &vm->rsdp);
 	if (e) {
 		snprintf(err, errlen, "cannot build the ACPI tables: %s", strerror(-e));
 		return e;
 	}
+	steptime_mark(&vm->steps, "ACPI tables");
 	/* MP tables carry 8-bit APIC IDs: without them the guest still has ACPI. */
 	e = mptable_build(vm->mem, vm->ncpus, vm->apic_ids, &mp);
 	if (e == -E2BIG) {
@@ -341,11 +349,13 @@ int vm_devices_create(struct vm *vm, char *err, size_t errlen)
 
 	if (e)
 		return e;
+	steptime_mark(&vm->steps, "serial");
 	e = vm_legacy_create(vm);
 	if (e) {
 		snprintf(err, errlen, "cannot create the platform devices: %s", strerror(-e));
 		return e;
 	}
+	steptime_mark(&vm->steps, "legacy devices");
 	return vm_tables_create(vm, err, errlen);
 }
 

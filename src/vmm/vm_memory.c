@@ -1,5 +1,6 @@
 /* vmm/vm_memory.c — guest RAM: one shared mapping of a memfd split around the 32-bit MMIO hole, the
- * gmem view of it and the e820 map (before KVM is opened), then its KVM memory slots. */
+ * gmem view of it and the e820 map (before KVM is opened), then its KVM memory slots. On a
+ * restore no memfd: an anonymous reservation that snap_mem_map() replaces with the memory file. */
 #include "vmm/vm_priv.h"
 
 #include <errno.h>
@@ -21,6 +22,13 @@ int vm_memory_create(struct vm *vm, char *err, size_t errlen)
 	vm->ram_len = vm->cfg->mem_bytes;
 	vm->lo_len = KVMM_MIN(vm->ram_len, LAYOUT_MMIO_HOLE);
 	vm->hi_len = vm->ram_len - vm->lo_len;
+	if (vm->cfg->restore) {
+		/* The memory file is mapped over this before KVM sees it (snap_mem_map) and
+		 * nothing writes RAM until then: an address-space reservation is enough. */
+		vm->ram = mmap(NULL, vm->ram_len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		goto mapped;
+	}
 	/* A memfd, so that snapshots (SEEK_DATA finds what was written), migration and
 	 * vhost-user can share the RAM. */
 	vm->ram_fd = memfd_create("kvmm-ram", MFD_CLOEXEC);
@@ -32,6 +40,7 @@ int vm_memory_create(struct vm *vm, char *err, size_t errlen)
 	}
 	vm->ram = mmap(NULL, vm->ram_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE,
 		       vm->ram_fd, 0);
+mapped:
 	if (vm->ram == MAP_FAILED) {
 		e = -errno;
 		vm->ram = NULL;

@@ -11,6 +11,7 @@
 #include "arch/x86/e820.h"
 #include "arch/x86/boot.h"
 #include "arch/x86/layout.h"
+#include "base/steptime.h"
 #include "devices/dev.h"
 #include "vmm/bus.h"
 #include "vmm/config.h"
@@ -124,6 +125,9 @@ struct vm {
 	size_t snap_len;
 	struct snap_reader snap;
 	uint8_t snap_id[16];
+
+	/* vm_create() and vm_run() step timings (base/steptime.h), logged by vm_log_steps. */
+	struct steptime steps;
 };
 
 /* vm_devices.c */
@@ -163,3 +167,5 @@ int vm_cpus_create(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
 void vm_cpus_destroy(struct vm *vm);
 /* vm_diag.c: one-screen diagnostic for a fatal exit. */
 void vm_diag_fatal(struct vm *vm, struct vcpu *v);
+/* vm.c: log vm->steps as one line ("restore<what>: ..." at -v, "create<what>: ..." at -vv). */
+void vm_log_steps(struct vm *vm, const char *what);

@@ -98,6 +98,7 @@ int vm_run(struct vm *vm, struct vm_result *res)
 	int sfd, e;
 	unsigned started = 0;
 
+	steptime_mark(&vm->steps, "(until vm_run)");
 	sigemptyset(&term);
 	sigaddset(&term, SIGINT);
 	sigaddset(&term, SIGTERM);
@@ -121,6 +122,7 @@ int vm_run(struct vm *vm, struct vm_result *res)
 	e = vm_console_start(vm);
 	if (e)
 		goto out_timer;
+	steptime_mark(&vm->steps, "signals+console");
 	for (; started < vm->ncpus; started++) {
 		e = vcpu_start(&vm->vcpus[started]);
 		if (e) {
@@ -128,6 +130,10 @@ int vm_run(struct vm *vm, struct vm_result *res)
 			vm_request_stop(vm, VM_EXIT_FATAL, 0);
 			break;
 		}
+	}
+	if (!e) {
+		steptime_mark(&vm->steps, "start vcpu threads");
+		vm_log_steps(vm, "");
 	}
 	if (!e)
 		e = evloop_run(vm->el, 50, vm_tick, vm);

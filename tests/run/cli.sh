@@ -176,6 +176,27 @@ expect "restore: saved configuration holds --qmp" 2 "--restore .*: the saved con
 MAX_LINES=2 expect "restore: saved disk opened" 2 "--disk /nonexistent/saved.img: No such file" -- run --restore "$tmp/snap-disk"
 expect "restore: --disk replaces the saved list" 2 "the snapshot has 0 virtio devices, this configuration 1" -- run --restore "$tmp/snap-disk" --disk "path=$tmp/disk.img,transport=mmio"
 expect "restore: --memory override checked" 2 "128 MiB and 1 vCPUs; give the same --memory" -- run --restore "$tmp/snap" --memory 64M
+# A snapshot whose memory file is valid: the restore gets as far as /dev/kvm, and at -vv logs the
+# steps that ran (base/steptime); a restore builds no ACPI/MP tables (the memory file holds them).
+cp -r "$tmp/snap" "$tmp/snap-valid"
+python3 - "$tmp/snap-valid/memory" <<'PY'
+import struct, sys, zlib
+ram = 128 << 20
+t = struct.pack('<8sQ16sII', b'KVMMMEM1', ram, b'\x5a' * 16, 0, 0)
+t = struct.pack('<8sQ16sII', b'KVMMMEM1', ram, b'\x5a' * 16, zlib.crc32(t), 0)
+with open(sys.argv[1], 'wb') as f:
+    f.truncate(ram)
+    f.seek(ram)
+    f.write(t + b'\0' * (4096 - len(t)))
+PY
+MAX_LINES=3 expect "restore: steps logged up to KVM" 2 "restore failed: cpus [0-9.]+ ms, read\+validate state [0-9.]+ ms, .*map memory file [0-9.]+ ms, \(failed\) [0-9.]+ ms, total [0-9.]+ ms$" -- run -vv --restore "$tmp/snap-valid" --kvm-device /nonexistent/kvm
+if grep -q "ACPI tables\|MP table" "$tmp/err"; then
+	echo "not ok - restore: no tables built: $(grep 'restore failed' "$tmp/err")"
+	fail=$((fail + 1))
+else
+	echo "ok - restore: no tables built"
+	pass=$((pass + 1))
+fi
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
