@@ -60,7 +60,7 @@ snap_save() {
 # snap_case NAME CMDLINE [extra kvmm options, given to both runs]
 snap_case() {
 	local name=$1 cmdline=$2 dir=$GUEST_WORK/$1.snap before=$GUEST_WORK/$1.before
-	local after=$GUEST_WORK/$1.after status
+	local after=$GUEST_WORK/$1.after
 	shift 2
 	GUEST_T0=$(date +%s%N)
 	if ! snap_save "$name" "$dir" "$before" --memory 128M \
@@ -77,29 +77,22 @@ snap_case() {
 		guest_not_ok "$name" "the guest did not print '$SNAP_EXPECT' before the snapshot" "$before"
 		return
 	fi
-	timeout -k 5 "$TIMEOUT" "$KVMM" run --restore "$dir" --memory 128M "$@" --serial stdio \
-		--debug-exit </dev/null >"$after" 2>"$GUEST_WORK/$name.err"
-	status=$?
-	if [ "$status" -ne 1 ] || ! grep -q '^PASS snapshot' "$after"; then
-		guest_not_ok "$name" "restored run: exit status $status, expected 1 and PASS" "$after"
-		sed 's/^/#   stderr: /' "$GUEST_WORK/$name.err" | tail -n 5
-	elif grep -q 'snapshot: started' "$after"; then
-		guest_not_ok "$name" "the restored guest booted again" "$after"
-	elif ! snap_rounds_ok "$before" "$after" "$SNAP_ROUNDS"; then
-		guest_not_ok "$name" "rounds 1..$SNAP_ROUNDS not continuous across the restore" "$after"
-	else
+	if snap_restore_check "$name" "$dir" "$before" "$@"; then
 		guest_ok "$name" "$(cat "$GUEST_WORK/$name.drive"), $(grep -c 'round' "$after") rounds after restore$(snap_msix_note "$after")"
 		# Warnings of the restore (e.g. MSRs KVM refused) are shown, not failed.
 		sed 's/^/#   restore stderr: /' "$GUEST_WORK/$name.err" | head -n 5
 	fi
 }
 
-# snap_restore_check NAME DIR BEFORE [extra kvmm options]: restore and check the continuation.
+# snap_restore_check NAME DIR BEFORE [extra kvmm options]: restore (the machine comes from the
+# configuration saved in the snapshot; the options given override it) and check the
+# continuation; reports only a failure. SNAP_CWD: the directory kvmm runs in (default: here).
 snap_restore_check() {
-	local name=$1 dir=$2 before=$3 after=$GUEST_WORK/$1.after status
+	local name=$1 dir=$2 before=$3 after=$GUEST_WORK/$1.after status kvmm
 	shift 3
-	timeout -k 5 "$TIMEOUT" "$KVMM" run --restore "$dir" --memory 128M "$@" --serial stdio \
-		--debug-exit </dev/null >"$after" 2>"$GUEST_WORK/$name.err"
+	kvmm=$(realpath "$KVMM")
+	(cd "${SNAP_CWD:-.}" && timeout -k 5 "$TIMEOUT" "$kvmm" run --restore "$dir" "$@" \
+		--serial stdio --debug-exit </dev/null >"$after" 2>"$GUEST_WORK/$name.err")
 	status=$?
 	if [ "$status" -ne 1 ] || ! grep -q '^PASS snapshot' "$after"; then
 		guest_not_ok "$name" "restored run: exit status $status, expected 1 and PASS" "$after"
@@ -246,11 +239,11 @@ case_snapshot_pci_set() {
 case_snapshot_config() {
 	local name=snapshot-config dir=$GUEST_WORK/config.snap before=$GUEST_WORK/config.before
 	local after=$GUEST_WORK/snapshot-config.after err=$GUEST_WORK/snapshot-config.err
-	local kvmm drive payload status
+	local drive payload
 	GUEST_T0=$(date +%s%N)
 	guest_new_disk
 	rm -rf "$dir"
-	kvmm=$(realpath "$KVMM") drive=$(realpath "$SNAP_DRIVE") payload=$(realpath "$PAYLOAD_DIR")
+	drive=$(realpath "$SNAP_DRIVE") payload=$(realpath "$PAYLOAD_DIR")
 	mkdir -p "$GUEST_WORK/config.d"
 	cp "$payload/snapshot.elf" "$GUEST_WORK/config.d/snapshot.elf"
 	mv "$GUEST_DISK" "$GUEST_WORK/config.d/disk.img"
@@ -266,17 +259,7 @@ case_snapshot_config() {
 		guest_not_ok "$name" "the guest finished before the snapshot" "$before"
 		return
 	fi
-	(cd / && timeout -k 5 "$TIMEOUT" "$kvmm" run --restore "$dir" --serial stdio \
-		--debug-exit </dev/null >"$after" 2>"$err")
-	status=$?
-	if [ "$status" -ne 1 ] || ! grep -q '^PASS snapshot' "$after"; then
-		guest_not_ok "$name" "restored run: exit status $status, expected 1 and PASS" "$after"
-		sed 's/^/#   stderr: /' "$err" | tail -n 5
-	elif grep -q 'snapshot: started' "$after"; then
-		guest_not_ok "$name" "the restored guest booted again" "$after"
-	elif ! snap_rounds_ok "$before" "$after" "$SNAP_ROUNDS"; then
-		guest_not_ok "$name" "rounds 1..$SNAP_ROUNDS not continuous across the restore" "$after"
-	else
+	if SNAP_CWD=/ snap_restore_check "$name" "$dir" "$before"; then
 		guest_ok "$name" "restored with --restore DIR --serial stdio --debug-exit only, from /; $(grep -c 'round' "$after") rounds after restore"
 		sed 's/^/#   restore stderr: /' "$err" | head -n 5
 	fi

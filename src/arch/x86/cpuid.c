@@ -288,8 +288,8 @@ static const struct kvm_cpuid_entry2 *find_const(const struct kvm_cpuid_entry2 *
 	return NULL;
 }
 
-static struct kvm_cpuid_entry2 *find(struct kvm_cpuid_entry2 *e, unsigned n, uint32_t fn,
-				     uint32_t idx)
+struct kvm_cpuid_entry2 *cpuid_entry_find(struct kvm_cpuid_entry2 *e, unsigned n, uint32_t fn,
+					  uint32_t idx)
 {
 	for (unsigned i = 0; i < n; i++)
 		if (e[i].function == fn && e[i].index == idx)
@@ -310,6 +310,18 @@ static uint32_t *reg_of(struct kvm_cpuid_entry2 *e, enum cpu_reg r)
 		return &e->edx;
 	}
 	return &e->eax;
+}
+
+uint32_t *cpuid_feature_reg(struct kvm_cpuid_entry2 *e, unsigned n, const struct cpu_feature *f,
+			    uint32_t *bit)
+{
+	uint32_t leaf, sub;
+	enum cpu_reg reg;
+
+	cpu_feat_word_info(f->word, &leaf, &sub, &reg);
+	*bit = 1u << f->bit;
+	e = cpuid_entry_find(e, n, leaf, sub);
+	return e ? reg_of(e, reg) : NULL;
 }
 
 static uint32_t reg_val(const struct kvm_cpuid_entry2 *e, enum cpu_reg r)
@@ -366,7 +378,7 @@ static void apply_model(struct kvm_cpuid_entry2 *out, unsigned n, const struct c
 		struct kvm_cpuid_entry2 *e;
 
 		cpu_feat_word_info(w, &leaf, &sub, &reg);
-		e = find(out, n, leaf, sub);
+		e = cpuid_entry_find(out, n, leaf, sub);
 		if (e)
 			*reg_of(e, reg) &= model_allowed(m, w);
 	}
@@ -375,14 +387,11 @@ static void apply_model(struct kvm_cpuid_entry2 *out, unsigned n, const struct c
 static bool feat_on(struct kvm_cpuid_entry2 *out, unsigned n, const char *name)
 {
 	const struct cpu_feature *f = cpu_feature_find(name);
-	struct kvm_cpuid_entry2 *e;
-	uint32_t leaf, sub;
-	enum cpu_reg reg;
+	uint32_t bit, *r;
 
 	BUG_ON(!f);
-	cpu_feat_word_info(f->word, &leaf, &sub, &reg);
-	e = find(out, n, leaf, sub);
-	return e && (*reg_of(e, reg) & (1u << f->bit));
+	r = cpuid_feature_reg(out, n, f, &bit);
+	return r && (*r & bit);
 }
 
 struct topo_ids {
@@ -395,7 +404,7 @@ struct topo_ids {
 static void fix_leaf1(struct kvm_cpuid_entry2 *out, unsigned n, const struct cpu_model *m,
 		      const struct topo_ids *id)
 {
-	struct kvm_cpuid_entry2 *e = find(out, n, 1, 0);
+	struct kvm_cpuid_entry2 *e = cpuid_entry_find(out, n, 1, 0);
 	uint32_t addressable = 1u << id->pkg_shift;
 
 	if (!e)
@@ -447,14 +456,14 @@ static void make_ext_topology(struct kvm_cpuid_entry2 *e, uint32_t fn, const str
 static void fix_amd(struct kvm_cpuid_entry2 *out, unsigned n, const struct cpu_topology *t,
 		    const struct topo_ids *id)
 {
-	struct kvm_cpuid_entry2 *e = find(out, n, 0x80000008, 0);
+	struct kvm_cpuid_entry2 *e = cpuid_entry_find(out, n, 0x80000008, 0);
 
 	if (e) {
 		e->ecx &= ~0xf0ffu;
 		e->ecx |= KVMM_MIN(id->per_pkg - 1, 0xffu);
 		e->ecx |= (id->pkg_shift & 0xf) << 12;
 	}
-	e = find(out, n, 0x8000001e, 0);
+	e = cpuid_entry_find(out, n, 0x8000001e, 0);
 	if (e) {
 		e->eax = id->apic_id;
 		e->ebx = ((t->threads - 1) << 8) | (id->core & 0xff);
@@ -495,7 +504,7 @@ int cpuid_build(const struct kvm_cpuid_entry2 *supported, unsigned nsup,
 	fix_leaf4(out, n, &id);
 	fix_amd(out, n, topo, &id);
 	if (!feat_on(out, n, "topoext")) {
-		struct kvm_cpuid_entry2 *e = find(out, n, 0x8000001e, 0);
+		struct kvm_cpuid_entry2 *e = cpuid_entry_find(out, n, 0x8000001e, 0);
 
 		if (e)
 			e->eax = e->ebx = e->ecx = e->edx = 0;
@@ -503,7 +512,7 @@ int cpuid_build(const struct kvm_cpuid_entry2 *supported, unsigned nsup,
 	make_ext_topology(&out[n], 0xb, topo, &id);
 	make_ext_topology(&out[n + 3], 0x1f, topo, &id);
 	n += 6;
-	l0 = find(out, n, 0, 0);
+	l0 = cpuid_entry_find(out, n, 0, 0);
 	if (l0 && l0->eax < 0x1f)
 		l0->eax = 0x1f;
 	*nout = n;

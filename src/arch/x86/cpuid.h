@@ -124,6 +124,14 @@ int cpuid_build(const struct kvm_cpuid_entry2 *supported, unsigned nsup,
 		const struct cpu_model *model, const struct cpu_topology *topo, unsigned vcpu_index,
 		struct kvm_cpuid_entry2 *out, unsigned max, unsigned *nout) KVMM_MUST_CHECK;
 
+/* The entry (fn, idx) of table e[0, n), or NULL. */
+struct kvm_cpuid_entry2 *cpuid_entry_find(struct kvm_cpuid_entry2 *e, unsigned n, uint32_t fn,
+					  uint32_t idx);
+/* The register of table e[0, n) holding feature f, with f's mask in *bit; NULL when the table
+ * has no entry for f's leaf. */
+uint32_t *cpuid_feature_reg(struct kvm_cpuid_entry2 *e, unsigned n, const struct cpu_feature *f,
+			    uint32_t *bit);
+
 /* Make leaf 0xD of table e[0, n) consistent with its feature flags (called by cpuid_build()
  * after the model's masks; see docs/platform.md "XSAVE"):
  *  - CPUID.1:ECX.XSAVE off (or no x87/SSE in 0xD.0): the 0xD entries removed (KVM would

@@ -67,39 +67,12 @@ static const struct {
     {"amx_tile", (1u << 17) | (1u << 18)},
 };
 
-static struct kvm_cpuid_entry2 *find(struct kvm_cpuid_entry2 *e, unsigned n, uint32_t fn,
-				     uint32_t idx)
-{
-	for (unsigned i = 0; i < n; i++)
-		if (e[i].function == fn && e[i].index == idx)
-			return &e[i];
-	return NULL;
-}
-
 static uint32_t *flag_reg(struct kvm_cpuid_entry2 *e, unsigned n, const char *name, uint32_t *bit)
 {
 	const struct cpu_feature *f = cpu_feature_find(name);
-	struct kvm_cpuid_entry2 *l;
-	uint32_t leaf, sub;
-	enum cpu_reg reg;
 
 	BUG_ON(!f); /* the tables above only name known flags */
-	cpu_feat_word_info(f->word, &leaf, &sub, &reg);
-	l = find(e, n, leaf, sub);
-	*bit = 1u << f->bit;
-	if (!l)
-		return NULL;
-	switch (reg) {
-	case CPU_REG_EAX:
-		return &l->eax;
-	case CPU_REG_EBX:
-		return &l->ebx;
-	case CPU_REG_ECX:
-		return &l->ecx;
-	case CPU_REG_EDX:
-		return &l->edx;
-	}
-	return NULL;
+	return cpuid_feature_reg(e, n, f, bit);
 }
 
 static bool flag_on(struct kvm_cpuid_entry2 *e, unsigned n, const char *name)
@@ -131,7 +104,7 @@ static uint64_t valid_comps(struct kvm_cpuid_entry2 *e, unsigned n, uint64_t mas
 
 		if (!(mask & (1ull << i)))
 			continue;
-		s = find(e, n, 0xd, i);
+		s = cpuid_entry_find(e, n, 0xd, i);
 		if (!s || s->eax == 0 || (bool)(s->ecx & 1) != supervisor ||
 		    (!supervisor && s->ebx < XSAVE_LEGACY_SIZE))
 			mask &= ~(1ull << i);
@@ -144,7 +117,7 @@ static uint32_t std_size(struct kvm_cpuid_entry2 *e, unsigned n, uint64_t user)
 	uint32_t size = XSAVE_LEGACY_SIZE;
 
 	for (unsigned i = 2; i <= XSAVE_MAX_COMP; i++) {
-		struct kvm_cpuid_entry2 *s = find(e, n, 0xd, i);
+		struct kvm_cpuid_entry2 *s = cpuid_entry_find(e, n, 0xd, i);
 
 		if ((user & (1ull << i)) && s && s->ebx + s->eax > size)
 			size = s->ebx + s->eax;
@@ -157,7 +130,7 @@ static uint32_t compacted_size(struct kvm_cpuid_entry2 *e, unsigned n, uint64_t 
 	uint32_t size = XSAVE_LEGACY_SIZE;
 
 	for (unsigned i = 2; i <= XSAVE_MAX_COMP; i++) {
-		struct kvm_cpuid_entry2 *s = find(e, n, 0xd, i);
+		struct kvm_cpuid_entry2 *s = cpuid_entry_find(e, n, 0xd, i);
 
 		if (!(comps & (1ull << i)) || !s)
 			continue;
@@ -170,8 +143,9 @@ static uint32_t compacted_size(struct kvm_cpuid_entry2 *e, unsigned n, uint64_t 
 
 unsigned cpuid_fix_xsave(struct kvm_cpuid_entry2 *e, unsigned n)
 {
-	struct kvm_cpuid_entry2 *d0 = find(e, n, 0xd, 0), *d1 = find(e, n, 0xd, 1);
-	struct kvm_cpuid_entry2 *l1 = find(e, n, 1, 0);
+	struct kvm_cpuid_entry2 *d0 = cpuid_entry_find(e, n, 0xd, 0),
+				*d1 = cpuid_entry_find(e, n, 0xd, 1);
+	struct kvm_cpuid_entry2 *l1 = cpuid_entry_find(e, n, 1, 0);
 	uint64_t user = 0, xss = 0, prev;
 	bool xsave = l1 && (l1->ecx & L1_ECX_XSAVE) && d0;
 
