@@ -301,8 +301,8 @@ static void test_net_round_trip(void **state)
 	static const char *const cases[] = {
 	    "user",
 	    "user,net=192.168.0.0/16,restrict=on,mac=52:54:00:01:02:03,transport=mmio",
-	    "user,hostfwd=tcp::80-:8080,hostfwd=udp:10.1.2.3:1-10.0.2.99:65535,"
-	    "hostfwd=tcp:0.0.0.0:22-:22",
+	    ("user,hostfwd=tcp::80-:8080,hostfwd=udp:10.1.2.3:1-10.0.2.99:65535,"
+	     "hostfwd=tcp:0.0.0.0:22-:22"),
 	    "tap,ifname=t0",
 	    "tap,ifname=tap-long-name1,queues=4,transport=mmio,mac=0a:0b:0c:0d:0e:0f",
 	    "bridge,br=virbr0",
