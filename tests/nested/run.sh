@@ -12,6 +12,7 @@
 #   NESTED_KERNEL   kernel image (default /boot/vmlinuz-$NESTED_KVER)
 #   NESTED_CPU      QEMU -cpu model (default EPYC: AMD, with svm and npt)
 #   NESTED_SMP, NESTED_MEM   QEMU -smp / -m (default 2 / 2G)
+#   NESTED_ACCEL   QEMU -accel (default tcg; e.g. tcg,thread=single)
 #   NESTED_TIMEOUT  seconds for the whole QEMU run (default 900)
 #   NESTED_STALL    seconds without a line of progress from the guest (a case result, a marker
 #                   or its 10-s heartbeat) after which the L1 guest counts as hung (default 90)
@@ -106,14 +107,14 @@ LOG=$OUT/serial.log
 SHOW='^(ok |not ok |#|[0-9]+ passed, |NESTED-(INFO|SKIP|EXIT))|(BUG|Oops|panic|WARNING|watchdog)'
 STALL=${NESTED_STALL:-90}
 TIMEOUT=${NESTED_TIMEOUT:-900}
-echo "# nested: $QEMU -accel tcg -cpu ${NESTED_CPU:-EPYC} -smp ${NESTED_SMP:-2}" \
+echo "# nested: $QEMU -accel ${NESTED_ACCEL:-tcg} -cpu ${NESTED_CPU:-EPYC} -smp ${NESTED_SMP:-2}" \
 	"-m ${NESTED_MEM:-2G}, kernel $KERNEL, initrd $INITRD ($(du -h "$INITRD" | cut -f1))"
 t0=$(date +%s%N)
 FIFO=$OUT/serial.fifo
 rm -f "$FIFO"
 mkfifo "$FIFO" || exit 1
 # -nodefaults: no VGA, no NIC option ROM (faster firmware); the serial port is the only output.
-timeout -k 10 "$TIMEOUT" "$QEMU" -accel tcg -cpu "${NESTED_CPU:-EPYC}" \
+timeout -k 10 "$TIMEOUT" "$QEMU" -accel "${NESTED_ACCEL:-tcg}" -cpu "${NESTED_CPU:-EPYC}" \
 	-smp "${NESTED_SMP:-2}" -m "${NESTED_MEM:-2G}" -nodefaults -display none -no-reboot \
 	-serial stdio "${MONITOR[@]}" -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND" \
 	</dev/null 2>"$OUT/qemu.err" >"$FIFO" &
