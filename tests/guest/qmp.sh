@@ -17,7 +17,7 @@
 qmp_wait_for() {
 	local i
 	for ((i = 0; i < $3 * 10; i++)); do
-		tr -d '\r' <"$1" 2>/dev/null | grep -Eq -- "$2" && return 0
+		tr -d '\r' 2>/dev/null <"$1" | grep -Eq -- "$2" && return 0
 		sleep 0.1
 	done
 	return 1
