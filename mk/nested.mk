@@ -9,7 +9,7 @@
 #   check-nested-harness  tests/nested/selftest.sh: the hang handling against a fake QEMU
 #                     Exit status 77 from the script (the environment cannot run it) is
 #                     reported as SKIPPED, not as a failure.
-# Options: NESTED_KVER=, NESTED_CPU=, NESTED_TIMEOUT=, NESTED_STALL=, NESTED_CASE_TIMEOUT=,
+# Options: NESTED_KVER=, NESTED_CPU=, NESTED_ACCEL=, NESTED_TIMEOUT=, NESTED_STALL=, NESTED_CASE_TIMEOUT=,
 # NESTED_TEST_HANG= (tests/nested/run.sh), NESTED_TEST_HANG_RETRY= (tests/nested/check.sh)
 NESTED_OUT := $(BUILD)/nested
 NESTED_INITRD := $(NESTED_OUT)/initramfs.cpio
