@@ -37,8 +37,11 @@ int vm_snapshot_map_memory(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CH
 /* After the vCPUs exist: load devices, irqchip, PIT, vCPUs and clock. */
 int vm_snapshot_load(struct vm *vm, char *err, size_t errlen) KVMM_MUST_CHECK;
 void vm_snapshot_close(struct vm *vm);
-/* Read a whole regular file (at most 1 GiB) of dirfd into a malloc'd *buf. -errno. */
-int snap_read_all(int dirfd, const char *name, uint8_t **buf, size_t *len) KVMM_MUST_CHECK;
+/* Open DIR, read its state file (at most 1 GiB) into a malloc'd *buf and validate it as a whole
+ * (snap_reader_open into *r). The directory stays open in *dirfd_out (closed if NULL). On
+ * error nothing is left open or allocated, and err holds one line "--restore DIR: ...". */
+int snap_state_open(const char *dir, int *dirfd_out, uint8_t **buf, size_t *len,
+		    struct snap_reader *r, char *err, size_t errlen) KVMM_MUST_CHECK;
 
 /* vm_snapshot_dev.c: virtio-net (with libslirp's state) and the virtio console. */
 /* Park (stop = true) or release the event loop around a save. */

@@ -6,11 +6,8 @@
 #include "vmm/vm.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
 
 #include "vmm/snapshot.h"
 #include "vmm/snapshot_fmt.h"
@@ -19,26 +16,15 @@ int vm_snapshot_read_config(const char *dir, struct vm_config *cfg, char *err, s
 {
 	struct snap_reader r;
 	char msg[VM_CONFIG_ERRLEN] = "";
-	uint8_t *buf = NULL;
+	uint8_t *buf;
 	const void *conf;
 	size_t len, clen;
-	int dirfd, e;
+	int e;
 
-	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dirfd < 0) {
-		e = -errno;
-		snprintf(err, errlen, "--restore %s: %s", dir, strerror(-e));
+	e = snap_state_open(dir, NULL, &buf, &len, &r, err, errlen);
+	if (e)
 		return e;
-	}
-	e = snap_read_all(dirfd, SNAP_STATE_FILE, &buf, &len);
-	close(dirfd);
-	if (e) {
-		snprintf(err, errlen, "--restore %s: cannot read the state file: %s", dir,
-			 strerror(-e));
-		return e;
-	}
-	e = snap_reader_open(&r, buf, len, msg, sizeof(msg));
-	if (!e && snap_get(&r, SNAP_TAG_CONF, 0, &conf, &clen)) {
+	if (snap_get(&r, SNAP_TAG_CONF, 0, &conf, &clen)) {
 		snprintf(msg, sizeof(msg), "the state file holds no configuration");
 		e = -EINVAL;
 	}

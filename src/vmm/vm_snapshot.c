@@ -333,7 +333,7 @@ int vm_snapshot_save(struct vm *vm, const char *dir, bool resume, char *err, siz
 
 /* ---- restore ---- */
 
-int snap_read_all(int dirfd, const char *name, uint8_t **buf, size_t *len)
+static int snap_read_all(int dirfd, const char *name, uint8_t **buf, size_t *len)
 {
 	struct stat st;
 	uint8_t *p;
@@ -369,33 +369,56 @@ int snap_read_all(int dirfd, const char *name, uint8_t **buf, size_t *len)
 	return 0;
 }
 
-int vm_snapshot_open(struct vm *vm, char *err, size_t errlen)
+int snap_state_open(const char *dir, int *dirfd_out, uint8_t **buf, size_t *len,
+		    struct snap_reader *r, char *err, size_t errlen)
 {
-	const char *dir = vm->cfg->restore;
-	struct snap_info info;
 	char msg[160] = "";
-	int e;
+	int dirfd, e;
 
-	vm->snap_dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (vm->snap_dirfd < 0) {
+	*buf = NULL;
+	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd < 0) {
 		e = -errno;
 		snprintf(err, errlen, "--restore %s: %s", dir, strerror(-e));
 		return e;
 	}
-	e = snap_read_all(vm->snap_dirfd, SNAP_STATE_FILE, &vm->snap_buf, &vm->snap_len);
+	e = snap_read_all(dirfd, SNAP_STATE_FILE, buf, len);
 	if (e) {
 		snprintf(err, errlen, "--restore %s: cannot read the state file: %s", dir,
 			 strerror(-e));
-		return e;
+		goto err_close;
 	}
-	e = snap_reader_open(&vm->snap, vm->snap_buf, vm->snap_len, msg, sizeof(msg));
-	if (!e && snap_get_exact(&vm->snap, T_INFO, 0, &info, sizeof(info))) {
-		snprintf(msg, sizeof(msg), "no machine description in the state file");
-		e = -EINVAL;
-	}
+	e = snap_reader_open(r, *buf, *len, msg, sizeof(msg));
 	if (e) {
 		snprintf(err, errlen, "--restore %s: %s", dir, msg);
+		free(*buf);
+		*buf = NULL;
+		goto err_close;
+	}
+	if (dirfd_out)
+		*dirfd_out = dirfd;
+	else
+		close(dirfd);
+	return 0;
+err_close:
+	close(dirfd);
+	return e;
+}
+
+int vm_snapshot_open(struct vm *vm, char *err, size_t errlen)
+{
+	const char *dir = vm->cfg->restore;
+	struct snap_info info;
+	int e;
+
+	e = snap_state_open(dir, &vm->snap_dirfd, &vm->snap_buf, &vm->snap_len, &vm->snap, err,
+			    errlen);
+	if (e)
 		return e;
+	if (snap_get_exact(&vm->snap, T_INFO, 0, &info, sizeof(info))) {
+		snprintf(err, errlen, "--restore %s: no machine description in the state file",
+			 dir);
+		return -EINVAL;
 	}
 	if (info.ram_len != vm->cfg->mem_bytes || info.ncpus != vm->ncpus ||
 	    memcmp(info.apic_ids, vm->apic_ids, sizeof(info.apic_ids))) {
