@@ -26,64 +26,21 @@ SRC=$(cd "$(dirname "$0")/.." && pwd)
 KVMM=$(readlink -f "${1:-$SRC/build/kvmm}")
 PAYLOAD_DIR=$(readlink -f "${2:-$SRC/build/payload}")
 OPS=${BENCH_OPS:-2000}
-QEMU=${QEMU:-qemu-system-x86_64}
-
-# shellcheck source-path=SCRIPTDIR/.. source=tests/nested/lib.sh
-. "$SRC/tests/nested/lib.sh"
-
-skip() {
-	echo "# bench/blk: SKIP: $*"
-	exit 77
-}
-die() {
-	echo "# bench/blk: FAIL: $*"
-	exit 1
-}
-
-QEMU_BIN=$(command -v "$QEMU") || skip "$QEMU not found (apt-get install qemu-system-x86)"
-QEMU_BIN=$(readlink -f "$QEMU_BIN")
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$SRC/bench/lib.sh"
+bench_init bench/blk kvmm-bench-blk
 FIO_BIN=$(command -v fio) || skip "fio not found (apt-get install fio)"
-KVER=$(nested_pick_kver)
-[ -n "$KVER" ] || skip "no kernel with kvm-amd.ko (apt-get install linux-image-amd64)"
-KERNEL=${NESTED_KERNEL:-/boot/vmlinuz-$KVER}
-[ -r "$KERNEL" ] || skip "kernel $KERNEL is not readable"
 [ -x "$KVMM" ] || die "$KVMM is not an executable (make)"
 [ -f "$PAYLOAD_DIR/blkbench.elf" ] || die "$PAYLOAD_DIR/blkbench.elf is missing (make payloads)"
-
-if [ -n "${BENCH_OUT:-}" ]; then
-	mkdir -p "$BENCH_OUT" || exit 1
-	OUT=$(cd "$BENCH_OUT" && pwd)
-else
-	OUT=$(mktemp -d "${TMPDIR:-/tmp}/kvmm-bench-blk.XXXXXX") || exit 1
-	trap 'rm -rf "$OUT"' EXIT
-fi
 
 # 1. The nested test initramfs (kvm and loop modules, kvmm, payloads) with our /init.
 NESTED_INIT=$SRC/bench/nested-blk-init.sh "$SRC/tests/nested/mkinitramfs.sh" "$OUT/base.cpio" \
 	"$KVMM" "$PAYLOAD_DIR" "$KVER" >/dev/null || die "tests/nested/mkinitramfs.sh failed"
 
 # 2. A second archive: QEMU with its libraries and firmware, fio with its libraries.
-STAGE=$OUT/stage
-rm -rf "$STAGE" && mkdir -p "$STAGE" || exit 1
-copy_elf() {
-	local file=$1 dest=$2 lib
-	install -D -m 0755 "$file" "$STAGE$dest"
-	for lib in $(ldd "$file" 2>/dev/null | grep -oE '(/[^ ]+)' || true); do
-		[ -e "$STAGE$lib" ] && continue
-		mkdir -p "$STAGE$(dirname "$lib")"
-		cp -L "$lib" "$STAGE$lib"
-	done
-}
-copy_elf "$QEMU_BIN" /usr/bin/qemu-system-x86_64
-copy_elf "$(readlink -f "$FIO_BIN")" /usr/bin/fio
-mkdir -p "$STAGE/usr/share/qemu"
-for f in qboot.rom bios-microvm.bin pvh.bin linuxboot_dma.bin; do
-	cp -L "/usr/share/qemu/$f" "$STAGE/usr/share/qemu/$f" || die "firmware /usr/share/qemu/$f missing"
-done
-(cd "$STAGE" && find . -print0 | LC_ALL=C sort -z |
-	cpio --null -o -H newc --owner 0:0 --quiet) >"$OUT/bench.cpio" || die "cpio failed"
-rm -rf "$STAGE"
-cat "$OUT/base.cpio" "$OUT/bench.cpio" >"$OUT/initramfs.cpio" || exit 1
+bench_stage_qemu
+bench_copy_elf "$(readlink -f "$FIO_BIN")" /usr/bin/fio
+bench_stage_finish
 
 # 3. Boot it.
 LOG=$OUT/serial.log

@@ -23,36 +23,11 @@ set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 KVMM=$(readlink -f "${1:-$SRC/build/kvmm}")
 PAYLOAD_DIR=$(readlink -f "${2:-$SRC/build/payload}")
-QEMU=${QEMU:-qemu-system-x86_64}
-
-# shellcheck source-path=SCRIPTDIR/.. source=tests/nested/lib.sh
-. "$SRC/tests/nested/lib.sh"
-
-skip() {
-	echo "# bench/nested-net: SKIP: $*"
-	exit 77
-}
-die() {
-	echo "# bench/nested-net: FAIL: $*"
-	exit 1
-}
-
-QEMU_BIN=$(command -v "$QEMU") || skip "$QEMU not found (apt-get install qemu-system-x86)"
-QEMU_BIN=$(readlink -f "$QEMU_BIN")
-KVER=$(nested_pick_kver)
-[ -n "$KVER" ] || skip "no kernel with kvm-amd.ko (apt-get install linux-image-amd64)"
-KERNEL=${NESTED_KERNEL:-/boot/vmlinuz-$KVER}
-[ -r "$KERNEL" ] || skip "kernel $KERNEL is not readable"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$SRC/bench/lib.sh"
+bench_init bench/nested-net kvmm-bench-net
 [ -x "$KVMM" ] || die "$KVMM is not an executable (make)"
 [ -f "$PAYLOAD_DIR/netbench.elf" ] || die "$PAYLOAD_DIR/netbench.elf is missing (make payloads)"
-
-if [ -n "${BENCH_OUT:-}" ]; then
-	mkdir -p "$BENCH_OUT" || exit 1
-	OUT=$(cd "$BENCH_OUT" && pwd)
-else
-	OUT=$(mktemp -d "${TMPDIR:-/tmp}/kvmm-bench-net.XXXXXX") || exit 1
-	trap 'rm -rf "$OUT"' EXIT
-fi
 
 # 1. The nested test initramfs (kvm and tun modules, ip, kvmm, payloads) with our /init.
 NESTED_INIT=$SRC/bench/nested-net-init.sh "$SRC/tests/nested/mkinitramfs.sh" "$OUT/base.cpio" \
@@ -60,23 +35,11 @@ NESTED_INIT=$SRC/bench/nested-net-init.sh "$SRC/tests/nested/mkinitramfs.sh" "$O
 
 # 2. A second archive: QEMU with its libraries and firmware, bench/net.sh and the static frame
 # generator.
-STAGE=$OUT/stage
-rm -rf "$STAGE" && mkdir -p "$STAGE/kvmm/bench" "$STAGE/usr/share/qemu" || exit 1
-install -m 0755 "$SRC/bench/net.sh" "$STAGE/kvmm/bench/net.sh"
+bench_stage_qemu
+install -D -m 0755 "$SRC/bench/net.sh" "$STAGE/kvmm/bench/net.sh"
 "${CC:-cc}" -std=gnu11 -O2 -Wall -static -o "$STAGE/kvmm/net-gen" "$SRC/bench/net-gen.c" ||
 	die "cannot build bench/net-gen.c statically (apt-get install libc6-dev)"
-install -D -m 0755 "$QEMU_BIN" "$STAGE/usr/bin/qemu-system-x86_64"
-for lib in $(ldd "$QEMU_BIN" | grep -oE '(/[^ ]+)'); do
-	[ -e "$STAGE$lib" ] && continue
-	mkdir -p "$STAGE$(dirname "$lib")" && cp -L "$lib" "$STAGE$lib"
-done
-for f in qboot.rom bios-microvm.bin pvh.bin linuxboot_dma.bin; do
-	cp -L "/usr/share/qemu/$f" "$STAGE/usr/share/qemu/$f" || die "firmware /usr/share/qemu/$f missing"
-done
-(cd "$STAGE" && find . -print0 | LC_ALL=C sort -z |
-	cpio --null -o -H newc --owner 0:0 --quiet) >"$OUT/bench.cpio" || die "cpio failed"
-rm -rf "$STAGE"
-cat "$OUT/base.cpio" "$OUT/bench.cpio" >"$OUT/initramfs.cpio" || exit 1
+bench_stage_finish
 
 # 3. Boot it.
 LOG=$OUT/serial.log

@@ -16,40 +16,19 @@
 set -u
 SRC=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=$(readlink -f "${1:-$SRC/build}")
-QEMU=${QEMU:-qemu-system-x86_64}
-# shellcheck source-path=SCRIPTDIR/.. source=tests/nested/lib.sh
-. "$SRC/tests/nested/lib.sh"
-
-QEMU_BIN=$(readlink -f "$(command -v "$QEMU")") || { echo "# SKIP: no $QEMU"; exit 77; }
-KVER=$(nested_pick_kver)
-[ -n "$KVER" ] || { echo "# SKIP: no kernel with kvm-amd"; exit 77; }
-KERNEL=${NESTED_KERNEL:-/boot/vmlinuz-$KVER}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$SRC/bench/lib.sh"
+bench_init nested-snapshot kvmm-snapbench
 for f in "$BUILD/kvmm" "$BUILD/tests/snapshot-drive" "$BUILD/payload/snapshot.elf"; do
 	[ -e "$f" ] || { echo "# FAIL: $f missing (make; make payloads)"; exit 1; }
 done
-if [ -n "${BENCH_OUT:-}" ]; then
-	mkdir -p "$BENCH_OUT" && OUT=$(cd "$BENCH_OUT" && pwd) || exit 1
-else
-	OUT=$(mktemp -d "${TMPDIR:-/tmp}/kvmm-snapbench.XXXXXX") || exit 1
-	trap 'rm -rf "$OUT"' EXIT
-fi
 "${CC:-cc}" -std=gnu11 -O2 -static -o "$OUT/startup-probe" "$SRC/bench/startup-probe.c" || exit 1
 NESTED_INIT=$SRC/bench/nested-snapshot-init.sh "$SRC/tests/nested/mkinitramfs.sh" \
 	"$OUT/base.cpio" "$BUILD/kvmm" "$BUILD/payload" "$KVER" || exit 1
-STAGE=$OUT/stage
-rm -rf "$STAGE" && mkdir -p "$STAGE/usr/share/qemu" "$STAGE/kvmm/bench" || exit 1
-install -D -m 0755 "$QEMU_BIN" "$STAGE/usr/bin/qemu-system-x86_64"
-for lib in $(ldd "$QEMU_BIN" | grep -oE '(/[^ ]+)'); do
-	mkdir -p "$STAGE$(dirname "$lib")" && cp -L "$lib" "$STAGE$lib"
-done
-for f in qboot.rom bios-microvm.bin pvh.bin linuxboot_dma.bin; do
-	cp -L "/usr/share/qemu/$f" "$STAGE/usr/share/qemu/$f" || exit 1
-done
-install -m 0755 "$OUT/startup-probe" "$STAGE/kvmm/startup-probe"
-install -m 0755 "$SRC/bench/snapshot.sh" "$STAGE/kvmm/bench/snapshot.sh"
-(cd "$STAGE" && find . -print0 | LC_ALL=C sort -z |
-	cpio --null -o -H newc --owner 0:0 --quiet) >"$OUT/bench.cpio" || exit 1
-cat "$OUT/base.cpio" "$OUT/bench.cpio" >"$OUT/initramfs.cpio" || exit 1
+bench_stage_qemu
+install -D -m 0755 "$OUT/startup-probe" "$STAGE/kvmm/startup-probe"
+install -D -m 0755 "$SRC/bench/snapshot.sh" "$STAGE/kvmm/bench/snapshot.sh"
+bench_stage_finish
 LOG=$OUT/serial.log
 echo "# nested-snapshot: $QEMU -accel tcg -cpu ${NESTED_CPU:-EPYC} -smp ${NESTED_SMP:-1}" \
 	"-m ${NESTED_MEM:-4G}, kernel $KERNEL"

@@ -32,36 +32,11 @@ PAYLOAD_DIR=$(readlink -f "${2:-$SRC/build-bench/payload}")
 RUNS=${BENCH_RUNS:-10}
 MEMRUNS=${BENCH_MEMRUNS:-3}
 MEM=${BENCH_MEM:-128}
-QEMU=${QEMU:-qemu-system-x86_64}
-
-# shellcheck source-path=SCRIPTDIR/.. source=tests/nested/lib.sh
-. "$SRC/tests/nested/lib.sh"
-
-skip() {
-	echo "# nested-startup: SKIP: $*"
-	exit 77
-}
-die() {
-	echo "# nested-startup: FAIL: $*"
-	exit 1
-}
-
-QEMU_BIN=$(command -v "$QEMU") || skip "$QEMU not found (apt-get install qemu-system-x86)"
-QEMU_BIN=$(readlink -f "$QEMU_BIN")
-KVER=$(nested_pick_kver)
-[ -n "$KVER" ] || skip "no kernel with kvm-amd.ko (apt-get install linux-image-amd64)"
-KERNEL=${NESTED_KERNEL:-/boot/vmlinuz-$KVER}
-[ -r "$KERNEL" ] || skip "kernel $KERNEL is not readable"
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$SRC/bench/lib.sh"
+bench_init nested-startup kvmm-bench
 [ -x "$KVMM" ] || die "$KVMM is not an executable (make BUILD=build-bench build-bench/kvmm payloads)"
 [ -f "$PAYLOAD_DIR/boot.elf" ] || die "$PAYLOAD_DIR/boot.elf is missing"
-
-if [ -n "${BENCH_OUT:-}" ]; then
-	mkdir -p "$BENCH_OUT" || exit 1
-	OUT=$(cd "$BENCH_OUT" && pwd)
-else
-	OUT=$(mktemp -d "${TMPDIR:-/tmp}/kvmm-bench.XXXXXX") || exit 1
-	trap 'rm -rf "$OUT"' EXIT
-fi
 
 # 1. The probe, static so that it needs nothing from the guest.
 "${CC:-cc}" -std=gnu11 -O2 -Wall -Wextra -static -o "$OUT/startup-probe" \
@@ -72,28 +47,9 @@ NESTED_INIT=$SRC/bench/nested-init.sh "$SRC/tests/nested/mkinitramfs.sh" "$OUT/b
 	"$KVMM" "$PAYLOAD_DIR" "$KVER" || die "tests/nested/mkinitramfs.sh failed"
 
 # 3. A second archive: QEMU, its libraries and firmware, the probe.
-STAGE=$OUT/stage
-rm -rf "$STAGE" && mkdir -p "$STAGE" || exit 1
-copy_elf() {
-	local file=$1 dest=$2 lib
-	install -D -m 0755 "$file" "$STAGE$dest"
-	for lib in $(ldd "$file" 2>/dev/null | grep -oE '(/[^ ]+)' || true); do
-		[ -e "$STAGE$lib" ] && continue
-		mkdir -p "$STAGE$(dirname "$lib")"
-		cp -L "$lib" "$STAGE$lib"
-	done
-}
-copy_elf "$QEMU_BIN" /usr/bin/qemu-system-x86_64
-# QEMU looks for firmware in <bindir>/../share/qemu.
-mkdir -p "$STAGE/usr/share/qemu"
-for f in qboot.rom bios-microvm.bin pvh.bin linuxboot_dma.bin linuxboot.bin; do
-	cp -L "/usr/share/qemu/$f" "$STAGE/usr/share/qemu/$f" || die "firmware /usr/share/qemu/$f missing"
-done
+bench_stage_qemu linuxboot.bin
 install -D -m 0755 "$OUT/startup-probe" "$STAGE/kvmm/startup-probe"
-(cd "$STAGE" && find . -print0 | LC_ALL=C sort -z |
-	cpio --null -o -H newc --owner 0:0 --quiet) >"$OUT/bench.cpio" || die "cpio failed"
-rm -rf "$STAGE"
-cat "$OUT/base.cpio" "$OUT/bench.cpio" >"$OUT/initramfs.cpio" || exit 1
+bench_stage_finish
 echo "# nested-startup: initramfs $OUT/initramfs.cpio ($(du -h "$OUT/initramfs.cpio" | cut -f1))"
 
 # 4. Boot it.
