@@ -180,28 +180,6 @@ static void notify_addr(struct vdev *v, struct run *r)
 	}
 }
 
-/* TSC ticks in one RTC second (edge to edge); 0 if the RTC does not tick (no RTC: e.g. QEMU
- * microvm without rtc=on) within about 10 s of TSC at 4 GHz. */
-static uint64_t tsc_hz(void)
-{
-	const uint64_t budget = 40000000000ull;
-	uint64_t start = rdtsc(), a;
-	struct rtc_time t;
-	unsigned s0;
-
-	rtc_read_epoch(&t);
-	s0 = t.sec;
-	do
-		rtc_read_epoch(&t);
-	while (t.sec == s0 && rdtsc() - start < budget);
-	a = rdtsc();
-	s0 = t.sec;
-	do
-		rtc_read_epoch(&t);
-	while (t.sec == s0 && rdtsc() - start < budget);
-	return rdtsc() - start < budget ? rdtsc() - a : 0;
-}
-
 int payload_main(const struct boot_info *bi)
 {
 	static const struct workload wl[] = {
@@ -226,7 +204,7 @@ int payload_main(const struct boot_info *bi)
 	if (!check(r.region >= SLOT_BYTES && r.ops > 0, "region %lu bytes, %lu ops", r.region,
 		   r.ops))
 		return EXIT_CODE_FAIL;
-	hz = tsc_hz();
+	hz = rtc_tsc_hz();
 	check(hz != 0, "TSC calibrated against the RTC");
 	printf("blkbench: %s, notify at 0x%lx, capacity %lu bytes, TSC %lu Hz\n",
 	       v.pci ? "virtio-pci" : "virtio-mmio", r.notify, cap, hz);

@@ -242,28 +242,6 @@ static bool driver_init(uint64_t b, uint32_t size)
 	return true;
 }
 
-/* TSC ticks in one RTC second (edge to edge); 0 if the RTC does not tick within about 10 s of
- * TSC at 4 GHz. */
-static uint64_t tsc_hz(void)
-{
-	const uint64_t budget = 40000000000ull;
-	uint64_t start = rdtsc(), a;
-	struct rtc_time t;
-	unsigned s0;
-
-	rtc_read_epoch(&t);
-	s0 = t.sec;
-	do
-		rtc_read_epoch(&t);
-	while (t.sec == s0 && rdtsc() - start < budget);
-	a = rdtsc();
-	s0 = t.sec;
-	do
-		rtc_read_epoch(&t);
-	while (t.sec == s0 && rdtsc() - start < budget);
-	return rdtsc() - start < budget ? rdtsc() - a : 0;
-}
-
 int payload_main(const struct boot_info *bi)
 {
 	uint64_t rsdp = acpi_find_rsdp(bi->rsdp_paddr), b, st;
@@ -287,7 +265,7 @@ int payload_main(const struct boot_info *bi)
 	if (!check(b != 0, "virtio-mmio network device in the DSDT") || !driver_init(b, r.size))
 		return EXIT_CODE_FAIL;
 	r.base = b;
-	r.hz = tsc_hz();
+	r.hz = rtc_tsc_hz();
 	if (!check(r.hz != 0, "TSC calibrated against the RTC"))
 		return EXIT_CODE_FAIL;
 	printf("netbench: device at 0x%lx, TSC %lu Hz, mode %s\n", b, r.hz, mode);

@@ -277,6 +277,9 @@ struct rtc_time {
 	bool bcd, h24;
 };
 uint64_t rtc_read_epoch(struct rtc_time *tm);
+/* TSC ticks in one RTC second (edge to edge); 0 if the RTC does not tick (no RTC: e.g. QEMU
+ * microvm without rtc=on) within about 10 s of TSC at 4 GHz. */
+uint64_t rtc_tsc_hz(void);
 
 /* ---- CPU topology (lib/topo.c; any CPU) ---- */
 struct cpu_topo {

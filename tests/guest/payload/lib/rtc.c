@@ -73,3 +73,23 @@ uint64_t rtc_read_epoch(struct rtc_time *tm)
 	return days_from_civil(t.year, t.mon, t.day) * 86400ull + t.hour * 3600u + t.min * 60u +
 	       t.sec;
 }
+
+uint64_t rtc_tsc_hz(void)
+{
+	const uint64_t budget = 40000000000ull;
+	uint64_t start = rdtsc(), a;
+	struct rtc_time t;
+	unsigned s0;
+
+	rtc_read_epoch(&t);
+	s0 = t.sec;
+	do
+		rtc_read_epoch(&t);
+	while (t.sec == s0 && rdtsc() - start < budget);
+	a = rdtsc();
+	s0 = t.sec;
+	do
+		rtc_read_epoch(&t);
+	while (t.sec == s0 && rdtsc() - start < budget);
+	return rdtsc() - start < budget ? rdtsc() - a : 0;
+}
